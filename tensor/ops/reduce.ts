@@ -1,0 +1,137 @@
+/** Reductions over any set of axes: sum, mean, max, min, var, argmax, argmin. */
+import { backend } from "../backend.ts";
+import { record } from "../autograd.ts";
+import { type AsShape, normAxis, type ReduceShape, type Shape, sizeOf } from "../shape.ts";
+import { empty, type Tensor } from "../tensor.ts";
+import type { ReduceOp } from "../webgpu/reduce.ts";
+import { expand, permute, reshape } from "./movement.ts";
+import { affine, mapRaw, square, sub } from "./elementwise.ts";
+
+function normAxes(op: string, x: Tensor, axes?: number | readonly number[]): number[] {
+  if (axes === undefined) return [...Array(x.rank).keys()];
+  const list = typeof axes === "number" ? [axes] : [...axes];
+  const out = [...new Set(list.map((a) => normAxis(op, a, x.rank)))].sort((a, b) => a - b);
+  if (out.length !== list.length) throw new Error(`${op}: repeated axis in [${list}]`);
+  return out;
+}
+
+/** Reduces x over `axes` with a raw kernel (no autograd). Returns the keep-dim shaped result. */
+function reduceRaw(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
+  if (x.dtype !== "float32") throw new Error(`${op}: needs float32, got ${x.dtype} [${x.shape}]`);
+  const keepShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const contiguousBlock = axes.every((a, i) => i === 0 || a === axes[i - 1] + 1);
+  let src = x;
+  let first = axes[0], last = axes[axes.length - 1];
+  if (!contiguousBlock) {
+    // Move the reduced axes to the end so they form one block.
+    const rest = [...Array(x.rank).keys()].filter((i) => !axes.includes(i));
+    src = permute(x, [...rest, ...axes] as any);
+    first = rest.length;
+    last = x.rank - 1;
+  }
+  const outer = sizeOf(src.shape.slice(0, first));
+  const R = sizeOf(src.shape.slice(first, last + 1));
+  const inner = sizeOf(src.shape.slice(last + 1));
+  const out = empty(keepShape, op === "argmax" || op === "argmin" ? "int32" : "float32");
+  backend().reduce(op, src.buffer(op), out.buffer(), outer, R, inner);
+  if (src !== x) src.dispose();
+  return out;
+}
+
+function finish(y: Tensor, x: Tensor, axes: number[], keepDim: boolean): Tensor {
+  if (keepDim) return y;
+  const shape = x.shape.filter((_, i) => !axes.includes(i));
+  const r = reshape(y, shape.length ? shape : [1]);
+  y.dispose();
+  return r;
+}
+
+/** Σ over axes (all by default). */
+export function sum<S extends Shape, const A extends readonly number[] = number[], K extends boolean = false>(
+  x: Tensor<S>,
+  axes?: A | number,
+  keepDim?: K,
+): Tensor<AsShape<ReduceShape<S, A, K>>> {
+  const ax = normAxes("sum", x, axes as any);
+  const y = reduceRaw("sum", x, ax);
+  const keepShape = y.shape;
+  record(y, "sum", [x], [], (g) => [expand(reshape(g, keepShape), x.shape)]);
+  return finish(y, x, ax, !!keepDim) as any;
+}
+
+/** Mean over axes (all by default). */
+export function mean<S extends Shape, const A extends readonly number[] = number[], K extends boolean = false>(
+  x: Tensor<S>,
+  axes?: A | number,
+  keepDim?: K,
+): Tensor<AsShape<ReduceShape<S, A, K>>> {
+  const ax = normAxes("mean", x, axes as any);
+  const n = ax.reduce((acc, a) => acc * x.shape[a], 1);
+  const s = reduceRaw("sum", x, ax);
+  const y = mapRaw("affine", [s], "float32", [1 / n, 0]);
+  s.dispose();
+  const keepShape = y.shape;
+  record(y, "mean", [x], [], (g) => {
+    const e = expand(reshape(g, keepShape), x.shape);
+    const r = mapRaw("affine", [e], "float32", [1 / n, 0]);
+    e.dispose();
+    return [r];
+  });
+  return finish(y, x, ax, !!keepDim) as any;
+}
+
+function extreme(op: "max" | "min") {
+  return <S extends Shape, const A extends readonly number[] = number[], K extends boolean = false>(
+    x: Tensor<S>,
+    axes?: A | number,
+    keepDim?: K,
+  ): Tensor<AsShape<ReduceShape<S, A, K>>> => {
+    const ax = normAxes(op, x, axes as any);
+    const y = reduceRaw(op, x, ax);
+    const keepShape = y.shape;
+    record(y, op, [x], [x, y], (g, [sx, sy]) => {
+      // Gradient split evenly among tied extremes.
+      const mask = mapRaw("eq", [sx, sy]);
+      const count = reduceRaw("sum", mask, ax);
+      const share = mapRaw("div", [reshape(g, keepShape), count]);
+      const gx = mapRaw("mul", [mask, share]);
+      for (const t of [mask, count, share]) t.dispose();
+      return [gx];
+    });
+    return finish(y, x, ax, !!keepDim) as any;
+  };
+}
+
+/** Maximum over axes. */
+export const max = extreme("max");
+/** Minimum over axes. */
+export const min = extreme("min");
+
+/** Variance over axes with `correction` (1 = unbiased, as PyTorch's default; 0 = population). */
+export function variance(x: Tensor, axes?: number | number[], keepDim = false, correction = 1): Tensor {
+  const ax = normAxes("var", x, axes);
+  const n = ax.reduce((acc, a) => acc * x.shape[a], 1);
+  if (n - correction <= 0) throw new Error(`var: ${n} elements with correction ${correction}`);
+  const m = mean(x, ax, true);
+  const d = sub(x as any, m as any) as Tensor;
+  m.dispose();
+  const sq = square(d);
+  d.dispose();
+  const s = sum(sq, ax, keepDim);
+  sq.dispose();
+  const r = affine(s, 1 / (n - correction));
+  s.dispose();
+  return r;
+}
+
+function argReduce(op: "argmax" | "argmin") {
+  return (x: Tensor, axis: number, keepDim = false): Tensor => {
+    const a = normAxis(op, axis, x.rank);
+    return finish(reduceRaw(op, x, [a]), x, [a], keepDim);
+  };
+}
+
+/** Index of the maximum along one axis (int32, first on ties). */
+export const argmax = argReduce("argmax");
+/** Index of the minimum along one axis (int32, first on ties). */
+export const argmin = argReduce("argmin");

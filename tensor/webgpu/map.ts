@@ -1,0 +1,202 @@
+/**
+ * Elementwise kernels ("map"): up to three inputs, NumPy broadcasting, one generator for every op.
+ * Expressions are written over the alias `T` (f32, i32, f16 or vec4<f32>) so one text serves scalar and vec4.
+ */
+import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { DType } from "../dtype.ts";
+import { wgslType } from "../dtype.ts";
+
+/** Elementwise operations and their WGSL expressions over inputs a, b, c and scalar params s0, s1. */
+export const MAP_OPS = {
+  copy: "a",
+  neg: "-a",
+  exp: "exp(a)",
+  log: "log(a)",
+  sin: "sin(a)",
+  cos: "cos(a)",
+  sqrt: "sqrt(a)",
+  rsqrt: "inverseSqrt(a)",
+  abs: "abs(a)",
+  sign: "sign(a)",
+  square: "a * a",
+  reciprocal: "T(1) / a",
+  relu: "max(a, T(0))",
+  leakyRelu: "select(a * T(s0), a, a > T(0))",
+  silu: "a / (T(1) + exp(-a))",
+  sigmoid: "T(1) / (T(1) + exp(-a))",
+  tanh: "tanhStable(a)",
+  gelu: "T(0.5) * a * (T(1) + erfApprox(a * T(0.7071067811865476)))",
+  clamp: "clamp(a, T(s0), T(s1))",
+  affine: "a * T(s0) + T(s1)",
+  powScalar: "powSigned(a, T(s0))",
+  add: "a + b",
+  sub: "a - b",
+  mul: "a * b",
+  div: "a / b",
+  pow: "powSigned(a, b)",
+  maximum: "max(a, b)",
+  minimum: "min(a, b)",
+  eq: "select(T(0), T(1), a == b)",
+  ne: "select(T(0), T(1), a != b)",
+  lt: "select(T(0), T(1), a < b)",
+  le: "select(T(0), T(1), a <= b)",
+  gt: "select(T(0), T(1), a > b)",
+  ge: "select(T(0), T(1), a >= b)",
+  where: "select(c, b, a != T(0))",
+  // Derivative helpers used by backward passes (fused so a gradient costs one kernel).
+  reluGrad: "select(T(0), b, a > T(0))",
+  leakyReluGrad: "select(b * T(s0), b, a > T(0))",
+  siluGrad: "b * (T(1) / (T(1) + exp(-a))) * (T(1) + a * (T(1) - T(1) / (T(1) + exp(-a))))",
+  sigmoidGrad: "b * a * (T(1) - a)",
+  tanhGrad: "b * (T(1) - a * a)",
+  geluGrad:
+    "b * (T(0.5) * (T(1) + erfApprox(a * T(0.7071067811865476))) + a * T(0.3989422804014327) * exp(T(-0.5) * a * a))",
+  clampGrad: "select(T(0), b, (a >= T(s0)) & (a <= T(s1)))",
+  absGrad: "b * sign(a)",
+  cast: "T(a)",
+} as const;
+
+/** Name of an elementwise op. */
+export type MapOp = keyof typeof MAP_OPS;
+
+const FLOAT_HELPERS = `
+fn tanhStable(x: T) -> T { let t = exp(T(-2) * abs(x)); return sign(x) * (T(1) - t) / (T(1) + t); }
+// Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7); WGSL has no erf.
+fn erfApprox(x: T) -> T {
+  let z = abs(x);
+  let t = T(1) / (T(1) + T(0.3275911) * z);
+  let y = T(1) - (((((T(1.061405429) * t + T(-1.453152027)) * t) + T(1.421413741)) * t + T(-0.284496736)) * t
+    + T(0.254829592)) * t * exp(-z * z);
+  return sign(x) * y;
+}
+// pow() is undefined for negative bases in WGSL; follow PyTorch for integral exponents.
+fn powSigned(a: T, b: T) -> T {
+  let r = pow(abs(a), b);
+  let isOdd = abs(b - T(2) * floor(b / T(2))) == T(1);
+  let isInt = floor(b) == b;
+  let neg = select(r, -r, isOdd);
+  let noBase = select(T(0), T(1), b == T(0));
+  return select(select(select(sqrt(-abs(a) - T(1)), neg, isInt), r, a > T(0)), noBase, a == T(0));
+}
+`;
+
+/** One input to a map kernel: its buffer, dtype and strides over the output shape (0 on broadcast dims). */
+export interface MapInput {
+  buffer: GPUBuffer;
+  dtype: DType;
+  strides: number[] | null; // null: contiguous with the output shape
+}
+
+const WG = 256;
+const MAX_RANK = 6;
+
+/** Merges adjacent dims that every operand traverses contiguously, so most broadcasts fit in 6 dims. */
+export function collapseDims(shape: number[], strides: number[][]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = outShape.length - 1;
+    const mergeable = last >= 0 &&
+      strides.every((s, k) => outStrides[k][last] === s[d] * shape[d]);
+    if (mergeable) {
+      outShape[last] *= shape[d];
+      strides.forEach((s, k) => (outStrides[k][last] = s[d]));
+    } else {
+      outShape.push(shape[d]);
+      strides.forEach((s, k) => outStrides[k].push(s[d]));
+    }
+  }
+  if (outShape.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
+  return { shape: outShape, strides: outStrides };
+}
+
+function source(op: MapOp, inDtypes: DType[], outDtype: DType, mode: "contig" | "vec4" | "strided") {
+  // A cast computes in the output type; every other op in its inputs' type.
+  const computeType = wgslType(op === "cast" ? outDtype : inDtypes[0] ?? outDtype);
+  const outType = wgslType(outDtype);
+  const names = ["a", "b", "c"];
+  const needF16 = inDtypes.includes("float16") || outDtype === "float16";
+  const vec = mode === "vec4";
+  const alias = vec ? `vec4<${computeType}>` : computeType;
+  const elem = (t: string) => (vec ? `vec4<${t}>` : t);
+  let decl = needF16 ? "enable f16;\n" : "";
+  decl += `alias T = ${alias};\n`;
+  inDtypes.forEach((d, k) => {
+    decl += `@group(0) @binding(${k}) var<storage, read> in${k}: array<${elem(wgslType(d))}>;\n`;
+  });
+  decl += `@group(0) @binding(${inDtypes.length}) var<storage, read_write> out: array<${elem(outType)}>;\n`;
+  decl += kernelPrelude(inDtypes.length + 1);
+  if (computeType !== "i32") decl += FLOAT_HELPERS;
+  let body = "";
+  if (mode === "strided") {
+    body += `  var rem = i; var o0 = 0u; var o1 = 0u; var o2 = 0u;\n`;
+    body += `  for (var d = i32(U(1u)) - 1; d >= 0; d--) {\n    let dim = U(4u + u32(d)); let q = rem % dim; rem = rem / dim;\n`;
+    for (let k = 0; k < inDtypes.length; k++) body += `    o${k} += q * U(${10 + 6 * k}u + u32(d));\n`;
+    body += `  }\n`;
+    inDtypes.forEach((_, k) => (body += `  let ${names[k]} = T(in${k}[o${k}]);\n`));
+  } else {
+    inDtypes.forEach((_, k) => (body += `  let ${names[k]} = T(in${k}[i]);\n`));
+  }
+  const outCast = vec ? `vec4<${outType}>` : outType;
+  return `${decl}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = linearGroup(wid, nwg) * ${WG}u + lid;
+  if (i >= U(0u)) { return; }
+  let s0 = UF(2u); let s1 = UF(3u);
+${body}  out[i] = ${outCast}(${MAP_OPS[op]});
+}
+`;
+}
+
+/**
+ * Runs an elementwise op into `out` (contiguous, `outShape`). Scalars s0/s1 feed ops like clamp and affine.
+ */
+export function runMap(
+  rt: Runtime,
+  op: MapOp,
+  inputs: MapInput[],
+  out: GPUBuffer,
+  outShape: number[],
+  outDtype: DType,
+  scalars: [number, number] = [0, 0],
+): void {
+  const n = outShape.reduce((a, b) => a * b, 1);
+  const f = new Float32Array(scalars);
+  const sBits = new Uint32Array(f.buffer);
+  const contiguous = inputs.every((x) => x.strides === null);
+  const allF32 = outDtype === "float32" && inputs.every((x) => x.dtype === "float32");
+  if (contiguous) {
+    const vec4 = allF32 && n % 4 === 0;
+    const count = vec4 ? n / 4 : n;
+    const src = source(op, inputs.map((x) => x.dtype), outDtype, vec4 ? "vec4" : "contig");
+    rt.dispatch(src, [...inputs.map((x) => x.buffer), out], [count, 0, sBits[0], sBits[1]], Math.ceil(count / WG));
+    return;
+  }
+  const full = inputs.map((x) => x.strides ?? contiguousStrides(outShape));
+  const c = collapseDims(outShape, full);
+  if (c.shape.length > MAX_RANK) {
+    throw new Error(`elementwise ${op}: broadcast of rank ${c.shape.length} exceeds ${MAX_RANK} after merging dims`);
+  }
+  const u = new Array<number>(4 + 6 + 6 * inputs.length).fill(0);
+  u[0] = n;
+  u[1] = c.shape.length;
+  u[2] = sBits[0];
+  u[3] = sBits[1];
+  c.shape.forEach((d, i) => (u[4 + i] = d));
+  c.strides.forEach((s, k) => s.forEach((v, i) => (u[10 + 6 * k + i] = v)));
+  const src = source(op, inputs.map((x) => x.dtype), outDtype, "strided");
+  rt.dispatch(src, [...inputs.map((x) => x.buffer), out], u, Math.ceil(n / WG));
+}
+
+function contiguousStrides(shape: number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}

@@ -1,0 +1,124 @@
+/**
+ * Batched matmul C[b] = op(A[b]) · op(B[b]), register-tiled: each invocation computes a TM×TN block of C.
+ * The aligned no-transpose case loads vec4s; every other case uses the same tile with scalar loads.
+ * No workgroup memory or barriers: on llvmpipe barriers cost more than the reuse they buy.
+ */
+import { kernelPrelude, type Runtime } from "./runtime.ts";
+
+/** Matmul problem: A is [batch, M, K] (or [batch, K, M] when transA), B is [batch, K, N] (or [N, K]). */
+export interface MatmulArgs {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  /** Element offsets between batches (0 broadcasts one matrix over the batch). */
+  batchStrideA: number;
+  batchStrideB: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+const WG = 64;
+
+function source(tm: number, tn: number, vec4: boolean, transA: boolean, transB: boolean): string {
+  const rows = [...Array(tm).keys()];
+  const colsV = [...Array(tn / 4).keys()];
+  if (vec4) {
+    // A rows as vec4 along K, B rows as vec4 along N, C as vec4 along N.
+    const accDecl = rows.map((r) => colsV.map((c) => `var acc${r}_${c} = vec4<f32>(0.0);`).join(" ")).join("\n  ");
+    const loadA = rows.map((r) => `let a${r} = A[aBase + min(m0 + ${r}u, M - 1u) * K4 + k4];`).join("\n    ");
+    const loadB = [0, 1, 2, 3].map((j) =>
+      colsV.map((c) => `let b${j}_${c} = B[bBase + (k4 * 4u + ${j}u) * N4 + n4 + ${c}u];`).join(" ")
+    ).join("\n    ");
+    const fma = rows.map((r) =>
+      colsV.map((c) =>
+        `acc${r}_${c} = acc${r}_${c} + a${r}.x * b0_${c} + a${r}.y * b1_${c} + a${r}.z * b2_${c} + a${r}.w * b3_${c};`
+      ).join(" ")
+    ).join("\n    ");
+    const store = rows.map((r) =>
+      `if (m0 + ${r}u < M) { ${
+        colsV.map((c) => `if (n4 + ${c}u < N4) { C[cBase + (m0 + ${r}u) * N4 + n4 + ${c}u] = acc${r}_${c}; }`).join(" ")
+      } }`
+    ).join("\n  ");
+    return `
+@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> C: array<vec4<f32>>;
+${kernelPrelude(3)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = linearGroup(wid, nwg) * ${WG}u + lid;
+  let M = U(0u); let N = U(1u); let K = U(2u); let batch = U(3u); let tilesN = U(6u); let tilesM = U(7u);
+  if (t >= tilesN * tilesM * batch) { return; }
+  let K4 = K / 4u; let N4 = N / 4u;
+  let n4 = (t % tilesN) * ${tn / 4}u;
+  let m0 = ((t / tilesN) % tilesM) * ${tm}u;
+  let b = t / (tilesN * tilesM);
+  let aBase = b * U(4u) / 4u; let bBase = b * U(5u) / 4u; let cBase = b * M * N4;
+  ${accDecl}
+  for (var k4 = 0u; k4 < K4; k4++) {
+    ${loadA}
+    ${loadB}
+    ${fma}
+  }
+  ${store}
+}
+`;
+  }
+  const cols = [...Array(tn).keys()];
+  const aIdx = (r: string) => (transA ? `k * M + ${r}` : `${r} * K + k`);
+  const bIdx = (c: string) => (transB ? `${c} * K + k` : `k * N + ${c}`);
+  const accDecl = rows.map((r) => cols.map((c) => `var acc${r}_${c} = 0.0;`).join(" ")).join("\n  ");
+  const rowIdx = rows.map((r) => `let mr${r} = min(m0 + ${r}u, M - 1u);`).join(" ");
+  const colIdx = cols.map((c) => `let nc${c} = min(n0 + ${c}u, N - 1u);`).join(" ");
+  const loadA = rows.map((r) => `let a${r} = A[aBase + ${aIdx(`mr${r}`)}];`).join(" ");
+  const loadB = cols.map((c) => `let b${c} = B[bBase + ${bIdx(`nc${c}`)}];`).join(" ");
+  const fma = rows.map((r) => cols.map((c) => `acc${r}_${c} = fma(a${r}, b${c}, acc${r}_${c});`).join(" ")).join(
+    "\n    ",
+  );
+  const store = rows.map((r) =>
+    `if (m0 + ${r}u < M) { ${
+      cols.map((c) => `if (n0 + ${c}u < N) { C[cBase + (m0 + ${r}u) * N + n0 + ${c}u] = acc${r}_${c}; }`).join(" ")
+    } }`
+  ).join("\n  ");
+  return `
+@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+${kernelPrelude(3)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = linearGroup(wid, nwg) * ${WG}u + lid;
+  let M = U(0u); let N = U(1u); let K = U(2u); let batch = U(3u); let tilesN = U(6u); let tilesM = U(7u);
+  if (t >= tilesN * tilesM * batch) { return; }
+  let n0 = (t % tilesN) * ${tn}u;
+  let m0 = ((t / tilesN) % tilesM) * ${tm}u;
+  let b = t / (tilesN * tilesM);
+  let aBase = b * U(4u); let bBase = b * U(5u); let cBase = b * M * N;
+  ${rowIdx}
+  ${colIdx}
+  ${accDecl}
+  for (var k = 0u; k < K; k++) {
+    ${loadA}
+    ${loadB}
+    ${fma}
+  }
+  ${store}
+}
+`;
+}
+
+/** Tile shape per invocation, overridable for benchmarking. */
+export const matmulTile = { tm: 4, tn: 8 };
+
+/** Records C = op(A)·op(B) for contiguous buffers. */
+export function runMatmul(rt: Runtime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, p: MatmulArgs): void {
+  const vec4 = !p.transA && !p.transB && p.K % 4 === 0 && p.N % 4 === 0 && p.batchStrideA % 4 === 0 &&
+    p.batchStrideB % 4 === 0;
+  const { tm, tn } = matmulTile;
+  const tilesN = Math.ceil(p.N / tn), tilesM = Math.ceil(p.M / tm);
+  const u = [p.M, p.N, p.K, p.batch, p.batchStrideA, p.batchStrideB, tilesN, tilesM];
+  rt.dispatch(source(tm, tn, vec4, p.transA, p.transB), [a, b, c], u, Math.ceil((tilesN * tilesM * p.batch) / WG));
+}

@@ -1,0 +1,81 @@
+/**
+ * Counter-based random numbers (Philox4x32-10). A draw is addressed by key (seed, stream) and counter
+ * (element, sample, step, 0), never by call order: a batch split over processes draws what one process would.
+ */
+import { kernelPrelude, type Runtime } from "./runtime.ts";
+
+/** Distribution of a random draw. */
+export type RandomKind = "uniform" | "normal" | "randint";
+
+const WG = 256;
+
+/** Philox4x32-10 in WGSL (32×32→64 multiply via 16-bit halves: WGSL has no mulhi). */
+export const PHILOX_WGSL = `
+fn mulhi(a: u32, b: u32) -> u32 {
+  let a0 = a & 0xffffu; let a1 = a >> 16u; let b0 = b & 0xffffu; let b1 = b >> 16u;
+  let p01 = a0 * b1; let p10 = a1 * b0;
+  let mid = ((a0 * b0) >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+}
+fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+  var c = counter; var k = key;
+  for (var r = 0u; r < 10u; r++) {
+    let hi0 = mulhi(0xD2511F53u, c.x); let lo0 = 0xD2511F53u * c.x;
+    let hi1 = mulhi(0xCD9E8D57u, c.z); let lo1 = 0xCD9E8D57u * c.z;
+    c = vec4<u32>(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+    k = k + vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
+  }
+  return c;
+}
+// 24 random bits mapped into the open interval (0, 1).
+fn toUnit(x: u32) -> f32 { return (f32(x >> 8u) + 0.5) * 5.9604644775390625e-8; }
+`;
+
+function source(kind: RandomKind): string {
+  const outType = kind === "randint" ? "i32" : "f32";
+  const value = kind === "uniform"
+    ? "UF(7u) + (UF(8u) - UF(7u)) * toUnit(r.x)"
+    : kind === "normal"
+    ? "UF(7u) + UF(8u) * sqrt(-2.0 * log(toUnit(r.x))) * cos(6.283185307179586 * toUnit(r.y))"
+    : "i32(floor(UF(7u) + (UF(8u) - UF(7u)) * toUnit(r.x)))";
+  return `
+@group(0) @binding(0) var<storage, read_write> out: array<${outType}>;
+${kernelPrelude(1)}
+${PHILOX_WGSL}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = linearGroup(wid, nwg) * ${WG}u + lid;
+  if (i >= U(0u)) { return; }
+  let perSample = U(1u);
+  let counter = vec4<u32>(i % perSample, U(2u) + i / perSample, U(5u), U(6u));
+  let r = philox(counter, vec2<u32>(U(3u), U(4u)));
+  out[i] = ${value};
+}`;
+}
+
+/** Where a draw comes from: seed, stream name hash, step, and the global index of the first sample. */
+export interface RandomKey {
+  seed: number;
+  stream: number;
+  step: number;
+  sampleOffset: number;
+  /** Extra counter word (lets one op draw several independent tensors). */
+  lane?: number;
+}
+
+/** Fills `out` (n elements, `perSample` per sample) with draws; a, b are (low, high) or (mean, std). */
+export function runRandom(
+  rt: Runtime,
+  kind: RandomKind,
+  out: GPUBuffer,
+  n: number,
+  perSample: number,
+  key: RandomKey,
+  a: number,
+  b: number,
+): void {
+  const f = new Uint32Array(new Float32Array([a, b]).buffer);
+  const u = [n, perSample, key.sampleOffset >>> 0, key.seed >>> 0, key.stream >>> 0, key.step >>> 0, key.lane ?? 0];
+  rt.dispatch(source(kind), [out], [...u, f[0], f[1]], Math.ceil(n / WG));
+}

@@ -1,0 +1,82 @@
+/**
+ * Reductions over the middle axis of an [outer, R, inner] view. Large R with few outputs is split into
+ * chunks reduced in a second pass, so a full sum of 16M values still uses many invocations.
+ */
+import { kernelPrelude, type Runtime } from "./runtime.ts";
+
+/** Reduction kinds. argmax/argmin write int32 indices along R. */
+export type ReduceOp = "sum" | "max" | "min" | "argmax" | "argmin";
+
+const WG = 64;
+const INIT: Record<ReduceOp, string> = {
+  sum: "0.0",
+  max: "-3.4028235e38",
+  min: "3.4028235e38",
+  argmax: "-3.4028235e38",
+  argmin: "3.4028235e38",
+};
+
+function source(op: ReduceOp): string {
+  const arg = op === "argmax" || op === "argmin";
+  const cmp = op === "argmax" || op === "max" ? ">" : "<";
+  const update = op === "sum"
+    ? "acc = acc + v;"
+    : arg
+    ? `if (v ${cmp} acc || (v != v && acc == acc)) { acc = v; best = r; }`
+    : `if (v ${cmp} acc || v != v) { acc = v; }`;
+  return `
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<${arg ? "i32" : "f32"}>;
+${kernelPrelude(2)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let o = linearGroup(wid, nwg) * ${WG}u + lid;
+  let outer = U(0u); let R = U(1u); let inner = U(2u); let chunks = U(3u); let chunkLen = U(4u);
+  if (o >= outer * chunks * inner) { return; }
+  let inIdx = o % inner;
+  let ch = (o / inner) % chunks;
+  let ou = o / (inner * chunks);
+  let r0 = ch * chunkLen;
+  let r1 = min(R, r0 + chunkLen);
+  var acc: f32 = ${INIT[op]};
+  var best: u32 = 0u;
+  let base = ou * R * inner + inIdx;
+  for (var r = r0; r < r1; r++) {
+    let v = x[base + r * inner];
+    ${update}
+  }
+  out[o] = ${arg ? "i32(best)" : "acc"};
+}
+`;
+}
+
+/**
+ * Reduces x viewed as [outer, R, inner] over R into out [outer, inner]. `tmp` allocates scratch buffers and
+ * `free` returns them.
+ */
+export function runReduce(
+  rt: Runtime,
+  op: ReduceOp,
+  x: GPUBuffer,
+  out: GPUBuffer,
+  outer: number,
+  R: number,
+  inner: number,
+  tmp: (bytes: number) => GPUBuffer,
+  free: (b: GPUBuffer) => void,
+): void {
+  const outputs = outer * inner;
+  const arg = op === "argmax" || op === "argmin";
+  // Split R when there are too few outputs to keep the device busy (not for arg-reductions).
+  const chunks = arg || outputs >= 2048 || R < 4096 ? 1 : Math.min(Math.ceil(R / 1024), Math.ceil(8192 / outputs));
+  if (chunks === 1) {
+    rt.dispatch(source(op), [x, out], [outer, R, inner, 1, R], Math.ceil(outputs / WG));
+    return;
+  }
+  const chunkLen = Math.ceil(R / chunks);
+  const partial = tmp(outer * chunks * inner * 4);
+  rt.dispatch(source(op), [x, partial], [outer, R, inner, chunks, chunkLen], Math.ceil((outputs * chunks) / WG));
+  rt.dispatch(source(op), [partial, out], [outer, chunks, inner, 1, chunks], Math.ceil(outputs / WG));
+  free(partial);
+}

@@ -1,0 +1,22 @@
+/** Atomic file writes: write a temporary file next to the target, then rename it over the target. */
+import { basename, dirname, join } from "node:path";
+
+/** Writes `bytes` to `path` atomically: a temp file in the same folder is written, synced and renamed over `path`. */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    try {
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}

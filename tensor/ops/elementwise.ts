@@ -116,29 +116,29 @@ function mulFree(g: Tensor, t: Tensor, _n = 1, ...more: Tensor[]): Tensor {
 }
 
 /** LeakyReLU with negative slope `slope`. */
-export function leakyRelu<S extends Shape>(x: Tensor<S>, slope = 0.01): Tensor<S> {
+export function leakyRelu<S extends Shape, D extends DType = "float32">(x: Tensor<S, D>, slope = 0.01): Tensor<S, D> {
   checkFloat("leakyRelu", x);
   const y = mapRaw("leakyRelu", [x], "float32", [slope, 0]);
-  return record(y, "leakyRelu", [x], [x], (g, [sx]) => [mapRaw("leakyReluGrad", [sx, g], "float32", [slope, 0])]) as Tensor<S>;
+  return record(y, "leakyRelu", [x], [x], (g, [sx]) => [mapRaw("leakyReluGrad", [sx, g], "float32", [slope, 0])]) as Tensor<S, D>;
 }
 
 /** Clamps into [lo, hi] (gradient passes inside the range). */
-export function clamp<S extends Shape>(x: Tensor<S>, lo: number, hi: number): Tensor<S> {
+export function clamp<S extends Shape, D extends DType = "float32">(x: Tensor<S, D>, lo: number, hi: number): Tensor<S, D> {
   checkFloat("clamp", x);
   if (lo > hi) throw new Error(`clamp: lo ${lo} > hi ${hi}`);
   const y = mapRaw("clamp", [x], "float32", [lo, hi]);
-  return record(y, "clamp", [x], [x], (g, [sx]) => [mapRaw("clampGrad", [sx, g], "float32", [lo, hi])]) as Tensor<S>;
+  return record(y, "clamp", [x], [x], (g, [sx]) => [mapRaw("clampGrad", [sx, g], "float32", [lo, hi])]) as Tensor<S, D>;
 }
 
 /** x·scale + shift, one kernel. */
-export function affine<S extends Shape>(x: Tensor<S>, scale: number, shift = 0): Tensor<S> {
+export function affine<S extends Shape, D extends DType = "float32">(x: Tensor<S, D>, scale: number, shift = 0): Tensor<S, D> {
   checkFloat("affine", x);
   const y = mapRaw("affine", [x], "float32", [scale, shift]);
-  return record(y, "affine", [x], [], (g) => [mapRaw("affine", [g], "float32", [scale, 0])]) as Tensor<S>;
+  return record(y, "affine", [x], [], (g) => [mapRaw("affine", [g], "float32", [scale, 0])]) as Tensor<S, D>;
 }
 
 /** x^p for a scalar exponent. */
-export function powScalar<S extends Shape>(x: Tensor<S>, p: number): Tensor<S> {
+export function powScalar<S extends Shape, D extends DType = "float32">(x: Tensor<S, D>, p: number): Tensor<S, D> {
   checkFloat("pow", x);
   const y = mapRaw("powScalar", [x], "float32", [p, 0]);
   return record(y, "pow", [x], [x], (g, [sx]) => {
@@ -146,7 +146,7 @@ export function powScalar<S extends Shape>(x: Tensor<S>, p: number): Tensor<S> {
     const ds = mapRaw("affine", [d], "float32", [p, 0]);
     d.dispose();
     return [mulFree(g, ds)];
-  }) as Tensor<S>;
+  }) as Tensor<S, D>;
 }
 
 // ---------------------------------------------------------------- binary

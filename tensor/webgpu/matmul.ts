@@ -110,14 +110,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 `;
 }
 
-/** Tile shape per invocation, overridable for benchmarking. */
-export const matmulTile = { tm: 4, tn: 8 };
+/** Tile shape per invocation; null picks by problem size (benchmarks override it). */
+export const matmulTile: { tm: number; tn: number } | { tm: null; tn: null } = { tm: null, tn: null };
+
+// Measured on llvmpipe (bench/run.ts): 8×8 tiles win once there are enough of them to fill the cores.
+function pickTile(p: MatmulArgs): { tm: number; tn: number } {
+  if (matmulTile.tm !== null) return matmulTile as { tm: number; tn: number };
+  const tiles88 = Math.ceil(p.M / 8) * Math.ceil(p.N / 8) * p.batch;
+  return tiles88 >= 1024 ? { tm: 8, tn: 8 } : { tm: 4, tn: 4 };
+}
 
 /** Records C = op(A)·op(B) for contiguous buffers. */
 export function runMatmul(rt: Runtime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, p: MatmulArgs): void {
   const vec4 = !p.transA && !p.transB && p.K % 4 === 0 && p.N % 4 === 0 && p.batchStrideA % 4 === 0 &&
     p.batchStrideB % 4 === 0;
-  const { tm, tn } = matmulTile;
+  const { tm, tn } = pickTile(p);
   const tilesN = Math.ceil(p.N / tn), tilesM = Math.ceil(p.M / tm);
   const u = [p.M, p.N, p.K, p.batch, p.batchStrideA, p.batchStrideB, tilesN, tilesM];
   rt.dispatch(source(tm, tn, vec4, p.transA, p.transB), [a, b, c], u, Math.ceil((tilesN * tilesM * p.batch) / WG));

@@ -1,0 +1,101 @@
+/**
+ * Benchmark runner: prints one JSON object per line ({name, shape, ms, gflops, gbps, adapter, …}) and writes
+ * the same lines to bench/results/latest.jsonl. `--quick` shrinks the sizes; `--leak-steps N` sets the
+ * length of the leak check (10,000 by default).
+ */
+import { parseArgs } from "node:util";
+import * as T from "../tensor/mod.ts";
+import { matmulTile } from "../tensor/webgpu/matmul.ts";
+import { type BenchRecord, record, timeMedian } from "./measure.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { quick: { type: "boolean", default: false }, "leak-steps": { type: "string", default: "10000" } },
+});
+await T.init();
+const out: BenchRecord[] = [];
+const emit = (r: BenchRecord) => {
+  out.push(r);
+  console.log(JSON.stringify(r));
+};
+
+// Matmul at several sizes (and tile shapes at 1024 to keep the kernel choice honest).
+for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
+  const a = T.randn([n, n], { seed: 1, stream: "a" }), b = T.randn([n, n], { seed: 1, stream: "b" });
+  const tiles: { tm: number | null; tn: number | null }[] = n === 1024
+    ? [{ tm: 4, tn: 4 }, { tm: 4, tn: 8 }, { tm: 8, tn: 8 }, { tm: null, tn: null }]
+    : [{ tm: null, tn: null }];
+  for (const tile of tiles) {
+    Object.assign(matmulTile, tile);
+    const ms = await timeMedian(() => T.matmul(a, b).dispose(), n >= 2048 ? 3 : 5);
+    emit(record("matmul", `${n}x${n}x${n}`, ms, 2 * n ** 3, null, { tile: tile.tm ? `${tile.tm}x${tile.tn}` : "auto" }));
+  }
+  Object.assign(matmulTile, { tm: null, tn: null });
+  a.dispose();
+  b.dispose();
+}
+
+// Elementwise add of 16M floats: 3 × 64 MiB moved.
+{
+  const n = values.quick ? 1 << 22 : 1 << 24;
+  const a = T.randn([n], { seed: 2, stream: "x" }), b = T.randn([n], { seed: 2, stream: "y" });
+  const ms = await timeMedian(() => T.add(a, b).dispose());
+  emit(record("add", `${n}`, ms, n, 12 * n));
+  a.dispose();
+  b.dispose();
+}
+
+// Dispatch overhead: 1000 chained small ops recorded, one sync.
+{
+  const x0 = T.zeros([256]);
+  const ms = await timeMedian(async () => {
+    let x = T.affine(x0, 1, 0);
+    for (let i = 0; i < 999; i++) {
+      const y = T.affine(x, 1, 1);
+      x.dispose();
+      x = y;
+    }
+    await x.data();
+    x.dispose();
+  });
+  emit(record("chain_1000_small_ops", "256", ms, null, null));
+}
+
+// Readback of 4 MiB.
+{
+  const x = T.zeros([1 << 20]);
+  const ms = await timeMedian(async () => void (await x.data()));
+  emit(record("readback", "4MiB", ms, null, 4 << 20));
+}
+
+// Leak check: forward+backward+update of a small MLP; current bytes must stay flat.
+{
+  const steps = values.quick ? 500 : Number(values["leak-steps"]);
+  const w1 = T.randn([64, 64], { seed: 3, stream: "w1" }, 0, 0.1).requireGrad();
+  const w2 = T.randn([64, 1], { seed: 3, stream: "w2" }, 0, 0.1).requireGrad();
+  const x = T.randn([128, 64], { seed: 3, stream: "x" }), y = T.randn([128, 1], { seed: 3, stream: "y" });
+  const step = () =>
+    T.scope(() => {
+      const l = T.mean(T.square(T.sub(T.matmul(T.silu(T.matmul(x, w1)), w2), y)));
+      l.backward();
+      for (const w of [w1, w2] as T.Tensor[]) {
+        w.grad!.dispose();
+        w.grad = null;
+      }
+    });
+  for (let i = 0; i < 10; i++) step();
+  await T.backend().sync();
+  const before = T.stats().current;
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  await T.backend().sync();
+  const ms = (performance.now() - t0) / steps;
+  const after = T.stats().current;
+  emit(record("leak_check_mlp_step", `${steps} steps`, ms, null, null, { currentBefore: before, currentAfter: after, flat: before === after }));
+}
+
+const s = T.stats();
+emit(record("pipelines", "whole run", s.compileMs, null, null, { pipelines: s.pipelines, compileMs: Number(s.compileMs.toFixed(1)), peakBytes: s.peak }));
+
+await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
+await Deno.writeTextFile(new URL("./results/latest.jsonl", import.meta.url), out.map((r) => JSON.stringify(r)).join("\n") + "\n");

@@ -1,0 +1,43 @@
+/**
+ * Compile-time shape checks. `deno test` type-checks this file: every `@ts-expect-error` line must be a
+ * type error and every other line must type-check, or the whole run fails. The test bodies only build
+ * descriptors; nothing here needs the GPU.
+ */
+import assert from "node:assert/strict";
+import type { Broadcast, MatmulShape, PermuteShape, ReduceShape, Tensor } from "../../tensor/mod.ts";
+import type * as T from "../../tensor/mod.ts";
+
+type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X extends B ? 1 : 2) ? true : false;
+const expectType = <_ extends true>() => {};
+
+// Shape arithmetic on literals.
+expectType<Equal<Broadcast<[2, 3], [3]>, [2, 3]>>();
+expectType<Equal<Broadcast<[4, 1, 5], [3, 1]>, [4, 3, 5]>>();
+expectType<Equal<MatmulShape<[2, 3, 4], [4, 5]>, [2, 3, 5]>>();
+expectType<Equal<PermuteShape<[2, 3, 4], [2, 0, 1]>, [4, 2, 3]>>();
+expectType<Equal<ReduceShape<[2, 3, 4], [1], true>, [2, 1, 4]>>();
+expectType<Equal<ReduceShape<[2, 3, 4], [0, 2], false>, [3]>>();
+// `number` dims fall back to run-time checks.
+expectType<Equal<Broadcast<number[], [3]>, number[]>>();
+
+// The ops' signatures: these functions are never called, only type-checked.
+function _typedOps(ops: typeof T, a: Tensor<[2, 3]>, b: Tensor<[3]>, c: Tensor<[3, 4]>, d: Tensor<[4]>, n: Tensor<number[]>) {
+  const s: Tensor<[2, 3]> = ops.add(a, b);
+  const m: Tensor<[2, 4]> = ops.matmul(a, c);
+  const p: Tensor<[3, 2]> = ops.permute(a, [1, 0]);
+  const r: Tensor<[2, 1]> = ops.sum(a, [1], true);
+  ops.add(n, b); // unknown dims: accepted, checked at run time
+  // @ts-expect-error a wrong broadcast: [2,3] with [4]
+  ops.add(a, d);
+  // @ts-expect-error a wrong matmul inner dim: [2,3]·[4]... needs 3 rows
+  ops.matmul(a, ops.reshape(c, [4, 3] as const));
+  // @ts-expect-error a wrong permute rank: 3 axes for a rank-2 tensor
+  ops.permute(a, [0, 1, 2]);
+  // @ts-expect-error result shape is [2,3], not [3,2]
+  const wrong: Tensor<[3, 2]> = ops.add(a, b);
+  return [s, m, p, r, wrong];
+}
+
+Deno.test("shape types: the file type-checks with its expected errors", () => {
+  assert.equal(typeof _typedOps, "function");
+});

@@ -11,6 +11,7 @@ export type AsShape<T> = T extends Shape ? T : number[];
 
 /** A compile-time shape error: shows up in the editor as a readable message. */
 export interface ShapeError<Msg extends string> {
+  /** The message shown by the type checker. */
   readonly __shapeError: Msg;
 }
 

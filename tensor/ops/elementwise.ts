@@ -215,7 +215,13 @@ function tieSplit(a: Tensor, b: Tensor, g: Tensor, cmp: "gt" | "lt"): [Tensor, T
   return [ga, gb];
 }
 
-function comparison(op: MapOp) {
+/** A comparison op: 1 where the relation holds, else 0 (float32, no gradient). */
+export type Comparison = <A extends Shape, B extends Shape>(
+  a: Tensor<A>,
+  b: Tensor<B> & CheckBroadcast<A, B>,
+) => Tensor<AsShape<Broadcast<A, B>>>;
+
+function comparison(op: MapOp): Comparison {
   return <A extends Shape, B extends Shape>(a: Tensor<A>, b: Tensor<B> & CheckBroadcast<A, B>): Tensor<AsShape<Broadcast<A, B>>> => {
     checkFloat(op, a, b);
     return mapRaw(op, [a, b], "float32") as Tensor<AsShape<Broadcast<A, B>>>;
@@ -223,17 +229,17 @@ function comparison(op: MapOp) {
 }
 
 /** 1 where a == b else 0 (no gradient). */
-export const eq = comparison("eq");
+export const eq: Comparison = comparison("eq");
 /** 1 where a != b else 0. */
-export const ne = comparison("ne");
+export const ne: Comparison = comparison("ne");
 /** 1 where a < b else 0. */
-export const lt = comparison("lt");
+export const lt: Comparison = comparison("lt");
 /** 1 where a <= b else 0. */
-export const le = comparison("le");
+export const le: Comparison = comparison("le");
 /** 1 where a > b else 0. */
-export const gt = comparison("gt");
+export const gt: Comparison = comparison("gt");
 /** 1 where a >= b else 0. */
-export const ge = comparison("ge");
+export const ge: Comparison = comparison("ge");
 
 /** cond ≠ 0 ? a : b, broadcasting all three. */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {

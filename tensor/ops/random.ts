@@ -13,6 +13,7 @@ import { tensor } from "./create.ts";
 
 /** Addresses a random draw. */
 export interface RandomOptions {
+  /** The experiment's seed. */
   seed: number;
   /** Stream name, e.g. "vae/eps" or "diffusion/timesteps". */
   stream: string;

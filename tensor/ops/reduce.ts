@@ -80,7 +80,14 @@ export function mean<S extends Shape, const A extends readonly number[] = number
   return finish(y, x, ax, !!keepDim) as any;
 }
 
-function extreme(op: "max" | "min") {
+/** A max/min reduction over axes (gradient split evenly among ties). */
+export type ExtremeReduction = <S extends Shape, const A extends readonly number[] = number[], K extends boolean = false>(
+  x: Tensor<S>,
+  axes?: A | number,
+  keepDim?: K,
+) => Tensor<AsShape<ReduceShape<S, A, K>>>;
+
+function extreme(op: "max" | "min"): ExtremeReduction {
   return <S extends Shape, const A extends readonly number[] = number[], K extends boolean = false>(
     x: Tensor<S>,
     axes?: A | number,
@@ -103,9 +110,9 @@ function extreme(op: "max" | "min") {
 }
 
 /** Maximum over axes. */
-export const max = extreme("max");
+export const max: ExtremeReduction = extreme("max");
 /** Minimum over axes. */
-export const min = extreme("min");
+export const min: ExtremeReduction = extreme("min");
 
 /** Variance over axes with `correction` (1 = unbiased, as PyTorch's default; 0 = population). */
 export function variance(x: Tensor, axes?: number | number[], keepDim = false, correction = 1): Tensor {
@@ -124,7 +131,10 @@ export function variance(x: Tensor, axes?: number | number[], keepDim = false, c
   return r;
 }
 
-function argReduce(op: "argmax" | "argmin") {
+/** Index of the extreme value along one axis, as int32. */
+export type ArgReduction = (x: Tensor, axis: number, keepDim?: boolean) => Tensor;
+
+function argReduce(op: "argmax" | "argmin"): ArgReduction {
   return (x: Tensor, axis: number, keepDim = false): Tensor => {
     const a = normAxis(op, axis, x.rank);
     return finish(reduceRaw(op, x, [a]), x, [a], keepDim);
@@ -132,6 +142,6 @@ function argReduce(op: "argmax" | "argmin") {
 }
 
 /** Index of the maximum along one axis (int32, first on ties). */
-export const argmax = argReduce("argmax");
+export const argmax: ArgReduction = argReduce("argmax");
 /** Index of the minimum along one axis (int32, first on ties). */
-export const argmin = argReduce("argmin");
+export const argmin: ArgReduction = argReduce("argmin");

@@ -11,3 +11,4 @@ export * from "./decathlon.ts";
 export * from "./cache.ts";
 export * from "./preprocess.ts";
 export * from "./loader.ts";
+export * from "./reference_chain.ts";

@@ -204,3 +204,35 @@ export function volumeSlicesPng(
   const img = volumeSlices(data, shape, options);
   return { png: encodePng(img.pixels, img.width, img.height, 1), width: img.width, height: img.height };
 }
+
+/** Stacks grey images vertically (left-aligned, `gap` black rows between), e.g. one row per volume. */
+export function stackImages(images: GreyImage[], gap = 2): GreyImage {
+  if (images.length === 0) throw new Error("stackImages: no images");
+  const width = Math.max(...images.map((i) => i.width));
+  const height = images.reduce((h, i) => h + i.height, 0) + gap * (images.length - 1);
+  const pixels = new Uint8Array(width * height);
+  let y0 = 0;
+  for (const img of images) {
+    for (let y = 0; y < img.height; y++) pixels.set(img.pixels.subarray(y * img.width, (y + 1) * img.width), (y0 + y) * width);
+    y0 += img.height + gap;
+  }
+  return { pixels, width, height };
+}
+
+/** One PNG with a row of three mid-slices per volume (all the same shape), windowed jointly to [lo, hi]. */
+export function volumeRowsPng(
+  volumes: Float32Array[],
+  shape: [number, number, number],
+  options: VolumeSlicesOptions = {},
+): Uint8Array {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of volumes) {
+    for (const x of v) {
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+  }
+  const window = options.window ?? ([lo, hi > lo ? hi : lo + 1] as [number, number]);
+  const img = stackImages(volumes.map((v) => volumeSlices(v, shape, { upscale: 2, ...options, window })));
+  return encodePng(img.pixels, img.width, img.height, 1);
+}

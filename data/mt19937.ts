@@ -13,6 +13,11 @@ export class MT19937 {
 
   /** Seeds with `init_genrand(seed)`; `seed` must be an integer in [0, 2^32). */
   constructor(seed: number) {
+    this.reseed(seed);
+  }
+
+  /** Restarts the stream from `seed` (as a fresh generator would). Training reseeds crops per epoch. */
+  reseed(seed: number): void {
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
       throw new Error(`MT19937: seed must be an integer in [0, 2^32 - 1], got ${seed}`);
     }
@@ -23,6 +28,7 @@ export class MT19937 {
       // 1812433253 * prev + i, modulo 2^32 without losing precision.
       mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
     }
+    this.index = N;
   }
 
   /** Regenerates the 624-word state (the MT19937 twist). */

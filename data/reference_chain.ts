@@ -12,7 +12,9 @@ import type { Transform } from "./transforms/transform.ts";
 
 /** Which chain: the autoencoder stage crops randomly when training; the diffusion stage always centre-crops. */
 export interface ReferenceChainOptions {
+  /** Which stage's chain. */
   stage: "autoencoder" | "diffusion";
+  /** Training (random crop for the autoencoder) or validation chain. */
   train: boolean;
   /** MRI channel to keep (0 = FLAIR). */
   channel: number;

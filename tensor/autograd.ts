@@ -4,7 +4,7 @@
  * accumulating gradients, and frees the graph. Nodes are reference-counted so a graph that never sees
  * backward is freed when its outputs are disposed.
  */
-import { Tensor, setBackwardImpl } from "./tensor.ts";
+import { setBackwardImpl, type Tensor } from "./tensor.ts";
 
 /** Computes the gradients of the inputs from the output's gradient (null where an input needs none). */
 export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
@@ -23,6 +23,17 @@ export function noGrad<T>(fn: () => T): T {
     return fn();
   } finally {
     gradDisabled--;
+  }
+}
+
+/** Runs `fn` with recording on even inside `noGrad` or a backward pass (gradient checkpointing's recompute). */
+export function enableGrad<T>(fn: () => T): T {
+  const saved = gradDisabled;
+  gradDisabled = 0;
+  try {
+    return fn();
+  } finally {
+    gradDisabled = saved;
   }
 }
 

@@ -5,7 +5,9 @@
 
 /** A 3D volume on the host. */
 export interface HostVolume {
+  /** Voxel values, C-order. */
   data: Float32Array;
+  /** [X, Y, Z]. */
   shape: [number, number, number];
 }
 

@@ -180,7 +180,7 @@ export const sub: Binary = binary("sub", (_a, _b, _y, g) => [mapRaw("copy", [g])
 /** a · b */
 export const mul: Binary = binary("mul", (a, b, _y, g) => [mapRaw("mul", [g, b]), mapRaw("mul", [g, a])]);
 /** a / b */
-export const div: Binary = binary("div", (a, b, y, g) => {
+export const div: Binary = binary("div", (_a, b, y, g) => {
   const ga = mapRaw("div", [g, b]);
   const t = mapRaw("mul", [ga, y]);
   const gb = mapRaw("neg", [t]);

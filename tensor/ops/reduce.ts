@@ -38,6 +38,14 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
   return out;
 }
 
+/** Broadcasts a reduced gradient (given in the reduced shape) back to the input shape. */
+function expandFrom(g: Tensor, keepShape: Shape, shape: Shape): Tensor {
+  const r = reshape(g, keepShape);
+  const e = expand(r, shape);
+  r.dispose();
+  return e;
+}
+
 function finish(y: Tensor, x: Tensor, axes: number[], keepDim: boolean): Tensor {
   if (keepDim) return y;
   const shape = x.shape.filter((_, i) => !axes.includes(i));
@@ -55,7 +63,7 @@ export function sum<S extends Shape, const A extends readonly number[] = number[
   const ax = normAxes("sum", x, axes as any);
   const y = reduceRaw("sum", x, ax);
   const keepShape = y.shape;
-  record(y, "sum", [x], [], (g) => [expand(reshape(g, keepShape), x.shape)]);
+  record(y, "sum", [x], [], (g) => [expandFrom(g, keepShape, x.shape)]);
   return finish(y, x, ax, !!keepDim) as any;
 }
 
@@ -72,7 +80,7 @@ export function mean<S extends Shape, const A extends readonly number[] = number
   s.dispose();
   const keepShape = y.shape;
   record(y, "mean", [x], [], (g) => {
-    const e = expand(reshape(g, keepShape), x.shape);
+    const e = expandFrom(g, keepShape, x.shape);
     const r = mapRaw("affine", [e], "float32", [1 / n, 0]);
     e.dispose();
     return [r];
@@ -100,9 +108,10 @@ function extreme(op: "max" | "min"): ExtremeReduction {
       // Gradient split evenly among tied extremes.
       const mask = mapRaw("eq", [sx, sy]);
       const count = reduceRaw("sum", mask, ax);
-      const share = mapRaw("div", [reshape(g, keepShape), count]);
+      const gk = reshape(g, keepShape);
+      const share = mapRaw("div", [gk, count]);
       const gx = mapRaw("mul", [mask, share]);
-      for (const t of [mask, count, share]) t.dispose();
+      for (const t of [mask, count, share, gk]) t.dispose();
       return [gx];
     });
     return finish(y, x, ax, !!keepDim) as any;

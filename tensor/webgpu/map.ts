@@ -4,7 +4,8 @@
  */
 import { kernelPrelude, type Runtime } from "./runtime.ts";
 import type { DType } from "../dtype.ts";
-import { wgslType } from "../dtype.ts";
+import { bytesPerElement, wgslType } from "../dtype.ts";
+import { sub, unitRanges } from "./chunk.ts";
 
 /** Elementwise operations and their WGSL expressions over inputs a, b, c and scalar params s0, s1. */
 export const MAP_OPS = {
@@ -130,11 +131,12 @@ function source(op: MapOp, inDtypes: DType[], outDtype: DType, mode: "contig" | 
   if (computeType !== "i32") decl += FLOAT_HELPERS;
   let body = "";
   if (mode === "strided") {
-    body += `  var rem = i; var o0 = 0u; var o1 = 0u; var o2 = 0u;\n`;
+    // U(28) is the first output of this chunk; U(29 + k) the element at which input k is bound (chunking).
+    body += `  var rem = i + U(28u); var o0 = 0u; var o1 = 0u; var o2 = 0u;\n`;
     body += `  for (var d = i32(U(1u)) - 1; d >= 0; d--) {\n    let dim = U(4u + u32(d)); let q = rem % dim; rem = rem / dim;\n`;
     for (let k = 0; k < inDtypes.length; k++) body += `    o${k} += q * U(${10 + 6 * k}u + u32(d));\n`;
     body += `  }\n`;
-    inDtypes.forEach((_, k) => (body += `  let ${names[k]} = T(in${k}[o${k}]);\n`));
+    inDtypes.forEach((_, k) => (body += `  let ${names[k]} = T(in${k}[o${k} - U(${29 + k}u)]);\n`));
   } else {
     inDtypes.forEach((_, k) => (body += `  let ${names[k]} = T(in${k}[i]);\n`));
   }
@@ -168,11 +170,19 @@ export function runMap(
   const sBits = new Uint32Array(f.buffer);
   const contiguous = inputs.every((x) => x.strides === null);
   const allF32 = outDtype === "float32" && inputs.every((x) => x.dtype === "float32");
+  const bytes = (d: DType) => bytesPerElement(d);
   if (contiguous) {
     const vec4 = allF32 && n % 4 === 0;
     const count = vec4 ? n / 4 : n;
     const src = source(op, inputs.map((x) => x.dtype), outDtype, vec4 ? "vec4" : "contig");
-    rt.dispatch(src, [...inputs.map((x) => x.buffer), out], [count, 0, sBits[0], sBits[1]], Math.ceil(count / WG));
+    const unit = [...inputs.map((x) => bytes(x.dtype)), bytes(outDtype)].map((b) => (vec4 ? 4 * b : b));
+    const bufs = [...inputs.map((x) => x.buffer), out];
+    // Tensors larger than one binding run in chunks over sub-ranges of every operand.
+    for (const [s0, s1] of unitRanges(rt, `elementwise ${op}`, count, unit)) {
+      const whole = s0 === 0 && s1 === count;
+      const bound = whole ? bufs : bufs.map((b, k) => sub(b, s0 * unit[k], Math.ceil(((s1 - s0) * unit[k]) / 4) * 4));
+      rt.dispatch(src, bound, [s1 - s0, 0, sBits[0], sBits[1]], Math.ceil((s1 - s0) / WG));
+    }
     return;
   }
   const full = inputs.map((x) => x.strides ?? contiguousStrides(outShape));
@@ -180,15 +190,25 @@ export function runMap(
   if (c.shape.length > MAX_RANK) {
     throw new Error(`elementwise ${op}: broadcast of rank ${c.shape.length} exceeds ${MAX_RANK} after merging dims`);
   }
-  const u = new Array<number>(4 + 6 + 6 * inputs.length).fill(0);
-  u[0] = n;
+  const u = new Array<number>(32).fill(0);
   u[1] = c.shape.length;
   u[2] = sBits[0];
   u[3] = sBits[1];
   c.shape.forEach((d, i) => (u[4 + i] = d));
   c.strides.forEach((s, k) => s.forEach((v, i) => (u[10 + 6 * k + i] = v)));
   const src = source(op, inputs.map((x) => x.dtype), outDtype, "strided");
-  rt.dispatch(src, [...inputs.map((x) => x.buffer), out], u, Math.ceil(n / WG));
+  // Chunks split the output; inputs contiguous with it are bound alongside, broadcast ones whole.
+  const chunked = inputs.map((x) => x.strides === null);
+  const unit = [bytes(outDtype), ...inputs.filter((_, k) => chunked[k]).map((x) => bytes(x.dtype))];
+  for (const [s0, s1] of unitRanges(rt, `elementwise ${op}`, n, unit)) {
+    const whole = s0 === 0 && s1 === n;
+    const part = (b: GPUBuffer, d: DType) => whole ? b : sub(b, s0 * bytes(d), Math.ceil(((s1 - s0) * bytes(d)) / 4) * 4);
+    const bound = [...inputs.map((x, k) => (chunked[k] ? part(x.buffer, x.dtype) : x.buffer)), part(out, outDtype)];
+    u[0] = s1 - s0;
+    u[28] = s0;
+    inputs.forEach((_, k) => (u[29 + k] = chunked[k] && !whole ? s0 : 0));
+    rt.dispatch(src, bound, u, Math.ceil((s1 - s0) / WG));
+  }
 }
 
 function contiguousStrides(shape: number[]): number[] {

@@ -3,6 +3,7 @@
  * chunks reduced in a second pass, so a full sum of 16M values still uses many invocations.
  */
 import { kernelPrelude, type Runtime } from "./runtime.ts";
+import { window } from "./chunk.ts";
 
 /** Reduction kinds. argmax/argmin write int32 indices along R. */
 export type ReduceOp = "sum" | "max" | "min" | "argmax" | "argmin";
@@ -41,12 +42,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let r1 = min(R, r0 + chunkLen);
   var acc: f32 = ${INIT[op]};
   var best: u32 = 0u;
-  let base = ou * R * inner + inIdx;
+  // U(5): element offset of x inside its binding; U(6): of out (chunked runs over huge tensors).
+  let base = ou * R * inner + inIdx + U(5u);
   for (var r = r0; r < r1; r++) {
     let v = x[base + r * inner];
     ${update}
   }
-  out[o] = ${arg ? "i32(best)" : "acc"};
+  out[o + U(6u)] = ${arg ? "i32(best)" : "acc"};
 }
 `;
 }
@@ -66,17 +68,64 @@ export function runReduce(
   tmp: (bytes: number) => GPUBuffer,
   free: (b: GPUBuffer) => void,
 ): void {
+  const limit = rt.bindingLimit / 4 - rt.offsetAlignment / 4; // elements per binding, with room for the skew
+  if (outer * R * inner <= limit) {
+    reduceRange(rt, op, x, out, outer, R, inner, tmp, free, 0, 0);
+    return;
+  }
+  // Larger than one binding: whole outer rows per chunk when a row fits, else R split into pieces.
+  if (R * inner <= limit && outer * inner <= limit) {
+    const per = Math.max(1, Math.floor(limit / (R * inner)));
+    for (let o0 = 0; o0 < outer; o0 += per) {
+      const n = Math.min(per, outer - o0);
+      const wx = window(rt, x, o0 * R * inner, n * R * inner);
+      const wo = window(rt, out, o0 * inner, n * inner);
+      reduceRange(rt, op, wx.binding, wo.binding, n, R, inner, tmp, free, wx.skew, wo.skew);
+    }
+    return;
+  }
+  if (op === "argmax" || op === "argmin" || inner > limit) {
+    throw new Error(`${op}: reducing [${outer}, ${R}, ${inner}] needs rows larger than one storage binding (${rt.bindingLimit} bytes)`);
+  }
+  const rPer = Math.max(1, Math.floor(limit / inner));
+  const pieces = Math.ceil(R / rPer);
+  const partial = tmp(outer * pieces * inner * 4);
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < pieces; j++) {
+      const r0 = j * rPer, n = Math.min(rPer, R - r0);
+      const wx = window(rt, x, (o * R + r0) * inner, n * inner);
+      const wo = window(rt, partial, (o * pieces + j) * inner, inner);
+      reduceRange(rt, op, wx.binding, wo.binding, 1, n, inner, tmp, free, wx.skew, wo.skew);
+    }
+  }
+  runReduce(rt, op, partial, out, outer, pieces, inner, tmp, free);
+  free(partial);
+}
+
+function reduceRange(
+  rt: Runtime,
+  op: ReduceOp,
+  x: GPUBuffer | GPUBufferBinding,
+  out: GPUBuffer | GPUBufferBinding,
+  outer: number,
+  R: number,
+  inner: number,
+  tmp: (bytes: number) => GPUBuffer,
+  free: (b: GPUBuffer) => void,
+  xSkew: number,
+  outSkew: number,
+): void {
   const outputs = outer * inner;
   const arg = op === "argmax" || op === "argmin";
   // Split R when there are too few outputs to keep the device busy (not for arg-reductions).
   const chunks = arg || outputs >= 2048 || R < 4096 ? 1 : Math.min(Math.ceil(R / 1024), Math.ceil(8192 / outputs));
   if (chunks === 1) {
-    rt.dispatch(source(op), [x, out], [outer, R, inner, 1, R], Math.ceil(outputs / WG));
+    rt.dispatch(source(op), [x, out], [outer, R, inner, 1, R, xSkew, outSkew], Math.ceil(outputs / WG));
     return;
   }
   const chunkLen = Math.ceil(R / chunks);
   const partial = tmp(outer * chunks * inner * 4);
-  rt.dispatch(source(op), [x, partial], [outer, R, inner, chunks, chunkLen], Math.ceil((outputs * chunks) / WG));
-  rt.dispatch(source(op), [partial, out], [outer, chunks, inner, 1, chunks], Math.ceil(outputs / WG));
+  rt.dispatch(source(op), [x, partial], [outer, R, inner, chunks, chunkLen, xSkew, 0], Math.ceil((outputs * chunks) / WG));
+  rt.dispatch(source(op), [partial, out], [outer, chunks, inner, 1, chunks, 0, outSkew], Math.ceil(outputs / WG));
   free(partial);
 }

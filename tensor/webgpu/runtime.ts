@@ -42,7 +42,14 @@ export class Runtime {
   #slots = 0;
   #maxPerDim: number;
 
+  /** Largest storage binding a kernel may use (the device limit; tests lower it to exercise chunked paths). */
+  bindingLimit: number;
+  /** Required alignment of binding offsets. */
+  readonly offsetAlignment: number;
+
   constructor(readonly device: Device) {
+    this.bindingLimit = device.limits.maxStorageBufferBindingSize;
+    this.offsetAlignment = device.limits.minStorageBufferOffsetAlignment;
     this.pool = new BufferPool(device.gpu);
     this.#arenaGpu = device.gpu.createBuffer({
       size: ARENA_SLOTS * SLOT_BYTES,
@@ -73,13 +80,25 @@ export class Runtime {
    * Records one dispatch. `buffers` bind to bindings 0..n-1; `uniforms` (≤ 64 u32) bind to binding n.
    * `groups` is the total workgroup count, split over x/y to respect the per-dimension limit.
    */
-  dispatch(source: string, buffers: GPUBuffer[], uniforms: ArrayLike<number>, groups: number): void {
+  dispatch(source: string, buffers: (GPUBuffer | GPUBufferBinding)[], uniforms: ArrayLike<number>, groups: number): void {
     if (groups <= 0) return;
+    // An oversized binding is a silent validation error (nothing runs): refuse it loudly instead.
+    const resources = buffers.map((b, binding) => {
+      const r: GPUBufferBinding = b instanceof GPUBuffer ? { buffer: b } : b;
+      const size = r.size ?? r.buffer.size - (r.offset ?? 0);
+      if (size > this.bindingLimit) {
+        throw new Error(
+          `kernel binding ${binding} spans ${size} bytes, over the storage binding limit of ${this.bindingLimit} bytes: ` +
+            `this op has no chunked path for tensors this large`,
+        );
+      }
+      return r;
+    });
     if (this.#slots >= ARENA_SLOTS) this.flush();
     const pipeline = this.pipeline(source);
     const slot = this.#slots++;
     this.#arenaCpu.set(uniforms as ArrayLike<number>, slot * UNIFORM_WORDS);
-    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+    const entries: GPUBindGroupEntry[] = resources.map((resource, binding) => ({ binding, resource }));
     entries.push({
       binding: buffers.length,
       resource: { buffer: this.#arenaGpu, offset: slot * SLOT_BYTES, size: SLOT_BYTES },

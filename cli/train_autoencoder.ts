@@ -1,0 +1,322 @@
+/**
+ * `train-autoencoder`: stage 1 of the reference recipe (SPEC §5) — AutoencoderKL with L1 + KL + perceptual +
+ * adversarial losses on random patches, validation every `val_interval` epochs keeping the best model,
+ * atomic checkpoints with full resume (weights, optimizers, epoch, step), progress, TensorBoard, PNG previews.
+ */
+import { join } from "node:path";
+import { DataLoader, referenceTransforms } from "../data/mod.ts";
+import * as T from "../tensor/mod.ts";
+import { Adam, AutoencoderKL, AutoencoderTrainer, PatchDiscriminator, PerceptualLoss } from "../nn/mod.ts";
+import { manualSeed } from "../nn/init.ts";
+import { configHash, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "../nn/checkpoint.ts";
+import { loadStateDictFile } from "../nn/serialization/mod.ts";
+import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
+import type { EnvironmentConfig, TrainConfig } from "./config.ts";
+import { Progress } from "./progress.ts";
+import { volumeRowsPng } from "./png.ts";
+import { batchTensor, datasetFiles, ensureWritableDir, LossBook, RunLog, stopSignal } from "./run_context.ts";
+
+/** Options of {@link trainAutoencoder} beyond the config files. */
+export interface TrainAutoencoderOptions {
+  config: TrainConfig;
+  env: EnvironmentConfig;
+  downloadData?: boolean;
+  /** Override the config's epoch count. */
+  maxEpochs?: number;
+  /** Seed of everything random (reference: set_determinism(42)). */
+  seed?: number;
+  /** SqueezeNet-1.1 (torchvision) and LPIPS v0.1 head files; without them the perceptual term is off. */
+  perceptualWeights?: { trunk: string; heads: string };
+  /** Steps between loss readbacks (default 10). */
+  logEvery?: number;
+  rank?: number;
+  worldSize?: number;
+  /** Gradient hook (multi-process averaging). */
+  gradHook?: Parameters<AutoencoderTrainer["step"]>[1]["gradHook"];
+  log?: (s: string) => void;
+}
+
+/** Checkpoint file names in `model_dir`. */
+export const AUTOENCODER_FILES = {
+  last: "autoencoder_last.safetensors",
+  best: "autoencoder.safetensors",
+  preview: "autoencoder_val.png",
+} as const;
+
+/** What a finished (or interrupted) run reports. */
+export interface TrainAutoencoderResult {
+  epochsDone: number;
+  steps: number;
+  bestValLoss: number;
+  interrupted: boolean;
+  lastTrainLoss: number;
+}
+
+/** The architecture hash stored in autoencoder checkpoints. */
+export function autoencoderConfigHash(config: TrainConfig): string {
+  return configHash({ autoencoder: config.autoencoder, discriminator: config.discriminator });
+}
+
+/** Runs the autoencoder stage. */
+export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<TrainAutoencoderResult> {
+  const log = o.log ?? console.log;
+  const rank = o.rank ?? 0, worldSize = o.worldSize ?? 1;
+  const cfg = o.config, tc = cfg.autoencoderTrain, env = o.env;
+  const seed = o.seed ?? 42;
+  const maxEpochs = o.maxEpochs ?? tc.maxEpochs;
+  await T.init();
+  await ensureWritableDir(env.modelDir, "model_dir");
+  const files = await datasetFiles(env.dataBaseDir, !!o.downloadData, log);
+  const levels = cfg.autoencoder.channels.length;
+  const chain = (train: boolean) =>
+    referenceTransforms({
+      stage: "autoencoder",
+      train,
+      channel: cfg.channel,
+      spacing: cfg.spacing,
+      patchSize: tc.patchSize,
+      autoencoderLevels: levels,
+      cropSeed: seed,
+    });
+  const trainTransforms = chain(true);
+  const cacheDir = join(env.modelDir, "cache");
+  const trainLoader = new DataLoader({
+    files: files.train,
+    transforms: trainTransforms,
+    batchSize: tc.batchSize,
+    seed,
+    rank,
+    worldSize,
+    cacheDir,
+  });
+  const valLoader = new DataLoader({
+    files: files.val.length ? files.val : files.train,
+    transforms: chain(false),
+    batchSize: tc.batchSize,
+    shuffle: false,
+    rank,
+    worldSize,
+    cacheDir,
+  });
+
+  manualSeed(seed);
+  const autoencoder = new AutoencoderKL({ ...cfg.autoencoder });
+  const discriminator = new PatchDiscriminator({ ...cfg.discriminator });
+  // Reference behaviour: the learning rate is multiplied by the number of GPUs (linear scaling).
+  const optimizerG = new Adam(autoencoder.parameters(), { lr: tc.lr * worldSize });
+  const optimizerD = new Adam(discriminator.parameters(), { lr: tc.lr * worldSize });
+  let perceptual: PerceptualLoss | null = null;
+  if (o.perceptualWeights) {
+    perceptual = new PerceptualLoss({ fake3dRatio: 0.2, seed });
+    perceptual.loadTorchvisionWeights(
+      await loadStateDictFile(o.perceptualWeights.trunk),
+      await loadStateDictFile(o.perceptualWeights.heads),
+      o.perceptualWeights.trunk,
+    );
+  }
+  const trainer = new AutoencoderTrainer(
+    { autoencoder, discriminator, optimizerG, optimizerD, perceptual, warn: (m) => rank === 0 && log(m) },
+    {
+      klWeight: tc.klWeight,
+      perceptualWeight: tc.perceptualWeight,
+      advWeight: tc.advWeight,
+      reconLoss: tc.reconLoss,
+      autoencoderWarmUpNEpochs: tc.warmUpEpochs,
+    },
+  );
+
+  const hash = autoencoderConfigHash(cfg);
+  const lastPath = join(env.modelDir, AUTOENCODER_FILES.last), bestPath = join(env.modelDir, AUTOENCODER_FILES.best);
+  const parts = { models: { autoencoder, discriminator }, optimizers: { generator: optimizerG, discriminator: optimizerD } };
+  let startEpoch = 0, step = 0, skipBatches = 0, best = 100.0;
+  if (env.resumeCkpt && (await readCheckpointInfo(lastPath))) {
+    const info = await loadCheckpoint(lastPath, parts, { kind: "autoencoder", configHash: hash });
+    startEpoch = info.epoch;
+    step = info.step;
+    skipBatches = Number(info.extra?.batchesIntoEpoch ?? 0);
+    best = Number(info.extra?.bestValLoss ?? best);
+    log(`resumed from ${lastPath}: epoch ${startEpoch}, step ${step}${skipBatches ? `, ${skipBatches} batches into the epoch` : ""} (weights and optimizer state)`);
+  }
+  const save = (path: string, epoch: number, batchesIntoEpoch: number) =>
+    rank === 0
+      ? saveCheckpoint(path, parts, {
+        kind: "autoencoder",
+        configHash: hash,
+        epoch,
+        step,
+        extra: { bestValLoss: best, batchesIntoEpoch, seed, config: cfg.autoencoder },
+      })
+      : Promise.resolve();
+
+  const runLog = new RunLog(join(env.tfeventPath, "autoencoder"), rank);
+  const stop = stopSignal(log);
+  const book = new LossBook();
+  const logEvery = o.logEvery ?? 10;
+  const cropRng = (trainTransforms[3] as unknown as { rng?: { reseed(s: number): void } }).rng;
+  let lastTrainLoss = NaN, epoch = startEpoch, interrupted = false;
+  try {
+    for (; epoch < maxEpochs; epoch++) {
+      trainLoader.setEpoch(epoch);
+      // Crops are drawn from a stream restarted every epoch, so a run resumed at an epoch boundary sees the same patches.
+      cropRng?.reseed((seed * 1000003 + epoch) >>> 0);
+      const progress = rank === 0 ? new Progress({ total: trainLoader.length, label: `autoencoder epoch ${epoch + 1}/${maxEpochs}` }) : null;
+      let b = 0;
+      for await (const batch of trainLoader.batches()) {
+        if (b < skipBatches) {
+          b++;
+          continue;
+        }
+        const images = batchTensor(batch);
+        const eps = T.randn(autoencoderLatentShape(autoencoder, images.shape), {
+          seed,
+          stream: "vae/eps",
+          step,
+          sampleOffset: rank * batch.shape[0],
+        });
+        const r = await trainer.step(images, { epoch, eps, gradHook: o.gradHook });
+        images.dispose();
+        eps.dispose();
+        step++;
+        b++;
+        book.add(step, {
+          recon: r.recon,
+          kl: r.kl,
+          perceptual: r.perceptual,
+          adv_g: r.generatorAdv,
+          fake: r.discFake,
+          real: r.discReal,
+        });
+        for (const t of [r.generatorTotal, r.discriminatorTotal]) t?.dispose();
+        if (step % logEvery === 0 || b === trainLoader.length) {
+          const { rows, means } = await book.read();
+          for (const row of rows) {
+            runLog.scalar("train_recon_loss_iter", row.values.recon, row.step);
+            runLog.scalar("train_kl_loss_iter", row.values.kl, row.step);
+            if ("perceptual" in row.values) runLog.scalar("train_perceptual_loss_iter", row.values.perceptual, row.step);
+            if ("adv_g" in row.values) {
+              runLog.scalar("train_adv_loss_iter", row.values.adv_g, row.step);
+              runLog.scalar("train_fake_loss_iter", row.values.fake, row.step);
+              runLog.scalar("train_real_loss_iter", row.values.real, row.step);
+            }
+          }
+          lastTrainLoss = means.recon;
+          progress?.update(b, { recon: means.recon, kl: means.kl, ...(means.adv_g !== undefined ? { adv: means.adv_g } : {}) });
+        }
+        if (stop.stopped) break;
+      }
+      skipBatches = 0;
+      progress?.done();
+      if (stop.stopped) {
+        await book.read();
+        const complete = b >= trainLoader.length;
+        await save(lastPath, complete ? epoch + 1 : epoch, complete ? 0 : b);
+        log(`interrupted: checkpoint written to ${lastPath} (epoch ${epoch}, step ${step})`);
+        interrupted = true;
+        break;
+      }
+      if (epoch % tc.valInterval === 0) {
+        const { val, png } = await validate(autoencoder, valLoader, trainer, perceptual, tc.perceptualWeight, seed, epoch, runLog);
+        if (rank === 0 && png) await Deno.writeFile(join(env.modelDir, AUTOENCODER_FILES.preview), png);
+        runLog.scalar("val_recon_loss", val, epoch + 1);
+        log(`autoencoder epoch ${epoch + 1}: val loss ${val.toFixed(5)} (best ${best.toFixed(5)})`);
+        if (val < best) {
+          best = val;
+          await save(bestPath, epoch + 1, 0);
+        }
+      }
+      await save(lastPath, epoch + 1, 0);
+    }
+  } finally {
+    stop.dispose();
+    runLog.close();
+  }
+  return { epochsDone: epoch, steps: step, bestValLoss: best, interrupted, lastTrainLoss };
+}
+
+/** Validation metric as the reference: L1 + perceptual_weight·perceptual on sampled reconstructions, batch mean. */
+async function validate(
+  autoencoder: AutoencoderKL,
+  loader: DataLoader,
+  trainer: AutoencoderTrainer,
+  perceptual: PerceptualLoss | null,
+  perceptualWeight: number,
+  seed: number,
+  epoch: number,
+  runLog: RunLog,
+): Promise<{ val: number; png: Uint8Array | null }> {
+  const book = new LossBook();
+  let last: { input: Float32Array; recon: T.Tensor; shape: [number, number, number] } | null = null;
+  let i = 0;
+  autoencoder.eval();
+  for await (const batch of loader.batches()) {
+    const images = batchTensor(batch);
+    const eps = T.randn(autoencoderLatentShape(autoencoder, images.shape), { seed, stream: "vae/val_eps", step: epoch });
+    const { loss, recon } = T.noGrad(() =>
+      T.scope(() => {
+        const out = autoencoder.forward(images, eps);
+        let l = trainer.reconLoss === "l1" ? T.mean(T.abs(T.sub(out.reconstruction, images))) : T.mean(T.square(T.sub(out.reconstruction, images)));
+        if (perceptual) l = T.add(l, T.affine(perceptual.forward(out.reconstruction, images).loss, perceptualWeight));
+        return { loss: l, recon: T.slice(out.reconstruction, [0, 0], [1, 1]) };
+      })
+    );
+    book.add(i++, { loss });
+    last?.recon.dispose();
+    const [, , X, Y, Z] = batch.shape;
+    last = { input: batch.data.slice(0, X * Y * Z), recon, shape: [X, Y, Z] };
+    images.dispose();
+    eps.dispose();
+  }
+  autoencoder.train();
+  const { means } = await book.read();
+  let png: Uint8Array | null = null;
+  if (last) {
+    const r = (await last.recon.data()) as Float32Array;
+    last.recon.dispose();
+    runLog.volume("val_img", last.input, last.shape, epoch + 1);
+    runLog.volume("val_recon", r, last.shape, epoch + 1);
+    // The preview file shows the input (top row) above its reconstruction (bottom row).
+    png = volumeRowsPng([last.input, r], last.shape);
+  }
+  return { val: means.loss, png };
+}
+
+if (import.meta.main) {
+  const { runCommand, perceptualFiles } = await import("./command.ts");
+  const { launchSelfIfNeeded } = await import("./launch.ts");
+  const { distributedContext } = await import("./distributed.ts");
+  await runCommand({
+    name: "train_autoencoder",
+    description: "Trains the AutoencoderKL (stage 1) as the reference's train_autoencoder.py.",
+    flags: {
+      epochs: { type: "string", description: "override the config's epoch count", valueName: "n" },
+      seed: { type: "string", description: "random seed (default 42, as the reference)", default: "42" },
+      "perceptual-weights": {
+        type: "string",
+        description: "torchvision SqueezeNet-1.1 and LPIPS v0.1 head files, comma-separated (else the perceptual term is off)",
+        valueName: "trunk,heads",
+      },
+      dist: { type: "string", description: "gradient averaging for -g > 1: shm (default) or mpi", default: "shm" },
+    },
+    epilog: "example: deno task train-autoencoder -c config/config_train_32g.json -e config/environment.json -g 1",
+  }, Deno.args, async ({ args, config, env }) => {
+    await launchSelfIfNeeded(args.gpus, { dist: args.flags.dist as "shm" | "mpi" });
+    const dist = await distributedContext(args.gpus, args.flags.dist as string);
+    try {
+      const r = await trainAutoencoder({
+        config,
+        env,
+        downloadData: args.downloadData,
+        maxEpochs: args.flags.epochs ? Number(args.flags.epochs) : undefined,
+        seed: Number(args.flags.seed),
+        perceptualWeights: perceptualFiles(args.flags["perceptual-weights"] as string | undefined),
+        rank: dist.rank,
+        worldSize: dist.worldSize,
+        gradHook: dist.gradHook,
+        log: dist.log,
+      });
+      dist.log(`done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${r.bestValLoss.toFixed(5)}${r.interrupted ? " (interrupted)" : ""}`);
+    } finally {
+      await dist.close();
+    }
+  });
+}

@@ -1,0 +1,340 @@
+/**
+ * `train-diffusion`: stage 2 of the reference recipe (SPEC §8) — a DiffusionModelUNet trained on the frozen
+ * autoencoder's latents (scale factor = 1/std of the first batch's latents, saved with the checkpoint),
+ * MultiStepLR([100, 1000]) stepped at every epoch start, validation loss, periodic synthesis (PNG + TensorBoard),
+ * atomic checkpoints with full resume.
+ */
+import { join } from "node:path";
+import { DataLoader, referenceTransforms } from "../data/mod.ts";
+import * as T from "../tensor/mod.ts";
+import { Adam, AutoencoderKL, DiffusionTrainer, MultiStepLR } from "../nn/mod.ts";
+import { manualSeed } from "../nn/init.ts";
+import { configHash, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "../nn/checkpoint.ts";
+import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
+import { DiffusionModelUNet } from "../diffusion/unet.ts";
+import { DDIMScheduler, DDPMScheduler, LatentDiffusionInferer } from "../diffusion/mod.ts";
+import type { EnvironmentConfig, TrainConfig } from "./config.ts";
+import { Progress } from "./progress.ts";
+import { batchTensor, datasetFiles, ensureWritableDir, LossBook, RunLog, stopSignal } from "./run_context.ts";
+import { AUTOENCODER_FILES } from "./train_autoencoder.ts";
+import { loadModelWeights } from "./weights.ts";
+import type { AllReduce } from "../nn/dist/allreduce.ts";
+import { meanScalar } from "../nn/dist/allreduce.ts";
+
+/** Options of {@link trainDiffusion} beyond the config files. */
+export interface TrainDiffusionOptions {
+  config: TrainConfig;
+  env: EnvironmentConfig;
+  downloadData?: boolean;
+  maxEpochs?: number;
+  seed?: number;
+  /** Autoencoder weights (default `model_dir/autoencoder.safetensors`, the best stage-1 checkpoint). */
+  autoencoderWeights?: string;
+  /** Synthesize a preview volume every this many epochs (reference 100). */
+  synthEvery?: number;
+  /** Steps of the preview synthesis: DDPM with all training steps (reference) or DDIM with this many. */
+  synthDdimSteps?: number;
+  logEvery?: number;
+  rank?: number;
+  worldSize?: number;
+  comm?: AllReduce | null;
+  gradHook?: (params: T.Tensor[]) => Promise<void>;
+  log?: (s: string) => void;
+}
+
+/** Checkpoint file names in `model_dir`. */
+export const DIFFUSION_FILES = {
+  last: "diffusion_unet_last.safetensors",
+  best: "diffusion_unet.safetensors",
+  preview: "diffusion_synthesis.png",
+} as const;
+
+/** Run summary. */
+export interface TrainDiffusionResult {
+  epochsDone: number;
+  steps: number;
+  bestValLoss: number;
+  scaleFactor: number;
+  interrupted: boolean;
+  lastTrainLoss: number;
+}
+
+/** The architecture hash stored in diffusion checkpoints. */
+export function diffusionConfigHash(config: TrainConfig): string {
+  return configHash({ unet: config.diffusion, scheduler: config.noiseScheduler, latent: config.latentChannels });
+}
+
+/** The training scheduler from the config (DDPM, as the reference). */
+export function trainingScheduler(config: TrainConfig): DDPMScheduler {
+  const ns = config.noiseScheduler;
+  return new DDPMScheduler({
+    numTrainTimesteps: ns.numTrainTimesteps,
+    schedule: ns.schedule,
+    betaStart: ns.betaStart,
+    betaEnd: ns.betaEnd,
+    varianceType: ns.varianceType,
+    clipSample: ns.clipSample,
+    predictionType: ns.predictionType,
+  });
+}
+
+/** Runs the diffusion stage. */
+export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDiffusionResult> {
+  const log = o.log ?? console.log;
+  const rank = o.rank ?? 0, worldSize = o.worldSize ?? 1;
+  const cfg = o.config, tc = cfg.diffusionTrain, env = o.env;
+  const seed = o.seed ?? 42;
+  const maxEpochs = o.maxEpochs ?? tc.maxEpochs;
+  await T.init();
+  await ensureWritableDir(env.modelDir, "model_dir");
+  const files = await datasetFiles(env.dataBaseDir, !!o.downloadData, log);
+  const transforms = referenceTransforms({
+    stage: "diffusion",
+    train: true,
+    channel: cfg.channel,
+    spacing: cfg.spacing,
+    patchSize: tc.patchSize,
+    autoencoderLevels: cfg.autoencoder.channels.length,
+  });
+  const cacheDir = join(env.modelDir, "cache");
+  const trainLoader = new DataLoader({ files: files.train, transforms, batchSize: tc.batchSize, seed, rank, worldSize, cacheDir });
+  const valLoader = new DataLoader({
+    files: files.val.length ? files.val : files.train,
+    transforms,
+    batchSize: tc.batchSize,
+    seed,
+    rank,
+    worldSize,
+    cacheDir,
+  });
+
+  manualSeed(seed);
+  const autoencoder = new AutoencoderKL({ ...cfg.autoencoder });
+  const aePath = o.autoencoderWeights ?? join(env.modelDir, AUTOENCODER_FILES.best);
+  await loadModelWeights(autoencoder, aePath, "autoencoderkl", "autoencoder");
+  autoencoder.eval();
+  autoencoder.requiresGrad(false);
+  const unet = new DiffusionModelUNet({ ...cfg.diffusion });
+  const optimizer = new Adam(unet.parameters(), { lr: tc.lr * worldSize });
+  const lrSchedule = new MultiStepLR(optimizer, [100, 1000], 0.1);
+  const scheduler = trainingScheduler(cfg);
+
+  const hash = diffusionConfigHash(cfg);
+  const lastPath = join(env.modelDir, DIFFUSION_FILES.last), bestPath = join(env.modelDir, DIFFUSION_FILES.best);
+  const parts = { models: { unet }, optimizers: { unet: optimizer } };
+  let startEpoch = 0, step = 0, skipBatches = 0, best = 100.0, scaleFactor = NaN;
+  if (env.resumeCkpt && (await readCheckpointInfo(lastPath))) {
+    const info = await loadCheckpoint(lastPath, parts, { kind: "diffusion", configHash: hash });
+    startEpoch = info.epoch;
+    step = info.step;
+    skipBatches = Number(info.extra?.batchesIntoEpoch ?? 0);
+    best = Number(info.extra?.bestValLoss ?? best);
+    scaleFactor = Number(info.extra?.scaleFactor);
+    lrSchedule.loadStateDict({ lastEpoch: Number(info.extra?.lrLastEpoch ?? startEpoch) });
+    log(`resumed from ${lastPath}: epoch ${startEpoch}, step ${step}, scale factor ${scaleFactor}`);
+  }
+  const latentOf = (images: T.Tensor) => autoencoderLatentShape(autoencoder, images.shape);
+  if (!Number.isFinite(scaleFactor)) {
+    // Reference behaviour: 1/std of the sampled latents of the first training batch (DDP: averaged over ranks).
+    trainLoader.setEpoch(0);
+    const first = await trainLoader.batches().next();
+    if (first.done) throw new Error("diffusion: the training loader yielded no batch");
+    const images = batchTensor(first.value);
+    const eps = T.randn(latentOf(images), { seed, stream: "diffusion/scale_eps", sampleOffset: rank * images.shape[0] });
+    const z = T.noGrad(() => autoencoder.encodeStage2Inputs(images, eps));
+    const inferer0 = new LatentDiffusionInferer(scheduler);
+    scaleFactor = await inferer0.scaleFactorFromLatents(z);
+    if (o.comm) scaleFactor = await meanScalar(o.comm, scaleFactor);
+    for (const t of [images, eps, z]) t.dispose();
+    log(`scale factor: ${scaleFactor.toFixed(5)} (1/std of the first batch's latents)`);
+  }
+  const inferer = new LatentDiffusionInferer(scheduler, { scaleFactor });
+  const trainer = new DiffusionTrainer({
+    unet,
+    autoencoder,
+    inferer,
+    optimizer,
+    numTrainTimesteps: cfg.noiseScheduler.numTrainTimesteps,
+    seed,
+    latentShape: (s) => autoencoderLatentShape(autoencoder, s),
+  });
+  const save = (path: string, epoch: number, batchesIntoEpoch: number) =>
+    rank === 0
+      ? saveCheckpoint(path, parts, {
+        kind: "diffusion",
+        configHash: hash,
+        epoch,
+        step,
+        extra: { bestValLoss: best, batchesIntoEpoch, scaleFactor, lrLastEpoch: lrSchedule.lastEpoch, seed, config: cfg.diffusion },
+      })
+      : Promise.resolve();
+
+  const runLog = new RunLog(join(env.tfeventPath, "diffusion"), rank);
+  const stop = stopSignal(log);
+  const book = new LossBook();
+  const logEvery = o.logEvery ?? 10;
+  const synthEvery = o.synthEvery ?? 100;
+  let lastTrainLoss = NaN, epoch = startEpoch, interrupted = false;
+  try {
+    for (; epoch < maxEpochs; epoch++) {
+      // Reference behaviour: lr_scheduler.step() at the start of every epoch.
+      lrSchedule.step();
+      trainLoader.setEpoch(epoch);
+      const progress = rank === 0
+        ? new Progress({ total: trainLoader.length, label: `diffusion epoch ${epoch + 1}/${maxEpochs}` })
+        : null;
+      let b = 0;
+      for await (const batch of trainLoader.batches()) {
+        if (b < skipBatches) {
+          b++;
+          continue;
+        }
+        const images = batchTensor(batch);
+        const key = { seed, step, sampleOffset: rank * batch.shape[0] };
+        const eps = T.randn(latentOf(images), { ...key, stream: "diffusion/vae_eps" });
+        const r = await trainer.step(images, { ...key, eps, gradHook: o.gradHook });
+        images.dispose();
+        eps.dispose();
+        step++;
+        b++;
+        book.add(step, { loss: r.loss });
+        if (step % logEvery === 0 || b === trainLoader.length) {
+          const { rows, means } = await book.read();
+          for (const row of rows) runLog.scalar("train_diffusion_loss_iter", row.values.loss, row.step);
+          lastTrainLoss = means.loss;
+          progress?.update(b, { loss: means.loss, lr: optimizer.lr });
+        }
+        if (stop.stopped) break;
+      }
+      skipBatches = 0;
+      progress?.done();
+      if (stop.stopped) {
+        await book.read();
+        const complete = b >= trainLoader.length;
+        await save(lastPath, complete ? epoch + 1 : epoch, complete ? 0 : b);
+        log(`interrupted: checkpoint written to ${lastPath} (epoch ${epoch}, step ${step})`);
+        interrupted = true;
+        break;
+      }
+      if (epoch % tc.valInterval === 0) {
+        let val = await validationLoss(valLoader, autoencoder, unet, inferer, seed, epoch, latentOf);
+        if (o.comm) val = await meanScalar(o.comm, val);
+        runLog.scalar("val_diffusion_loss", val, epoch + 1);
+        log(`diffusion epoch ${epoch + 1}: val loss ${val.toFixed(5)} (best ${best.toFixed(5)})`);
+        if (val < best) {
+          best = val;
+          await save(bestPath, epoch + 1, 0);
+        }
+      }
+      if (rank === 0 && epoch % synthEvery === 0) {
+        const png = await synthesizePreview(autoencoder, unet, cfg, scaleFactor, seed, epoch, o.synthDdimSteps, runLog);
+        await Deno.writeFile(join(env.modelDir, DIFFUSION_FILES.preview), png);
+      }
+      await save(lastPath, epoch + 1, 0);
+    }
+  } finally {
+    stop.dispose();
+    runLog.close();
+  }
+  return { epochsDone: epoch, steps: step, bestValLoss: best, scaleFactor, interrupted, lastTrainLoss };
+}
+
+/** The training loss on the validation set (fresh noise and timesteps), mean over batches. */
+async function validationLoss(
+  loader: DataLoader,
+  autoencoder: AutoencoderKL,
+  unet: DiffusionModelUNet,
+  inferer: LatentDiffusionInferer,
+  seed: number,
+  epoch: number,
+  latentOf: (x: T.Tensor) => number[],
+): Promise<number> {
+  const book = new LossBook();
+  let i = 0;
+  for await (const batch of loader.batches()) {
+    const images = batchTensor(batch);
+    const key = { seed, step: epoch * 100003 + i };
+    const loss = T.noGrad(() =>
+      T.scope(() => {
+        const noise = T.randn(latentOf(images), { ...key, stream: "diffusion/val_noise" });
+        const t = T.randint([images.shape[0]], { ...key, stream: "diffusion/val_timesteps" }, 0, inferer.scheduler.numTrainTimesteps);
+        const eps = T.randn(latentOf(images), { ...key, stream: "diffusion/val_vae_eps" });
+        return inferer.trainingLoss(images, autoencoder, unet.asFunction(), noise, t, { eps }).loss;
+      })
+    );
+    book.add(i++, { loss });
+    images.dispose();
+  }
+  return (await book.read()).means.loss;
+}
+
+/** Samples one volume (DDPM over all training steps as the reference, or DDIM with `ddimSteps`) and logs it. */
+export async function synthesizePreview(
+  autoencoder: AutoencoderKL,
+  unet: DiffusionModelUNet,
+  cfg: TrainConfig,
+  scaleFactor: number,
+  seed: number,
+  epoch: number,
+  ddimSteps: number | undefined,
+  runLog: RunLog,
+): Promise<Uint8Array> {
+  const ns = cfg.noiseScheduler;
+  const scheduler = ddimSteps
+    ? new DDIMScheduler({ numTrainTimesteps: ns.numTrainTimesteps, schedule: ns.schedule, betaStart: ns.betaStart, betaEnd: ns.betaEnd, clipSample: ns.clipSample, predictionType: ns.predictionType })
+    : trainingScheduler(cfg);
+  if (ddimSteps) scheduler.setTimesteps(ddimSteps);
+  const f = 2 ** (cfg.autoencoder.channels.length - 1);
+  const latent = [1, cfg.latentChannels, ...cfg.diffusionTrain.patchSize.map((p) => p / f)];
+  const noise = T.randn(latent, { seed, stream: "diffusion/synth_noise", step: epoch });
+  const inferer = new LatentDiffusionInferer(scheduler, { scaleFactor });
+  const out = await inferer.sample(noise, unet.asFunction(), scheduler, autoencoder, { generator: { seed, stream: "diffusion/synth_step" } });
+  const [, , X, Y, Z] = out.image.shape;
+  const data = (await out.image.data()) as Float32Array;
+  for (const t of [noise, out.image, out.latent, ...out.intermediates]) t.dispose();
+  scheduler.dispose();
+  return runLog.volume("val_diff_synimg", data, [X, Y, Z], epoch + 1);
+}
+
+if (import.meta.main) {
+  const { runCommand } = await import("./command.ts");
+  const { launchSelfIfNeeded } = await import("./launch.ts");
+  const { distributedContext } = await import("./distributed.ts");
+  await runCommand({
+    name: "train_diffusion",
+    description: "Trains the latent diffusion UNet (stage 2) on the frozen autoencoder, as the reference's train_diffusion.py.",
+    flags: {
+      epochs: { type: "string", description: "override the config's epoch count", valueName: "n" },
+      seed: { type: "string", description: "random seed (default 42)", default: "42" },
+      "autoencoder-checkpoint": {
+        type: "string",
+        description: "autoencoder weights (default model_dir/autoencoder.safetensors; reference .pt accepted)",
+        valueName: "file",
+      },
+      "synth-every": { type: "string", description: "epochs between preview syntheses (default 100)", default: "100" },
+      dist: { type: "string", description: "gradient averaging for -g > 1: shm (default) or mpi", default: "shm" },
+    },
+  }, Deno.args, async ({ args, config, env }) => {
+    await launchSelfIfNeeded(args.gpus, { dist: args.flags.dist as "shm" | "mpi" });
+    const dist = await distributedContext(args.gpus, args.flags.dist as string);
+    try {
+      const r = await trainDiffusion({
+        config,
+        env,
+        downloadData: args.downloadData,
+        maxEpochs: args.flags.epochs ? Number(args.flags.epochs) : undefined,
+        seed: Number(args.flags.seed),
+        autoencoderWeights: args.flags["autoencoder-checkpoint"] as string | undefined,
+        synthEvery: Number(args.flags["synth-every"]),
+        rank: dist.rank,
+        worldSize: dist.worldSize,
+        comm: dist.comm,
+        gradHook: dist.gradHook,
+        log: dist.log,
+      });
+      dist.log(`done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${r.bestValLoss.toFixed(5)}, scale factor ${r.scaleFactor.toFixed(5)}`);
+    } finally {
+      await dist.close();
+    }
+  });
+}

@@ -1,0 +1,180 @@
+/**
+ * Scaled dot-product attention softmax(q·kᵀ·scale)·v over [B, heads, T, d], with gradients. Head sizes up to
+ * 64 use fused kernels that never hold a [T, T] matrix (webgpu/attention.ts). Larger heads use a composed
+ * path (matmul + softmax) over chunks of (batch, head) slices, so at most a bounded number of [T, T] score
+ * matrices exist at once; its backward recomputes the probabilities chunk by chunk instead of keeping them.
+ */
+import { backend } from "../backend.ts";
+import { noGrad, record } from "../autograd.ts";
+import { empty, Tensor } from "../tensor.ts";
+import type { AttentionArgs } from "../webgpu/attention.ts";
+import { mapRaw } from "./elementwise.ts";
+import { matmulRaw } from "./matmul.ts";
+import { max, sum } from "./reduce.ts";
+
+/**
+ * `fused`: use the fused kernels (no [T, T] matrix at all) for head sizes up to `fusedMaxHead`; otherwise the
+ * composed path, which holds at most `scoreBytes` of score matrices at once (at least one slice).
+ */
+export const attentionLimits = { fused: true, fusedMaxHead: 64, scoreBytes: 64 << 20 };
+
+function disposeAll(...ts: Tensor[]): void {
+  for (const t of ts) t.dispose();
+}
+
+/** Rows of x [n, T, T] → softmax(x · scale) along the last axis (max-shifted). */
+function softmaxScaled(s: Tensor, scale: number): Tensor {
+  const z = mapRaw("affine", [s], "float32", [scale, 0]);
+  const m = max(z, -1, true);
+  const d = mapRaw("sub", [z, m]);
+  disposeAll(z, m);
+  const e = mapRaw("exp", [d]);
+  d.dispose();
+  const t = sum(e, -1, true);
+  const p = mapRaw("div", [e, t]);
+  disposeAll(e, t);
+  return p;
+}
+
+/** Copies slices [c0, c1) of a contiguous [BH, T, d] tensor. */
+function sliceRows(x: Tensor, c0: number, c1: number): Tensor {
+  const [BH, T, d] = x.shape;
+  if (c0 === 0 && c1 === BH) return x.detach();
+  const y = empty([c1 - c0, T, d]);
+  backend().strided("float32", x.buffer("attention"), y.buffer(), [c1 - c0, T, d], [T * d, d, 1], c0 * T * d);
+  return y;
+}
+
+/** Writes chunk `part` [n, T, d] into `out` [BH, T, d] at slice c0. */
+function writeRows(out: Tensor, part: Tensor, c0: number): void {
+  const [, T, d] = out.shape;
+  backend().scatterRegion("float32", part.buffer(), out.buffer(), [...part.shape], [T * d, d, 1], c0 * T * d);
+}
+
+function chunkSize(BH: number, T: number): number {
+  return Math.max(1, Math.min(BH, Math.floor(attentionLimits.scoreBytes / (T * T * 4))));
+}
+
+/**
+ * Attention: q [B, H, Tq, d], k [B, H, Tk, d], v [B, H, Tk, dv] → [B, H, Tq, dv] = softmax(q·kᵀ·scale)·v.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
+  const op = "attention";
+  for (const [n, t] of [["q", q], ["k", k], ["v", v]] as const) {
+    if (t.rank !== 4) throw new Error(`${op}: ${n} must be 4-D [B, heads, T, d], got [${t.shape}]`);
+    if (t.dtype !== "float32") throw new Error(`${op}: ${n} must be float32, got ${t.dtype}`);
+  }
+  const [B, H, Tq, d] = q.shape, Tk = k.shape[2], dv = v.shape[3];
+  if (
+    k.shape[0] !== B || k.shape[1] !== H || k.shape[3] !== d || v.shape[0] !== B || v.shape[1] !== H ||
+    v.shape[2] !== Tk
+  ) {
+    throw new Error(`${op}: shapes q [${q.shape}], k [${k.shape}], v [${v.shape}] do not match`);
+  }
+  if (!Number.isFinite(scale)) throw new Error(`${op}: scale must be finite, got ${scale}`);
+  const BH = B * H;
+  if (attentionLimits.fused && d <= attentionLimits.fusedMaxHead && dv <= attentionLimits.fusedMaxHead) {
+    return fusedAttention(q, k, v, { BH, Tq, Tk, d, dv, scale });
+  }
+  const chunk = chunkSize(BH, Math.max(Tq, Tk));
+  const q3 = q.detach(), k3 = k.detach(), v3 = v.detach();
+  // A new handle on the same storage with another shape (no autograd: the whole op is one node).
+  const view = (t: Tensor, T: number, D: number): Tensor =>
+    new Tensor([BH, T, D], "float32", t.storage.retain());
+  const Q = view(q3, Tq, d), K = view(k3, Tk, d), V = view(v3, Tk, dv);
+  disposeAll(q3, k3, v3);
+  const single = chunk >= BH;
+  let out = single ? null as Tensor | null : empty([BH, Tq, dv]);
+  noGrad(() => {
+    for (let c0 = 0; c0 < BH; c0 += chunk) {
+      const c1 = Math.min(BH, c0 + chunk);
+      const qc = sliceRows(Q, c0, c1), kc = sliceRows(K, c0, c1), vc = sliceRows(V, c0, c1);
+      const s = matmulRaw(qc, kc, false, true);
+      const p = softmaxScaled(s, scale);
+      s.dispose();
+      const o = matmulRaw(p, vc);
+      if (single) out = o;
+      else {
+        writeRows(out!, o, c0);
+        o.dispose();
+      }
+      disposeAll(qc, kc, vc, p);
+    }
+  });
+  const y4 = new Tensor([B, H, Tq, dv], "float32", out!.storage.retain());
+  out!.dispose();
+  disposeAll(Q, K, V);
+  return record(y4, op, [q, k, v], [q, k, v, y4], (g, [sq, sk, sv, so]) => {
+    const Qs = view(sq, Tq, d),
+      Ks = view(sk, Tk, d),
+      Vs = view(sv, Tk, dv),
+      Os = view(so, Tq, dv),
+      G = view(g, Tq, dv);
+    const dq = empty([B, H, Tq, d]), dk = empty([B, H, Tk, d]), dvv = empty([B, H, Tk, dv]);
+    const DQ = view(dq, Tq, d), DK = view(dk, Tk, d), DV = view(dvv, Tk, dv);
+    // rowsum(dP ⊙ P) = rowsum(dO ⊙ O): one [T, dv] pass instead of a [T, T] one.
+    const go = mapRaw("mul", [G, Os]);
+    const delta = sum(go, -1, true);
+    go.dispose();
+    for (let c0 = 0; c0 < BH; c0 += chunk) {
+      const c1 = Math.min(BH, c0 + chunk);
+      const qc = sliceRows(Qs, c0, c1), kc = sliceRows(Ks, c0, c1), vc = sliceRows(Vs, c0, c1);
+      const gc = sliceRows(G, c0, c1), dc = sliceRows(delta, c0, c1);
+      const s = matmulRaw(qc, kc, false, true);
+      const p = softmaxScaled(s, scale);
+      s.dispose();
+      const dvc = matmulRaw(p, gc, true, false);
+      const dp = matmulRaw(gc, vc, false, true);
+      const t = mapRaw("sub", [dp, dc]);
+      dp.dispose();
+      const ds0 = mapRaw("mul", [p, t]);
+      disposeAll(t, p);
+      const ds = mapRaw("affine", [ds0], "float32", [scale, 0]);
+      ds0.dispose();
+      const dqc = matmulRaw(ds, kc);
+      const dkc = matmulRaw(ds, qc, true, false);
+      for (const [dst, part] of [[DQ, dqc], [DK, dkc], [DV, dvc]] as const) {
+        if (c0 === 0 && c1 === BH) {
+          backend().strided("float32", part.buffer(), dst.buffer(), [part.size], [1], 0);
+        } else writeRows(dst, part, c0);
+      }
+      disposeAll(qc, kc, vc, gc, dc, ds, dqc, dkc, dvc);
+    }
+    disposeAll(Qs, Ks, Vs, Os, G, DQ, DK, DV, delta);
+    return [dq, dk, dvv];
+  });
+}
+
+function fusedAttention(q: Tensor, k: Tensor, v: Tensor, a: AttentionArgs): Tensor {
+  const [B, H, Tq] = q.shape;
+  const y = empty([B, H, Tq, a.dv]);
+  const lse = empty([a.BH, Tq]);
+  backend().attentionForward(
+    q.buffer("attention"),
+    k.buffer("attention"),
+    v.buffer("attention"),
+    y.buffer(),
+    lse.buffer(),
+    a,
+  );
+  const out = record(y, "attention", [q, k, v], [q, k, v, y, lse], (g, [sq, sk, sv, so, sl]) => {
+    const dq = empty(q.shape), dk = empty(k.shape), dvv = empty(v.shape), dd = empty([a.BH, Tq]);
+    backend().attentionBackward(
+      sq.buffer(),
+      sk.buffer(),
+      sv.buffer(),
+      so.buffer(),
+      sl.buffer(),
+      g.buffer(),
+      dq.buffer(),
+      dk.buffer(),
+      dvv.buffer(),
+      dd.buffer(),
+      a,
+    );
+    dd.dispose();
+    return [dq, dk, dvv];
+  });
+  lse.dispose();
+  return out;
+}

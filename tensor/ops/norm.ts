@@ -1,0 +1,105 @@
+/** Group and instance normalisation over [B, C, ...spatial], statistics in one read of x. */
+import { backend } from "../backend.ts";
+import { record } from "../autograd.ts";
+import { empty, type Tensor } from "../tensor.ts";
+import type { GroupNormArgs } from "../webgpu/norm.ts";
+
+function checkAffine(op: string, x: Tensor, t: Tensor | null, name: string): void {
+  if (t && (t.rank !== 1 || t.shape[0] !== x.shape[1] || t.dtype !== "float32")) {
+    throw new Error(
+      `${op}: ${name} must be float32 [${x.shape[1]}] for x [${x.shape}], got ${t.dtype} [${t.shape}]`,
+    );
+  }
+}
+
+function normCore(
+  op: string,
+  x: Tensor,
+  G: number,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  eps: number,
+): Tensor {
+  if (x.rank < 2) throw new Error(`${op}: input must be [B, C, ...spatial], got [${x.shape}]`);
+  if (x.dtype !== "float32") throw new Error(`${op}: needs float32, got ${x.dtype} [${x.shape}]`);
+  checkAffine(op, x, weight, "weight");
+  checkAffine(op, x, bias, "bias");
+  const [B, C] = x.shape;
+  if (!Number.isInteger(G) || G < 1 || C % G !== 0) {
+    throw new Error(`${op}: ${C} channels cannot be split into ${G} groups (x [${x.shape}])`);
+  }
+  if (!(eps >= 0)) throw new Error(`${op}: eps must be >= 0, got ${eps}`);
+  const a: GroupNormArgs = { B, C, S: x.size / (B * C), G, eps };
+  // A missing weight or bias is the identity; the kernel takes both or neither.
+  const affine = weight !== null || bias !== null;
+  const gamma = affine ? (weight ?? fill([C], 1)) : null;
+  const beta = affine ? (bias ?? fill([C], 0)) : null;
+  const stats = empty([B * G, 2]);
+  backend().groupNormStats(x.buffer(op), stats.buffer(), a);
+  const y = empty(x.shape);
+  backend().groupNormApply(
+    x.buffer(op),
+    stats.buffer(),
+    gamma?.buffer(op) ?? null,
+    beta?.buffer(op) ?? null,
+    y.buffer(),
+    a,
+  );
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  const saved = gamma ? [x, stats, gamma] : [x, stats];
+  const out = record(y, op, inputs, saved, (g, [sx, ss, sg]) => {
+    const dx = empty(x.shape);
+    const dgamma = affine ? empty([C]) : null, dbeta = affine ? empty([C]) : null;
+    backend().groupNormBackward(
+      sx.buffer(),
+      g.buffer(),
+      ss.buffer(),
+      sg?.buffer() ?? null,
+      dx.buffer(),
+      dgamma?.buffer() ?? null,
+      dbeta?.buffer() ?? null,
+      a,
+    );
+    const grads: (Tensor | null)[] = [dx];
+    if (weight) grads.push(dgamma);
+    else dgamma?.dispose();
+    if (bias) grads.push(dbeta);
+    else dbeta?.dispose();
+    return grads;
+  });
+  stats.dispose();
+  if (gamma && gamma !== weight) gamma.dispose();
+  if (beta && beta !== bias) beta.dispose();
+  return out;
+}
+
+function fill(shape: number[], v: number): Tensor {
+  const t = empty(shape);
+  backend().upload(t.buffer(), new Float32Array(t.size).fill(v));
+  return t;
+}
+
+/**
+ * GroupNorm: x [B, C, ...spatial] normalised per (batch, group of C/numGroups channels), then scaled by
+ * weight [C] and shifted by bias [C] (either may be null). Same shape out.
+ */
+export function groupNorm(
+  x: Tensor,
+  numGroups: number,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  eps = 1e-5,
+): Tensor {
+  return normCore("groupNorm", x, numGroups, weight, bias, eps);
+}
+
+/** InstanceNorm (no running stats): x [B, C, ...spatial] normalised per (batch, channel); optional affine. */
+export function instanceNorm(
+  x: Tensor,
+  eps = 1e-5,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+): Tensor {
+  if (x.rank < 2) throw new Error(`instanceNorm: input must be [B, C, ...spatial], got [${x.shape}]`);
+  return normCore("instanceNorm", x, x.shape[1], weight, bias, eps);
+}

@@ -1,0 +1,645 @@
+/**
+ * 3-D convolution as implicit GEMM, register-tiled: each invocation computes TCO output channels × TW
+ * consecutive output voxels along W. The weights are first repacked into [Ci·Kd·Kh·Kw, Co padded to TCO]
+ * so the inner loop loads them as vec4s (uniform across lanes); input rows are loaded once per (ci, kd, kh)
+ * as a window shared by every kw. No workgroup memory or barriers (they cost more than they save on llvmpipe).
+ *
+ * The input gradient of a stride-s convolution is s³ stride-1 convolutions ("parity phases"), each writing
+ * one sub-lattice of dx with a flipped, transposed sub-kernel: no scatter, no atomics. The weight gradient
+ * is its own kernel, reduction split over (batch, depth) chunks summed by a second pass.
+ *
+ * Tensors larger than one storage binding run per sample, in input-channel groups (accumulating into y)
+ * and output-channel tiles, each bound as a sub-range (4 output channels of one volume must fit a binding).
+ */
+import { kernelPrelude, type Runtime } from "./runtime.ts";
+import { runReduce } from "./reduce.ts";
+import { window } from "./chunk.ts";
+
+/** Geometry of one convolution (forward view): x [B, Ci, in], w [Co, Ci, kernel], y [B, Co, out]. */
+export interface ConvGeometry {
+  B: number;
+  Ci: number;
+  Co: number;
+  inDims: number[];
+  outDims: number[];
+  kernel: number[];
+  stride: number[];
+  /** Zero padding before each spatial axis (padding after is implied by outDims). */
+  padBefore: number[];
+  dilation: number[];
+}
+
+const WG = 64;
+
+// Measured on llvmpipe (2 cores), 1×32×32³ 32→32 k3: tco×tw 4×4 9, 8×4 14, 8×8 20, 16×8 26, 16×16 32 GFLOP/s
+// forward; weight gradient 4co×2ci 13, 8×4 23 GFLOP/s. Larger tiles (32×8) spill and drop below 10.
+// Splitting the weight-gradient loop into unchecked interior / checked edge blocks made it 2× slower (code size).
+/** Tile per invocation, overridable for benchmarking. */
+export const convTile = { tco: 16, tw: 16, wgradTco: 8, wgradTci: 4 };
+
+const i32s = (v: number) => v | 0;
+
+// ---------------------------------------------------------------- weight repack
+
+const REPACK = `
+@group(0) @binding(0) var<storage, read> W: array<f32>;
+@group(0) @binding(1) var<storage, read_write> P: array<f32>;
+${kernelPrelude(2)}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = linearGroup(wid, nwg) * 256u + lid;
+  if (i >= U(12u)) { return; }
+  let coPad = U(4u);
+  let c = i % coPad; var r = i / coPad;
+  let mw = r % U(3u); r = r / U(3u);
+  let mh = r % U(2u); r = r / U(2u);
+  let md = r % U(1u); let a = r / U(1u);
+  if (c >= U(5u)) { P[i] = 0.0; return; }
+  let src = bitcast<i32>(U(6u)) + i32(a) * bitcast<i32>(U(7u)) + i32(md) * bitcast<i32>(U(8u)) +
+    i32(mh) * bitcast<i32>(U(9u)) + i32(mw) * bitcast<i32>(U(10u)) + i32(c) * bitcast<i32>(U(11u));
+  P[i] = W[u32(src)];
+}`;
+
+interface Repack {
+  A: number;
+  M: number[];
+  cOut: number;
+  coPad: number;
+  base: number;
+  sA: number;
+  sM: number[];
+  sC: number;
+}
+
+function repack(rt: Runtime, w: GPUBuffer, p: GPUBuffer, r: Repack): void {
+  const n = r.A * r.M[0] * r.M[1] * r.M[2] * r.coPad;
+  const u = [r.A, r.M[0], r.M[1], r.M[2], r.coPad, r.cOut, r.base, r.sA, r.sM[0], r.sM[1], r.sM[2], r.sC, n]
+    .map(i32s);
+  rt.dispatch(REPACK, [w, p], new Uint32Array(new Int32Array(u).buffer), Math.ceil(n / 256));
+}
+
+// ---------------------------------------------------------------- forward-style kernel
+
+interface GemmSpec {
+  K: number[];
+  S: number[];
+  Dl: number[];
+  OS: number[];
+  tco: number;
+  tw: number;
+  bias: boolean;
+  /** Add into y instead of overwriting it (later input-channel chunks of a huge tensor). */
+  acc: boolean;
+}
+
+function gemmSource(s: GemmSpec): string {
+  const TV = s.tco / 4, TW = s.tw;
+  const NX = (TW - 1) * s.S[2] + (s.K[2] - 1) * s.Dl[2] + 1;
+  const V = [...Array(TV).keys()], J = [...Array(TW).keys()], X = [...Array(NX).keys()];
+  const acc = V.map((v) => J.map((j) => `var a${v}_${j} = vec4<f32>(0.0);`).join(" ")).join("\n  ");
+  const win = X.map((n) =>
+    `let c${n} = iw0 + ${n}; let ok${n} = c${n} >= 0 && c${n} < Wi; let cc${n} = u32(clamp(c${n}, 0, Wi - 1));`
+  )
+    .join("\n  ");
+  const loadX = X.map((n) => `let x${n} = select(0.0, X[rowBase + cc${n}], ok${n});`).join("\n          ");
+  let inner = "";
+  for (let kw = 0; kw < s.K[2]; kw++) {
+    inner += V.map((v) => `let w${kw}_${v} = P[pBase + ${kw}u * CoV + ${v}u];`).join(" ") + "\n          ";
+    for (const v of V) {
+      inner += J.map((j) =>
+        `a${v}_${j} = a${v}_${j} + x${j * s.S[2] + kw * s.Dl[2]} * w${kw}_${v};`
+      ).join(" ") +
+        "\n          ";
+    }
+  }
+  const store = V.map((v) =>
+    [0, 1, 2, 3].map((c) => {
+      const co = `co${v}_${c}`;
+      return `{ let ${co} = co0 + ${v * 4 + c}u; if (${co} < Co) { let bv = ${
+        s.bias ? `Bias[${co} + U(24u) * ${s.tco}u]` : "0.0"
+      };
+    let yBase = (((b * Co + ${co}) * ODf + od * ${s.OS[0]}u + U(15u)) * OHf + oh * ${
+        s.OS[1]
+      }u + U(16u)) * OWf + U(17u) + U(22u);
+    ${
+        J.map((j) =>
+          `if (ow0 + ${j}u < Wo) { let yi = yBase + (ow0 + ${j}u) * ${s.OS[2]}u; Y[yi] = ${
+            s.acc ? "Y[yi] + " : ""
+          }a${v}_${j}[${c}] + bv; }`
+        ).join(" ")
+      } } }`;
+    }).join("\n  ")
+  ).join("\n  ");
+  return `
+@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> P: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+${s.bias ? "@group(0) @binding(3) var<storage, read> Bias: array<f32>;" : ""}
+${kernelPrelude(s.bias ? 4 : 3)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = linearGroup(wid, nwg) * ${WG}u + lid;
+  if (t >= U(20u)) { return; }
+  let Ci = U(1u); let Di = i32(U(2u)); let Hi = i32(U(3u)); let Wi = i32(U(4u)); let CoV = U(5u); let Co = U(6u);
+  let Do = U(7u); let Ho = U(8u); let Wo = U(9u);
+  let ODf = U(12u); let OHf = U(13u); let OWf = U(14u);
+  let tilesW = U(18u); let tilesCo = U(19u);
+  let wt = t % tilesW; var r = t / tilesW;
+  let oh = r % Ho; r = r / Ho;
+  let od = r % Do; r = r / Do;
+  let ct = r % tilesCo; let b = r / tilesCo;
+  let ow0 = wt * ${TW}u; let co0 = ct * ${s.tco}u;
+  let iw0 = i32(ow0 * ${s.S[2]}u) - bitcast<i32>(U(11u));
+  let ih0 = i32(oh * ${s.S[1]}u) - bitcast<i32>(U(10u));
+  let id0 = i32(od * ${s.S[0]}u) - bitcast<i32>(U(0u));
+  ${acc}
+  ${win}
+  for (var ci = 0u; ci < Ci; ci++) {
+    let chan = (b * Ci + ci) * u32(Di);
+    for (var kd = 0u; kd < ${s.K[0]}u; kd++) {
+      let id = id0 + i32(kd * ${s.Dl[0]}u);
+      if (id < 0 || id >= Di) { continue; }
+      for (var kh = 0u; kh < ${s.K[1]}u; kh++) {
+        let ih = ih0 + i32(kh * ${s.Dl[1]}u);
+        if (ih < 0 || ih >= Hi) { continue; }
+        let rowBase = ((chan + u32(id)) * u32(Hi) + u32(ih)) * u32(Wi) + U(21u);
+        let pBase = ((ci * ${s.K[0]}u + kd) * ${s.K[1]}u + kh) * ${
+    s.K[2]
+  }u * CoV + (ct + U(24u)) * ${TV}u + U(23u);
+        ${loadX}
+        ${inner}
+      }
+    }
+  }
+  ${store}
+}`;
+}
+
+interface GemmCall {
+  x: GPUBuffer;
+  p: GPUBuffer;
+  bias: GPUBuffer | null;
+  y: GPUBuffer;
+  B: number;
+  Ci: number;
+  inDims: number[];
+  Co: number;
+  coPad: number;
+  /** Computed outputs per axis (the lattice). */
+  count: number[];
+  padBefore: number[];
+  outFull: number[];
+  latticeOffset: number[];
+  spec: GemmSpec;
+}
+
+function gemm(rt: Runtime, c: GemmCall): void {
+  const tilesW = Math.ceil(c.count[2] / c.spec.tw);
+  const inVol = c.inDims[0] * c.inDims[1] * c.inDims[2], outVol = c.outFull[0] * c.outFull[1] * c.outFull[2];
+  const K3 = c.spec.K[0] * c.spec.K[1] * c.spec.K[2];
+  const run = (
+    B: number,
+    Ci: number,
+    coTiles: number,
+    x: GPUBuffer | GPUBufferBinding,
+    p: GPUBuffer | GPUBufferBinding,
+    y: GPUBuffer | GPUBufferBinding,
+    skews: number[],
+    acc: boolean,
+    bias: boolean,
+  ) => {
+    const total = tilesW * c.count[1] * c.count[0] * coTiles * B;
+    if (total === 0) return;
+    const u = [
+      c.padBefore[0],
+      Ci,
+      ...c.inDims,
+      c.coPad / 4,
+      Math.min(c.Co - skews[3] * c.spec.tco, coTiles * c.spec.tco),
+      ...c.count,
+      c.padBefore[1],
+      c.padBefore[2],
+      ...c.outFull,
+      ...c.latticeOffset,
+      tilesW,
+      coTiles,
+      total,
+      ...skews,
+    ];
+    const buffers = [x, p, y];
+    if (bias) buffers.push(c.bias!);
+    rt.dispatch(
+      gemmSource({ ...c.spec, acc, bias }),
+      buffers,
+      new Uint32Array(new Int32Array(u.map(i32s)).buffer),
+      Math.ceil(total / WG),
+    );
+  };
+  const slack = rt.offsetAlignment / 4;
+  const limit = rt.bindingLimit / 4 - slack; // elements per binding, leaving room for alignment skew
+  const tiles = c.coPad / c.spec.tco;
+  if (c.B * c.Ci * inVol <= limit && c.B * c.Co * outVol <= limit && c.Ci * K3 * c.coPad <= limit) {
+    run(c.B, c.Ci, tiles, c.x, c.p, c.y, [0, 0, 0, 0], false, c.bias !== null);
+    return;
+  }
+  // Larger than one binding: per sample, input channels in groups (accumulating) × output-channel tiles.
+  const ciPer = Math.min(c.Ci, Math.floor(limit / inVol), Math.floor(limit / (K3 * c.coPad)));
+  const tilesPer = Math.min(tiles, Math.floor(limit / (c.spec.tco * outVol)));
+  if (ciPer < 1 || tilesPer < 1) {
+    throw new Error(
+      `conv3d: one channel of [${c.inDims}] or ${c.spec.tco} of [${c.outFull}] exceeds the storage binding limit (${rt.bindingLimit} bytes)`,
+    );
+  }
+  for (let b = 0; b < c.B; b++) {
+    for (let t0 = 0; t0 < tiles; t0 += tilesPer) {
+      const nt = Math.min(tilesPer, tiles - t0);
+      const co0 = t0 * c.spec.tco, coN = Math.min(c.Co - co0, nt * c.spec.tco);
+      const wy = window(rt, c.y, (b * c.Co + co0) * outVol, coN * outVol);
+      for (let ci0 = 0; ci0 < c.Ci; ci0 += ciPer) {
+        const n = Math.min(ciPer, c.Ci - ci0);
+        const wx = window(rt, c.x, (b * c.Ci + ci0) * inVol, n * inVol);
+        const wp = window(rt, c.p, ci0 * K3 * c.coPad, n * K3 * c.coPad);
+        run(
+          1,
+          n,
+          nt,
+          wx.binding,
+          wp.binding,
+          wy.binding,
+          [wx.skew, wy.skew, wp.skew / 4, t0],
+          ci0 > 0,
+          ci0 === 0 && c.bias !== null,
+        );
+      }
+    }
+  }
+}
+
+type Tmp = (bytes: number) => GPUBuffer;
+type Free = (b: GPUBuffer) => void;
+
+function tileCo(rt: Runtime, co: number, outVol: number): number {
+  // Small channel counts waste less with a narrower tile; huge volumes need one that fits a binding.
+  let t = co <= 4 ? 4 : co <= 8 ? Math.min(8, convTile.tco) : convTile.tco;
+  while (t > 4 && t * outVol > rt.bindingLimit / 4 - rt.offsetAlignment / 4) t /= 2;
+  return t;
+}
+
+function tileW(w: number): number {
+  // As few row tiles as the widest tile allows, evened out so the last one is not mostly padding (33 → 3 × 11).
+  const tiles = Math.ceil(w / convTile.tw);
+  return Math.max(Math.min(4, w), Math.ceil(w / tiles));
+}
+
+/** y = conv(x, w) + bias. */
+export function runConvForward(
+  rt: Runtime,
+  x: GPUBuffer,
+  w: GPUBuffer,
+  bias: GPUBuffer | null,
+  y: GPUBuffer,
+  g: ConvGeometry,
+  tmp: Tmp,
+  free: Free,
+): void {
+  const [Kd, Kh, Kw] = g.kernel, K3 = Kd * Kh * Kw;
+  const tco = tileCo(rt, g.Co, g.outDims[0] * g.outDims[1] * g.outDims[2]),
+    coPad = Math.ceil(g.Co / tco) * tco;
+  const p = tmp(g.Ci * K3 * coPad * 4);
+  repack(rt, w, p, {
+    A: g.Ci,
+    M: g.kernel,
+    cOut: g.Co,
+    coPad,
+    base: 0,
+    sA: K3,
+    sM: [Kh * Kw, Kw, 1],
+    sC: g.Ci * K3,
+  });
+  gemm(rt, {
+    x,
+    p,
+    bias,
+    y,
+    B: g.B,
+    Ci: g.Ci,
+    inDims: g.inDims,
+    Co: g.Co,
+    coPad,
+    count: g.outDims,
+    padBefore: g.padBefore,
+    outFull: g.outDims,
+    latticeOffset: [0, 0, 0],
+    spec: {
+      K: g.kernel,
+      S: g.stride,
+      Dl: g.dilation,
+      OS: [1, 1, 1],
+      tco,
+      tw: tileW(g.outDims[2]),
+      bias: bias !== null,
+      acc: false,
+    },
+  });
+  free(p);
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/** One axis of one parity phase: residue r of dx, its valid kernel taps k0, k0+step, … (M of them). */
+interface PhaseAxis {
+  r: number;
+  count: number;
+  k0: number;
+  step: number;
+  M: number;
+  pad: number;
+  dil: number;
+}
+
+function phaseAxes(inDim: number, K: number, s: number, pb: number, dil: number): PhaseAxis[] {
+  const out: PhaseAxis[] = [];
+  for (let r = 0; r < s && r < inDim; r++) {
+    const count = Math.ceil((inDim - r) / s);
+    const taps: number[] = [];
+    for (let k = 0; k < K; k++) if ((((r + pb - k * dil) % s) + s) % s === 0) taps.push(k);
+    const step = s / gcd(dil, s);
+    const M = taps.length, k0 = taps[0] ?? 0;
+    const e = M > 0 ? (step * dil) / s : 1;
+    const c0 = M > 0 ? (r + pb - k0 * dil) / s : 0;
+    out.push({ r, count, k0, step, M, pad: (M - 1) * e - c0, dil: e });
+  }
+  return out;
+}
+
+/** dx = ∂(Σ y·dy)/∂x for y = conv(x, w): s³ stride-1 convolutions over dy, one per parity phase. */
+export function runConvInputGrad(
+  rt: Runtime,
+  dy: GPUBuffer,
+  w: GPUBuffer,
+  dx: GPUBuffer,
+  g: ConvGeometry,
+  tmp: Tmp,
+  free: Free,
+): void {
+  const [Kd, Kh, Kw] = g.kernel, K3 = Kd * Kh * Kw;
+  const axisStride = [Kh * Kw, Kw, 1];
+  const tco = tileCo(rt, g.Ci, g.inDims[0] * g.inDims[1] * g.inDims[2]), coPad = Math.ceil(g.Ci / tco) * tco;
+  const axes = [0, 1, 2].map((a) =>
+    phaseAxes(g.inDims[a], g.kernel[a], g.stride[a], g.padBefore[a], g.dilation[a])
+  );
+  for (const pd of axes[0]) {
+    for (const ph of axes[1]) {
+      for (const pw of axes[2]) {
+        const ph3 = [pd, ph, pw];
+        const M = ph3.map((q) => q.M);
+        const R = g.Co * M[0] * M[1] * M[2];
+        const p = tmp(Math.max(R, 1) * coPad * 4);
+        if (R > 0) {
+          // Sub-kernel tap m' (flipped) is original tap k0 + (M-1-m')·step.
+          const base = ph3.reduce((acc, q, a) => acc + (q.k0 + (q.M - 1) * q.step) * axisStride[a], 0);
+          repack(rt, w, p, {
+            A: g.Co,
+            M,
+            cOut: g.Ci,
+            coPad,
+            base,
+            sA: g.Ci * K3,
+            sM: ph3.map((q, a) => -q.step * axisStride[a]),
+            sC: K3,
+          });
+        }
+        gemm(rt, {
+          x: dy,
+          p,
+          bias: null,
+          y: dx,
+          B: g.B,
+          Ci: g.Co,
+          inDims: g.outDims,
+          Co: g.Ci,
+          coPad,
+          count: ph3.map((q) => q.count),
+          padBefore: ph3.map((q) => q.pad),
+          outFull: g.inDims,
+          latticeOffset: ph3.map((q) => q.r),
+          spec: {
+            K: M,
+            S: [1, 1, 1],
+            Dl: ph3.map((q) => q.dil),
+            OS: g.stride,
+            tco,
+            tw: tileW(pw.count),
+            bias: false,
+            acc: false,
+          },
+        });
+        free(p);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- weight gradient
+
+interface WgradSpec {
+  K: number[];
+  S: number[];
+  Dl: number[];
+  tco: number;
+  tci: number;
+}
+
+function wgradSource(s: WgradSpec): string {
+  const TW = 4, Kw = s.K[2];
+  const NX = (TW - 1) * s.S[2] + (Kw - 1) * s.Dl[2] + 1;
+  const C = [...Array(s.tco).keys()], I = [...Array(s.tci).keys()], KW = [...Array(Kw).keys()];
+  const X = [...Array(NX).keys()];
+  const acc = C.map((c) => I.map((i) => KW.map((k) => `var a${c}_${i}_${k} = 0.0;`).join(" ")).join(" "))
+    .join("\n  ");
+  const loadG = C.map((c) =>
+    `let g${c} = vec4<f32>(${
+      [0, 1, 2, 3].map((j) => `select(0.0, DY[gRow${c} + min(ow0 + ${j}u, Wo - 1u)], ow0 + ${j}u < Wo)`).join(
+        ", ",
+      )
+    });`
+  ).join("\n          ");
+  const loadX = I.map((i) =>
+    X.map((n) =>
+      `let x${i}_${n} = select(0.0, X[xRow${i} + u32(clamp(iw0 + ${n}, 0, Wi - 1))], iw0 + ${n} >= 0 && iw0 + ${n} < Wi);`
+    )
+      .join(" ")
+  ).join("\n          ");
+  const xv = I.map((i) =>
+    KW.map((k) =>
+      `let v${i}_${k} = vec4<f32>(${
+        [0, 1, 2, 3].map((j) => `x${i}_${j * s.S[2] + k * s.Dl[2]}`).join(", ")
+      });`
+    ).join(" ")
+  ).join("\n          ");
+  const fma = C.map((c) =>
+    I.map((i) => KW.map((k) => `a${c}_${i}_${k} = a${c}_${i}_${k} + dot(g${c}, v${i}_${k});`).join(" ")).join(
+      " ",
+    )
+  ).join("\n          ");
+  const gRows = C.map((c) =>
+    `let gRow${c} = ((b * Co + min(co0 + ${c}u, Co - 1u)) * Do + od) * Ho * Wo + oh * Wo + U(18u);`
+  )
+    .join("\n      ");
+  const xRows = I.map((i) =>
+    `let xRow${i} = (((b * Ci + min(ci0 + ${i}u, Ci - 1u)) * u32(Di) + u32(id)) * u32(Hi) + u32(ih)) * u32(Wi) + U(17u);`
+  ).join("\n        ");
+  const store = C.map((c) =>
+    I.map((i) =>
+      `if (co0 + ${c}u < Co && ci0 + ${i}u < Ci) { let o = outBase + ((((co0 + ${c}u + U(19u)) * U(22u) + ci0 + ${i}u + U(20u)) * ${
+        s.K[0]
+      }u + kd) * ${s.K[1]}u + kh) * ${Kw}u; ${KW.map((k) => `DW[o + ${k}u] = a${c}_${i}_${k};`).join(" ")} }`
+    ).join("\n  ")
+  ).join("\n  ");
+  return `
+@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> DY: array<f32>;
+@group(0) @binding(2) var<storage, read_write> DW: array<f32>;
+${kernelPrelude(3)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = linearGroup(wid, nwg) * ${WG}u + lid;
+  if (t >= U(15u)) { return; }
+  let B = U(0u); let Ci = U(1u); let Di = i32(U(2u)); let Hi = i32(U(3u)); let Wi = i32(U(4u)); let Co = U(5u);
+  let Do = U(6u); let Ho = U(7u); let Wo = U(8u);
+  let tilesCo = U(12u); let tilesCi = U(13u); let chunkLen = U(14u); let chunks = U(16u);
+  var r = t;
+  let kh = r % ${s.K[1]}u; r = r / ${s.K[1]}u;
+  let kd = r % ${s.K[0]}u; r = r / ${s.K[0]}u;
+  let cit = r % tilesCi; r = r / tilesCi;
+  let cot = r % tilesCo; let chunk = r / tilesCo;
+  let co0 = cot * ${s.tco}u; let ci0 = cit * ${s.tci}u;
+  // U(17)/U(18): skews of x/dy in their bindings; U(19)/U(20): channel offsets of this chunk into dw
+  // [U(21), U(22), k…]; U(23): skew of the output binding.
+  let outBase = chunk * U(21u) * U(22u) * ${s.K[0] * s.K[1] * Kw}u + U(23u);
+  ${acc}
+  let r0 = chunk * chunkLen; let r1 = min(B * Do, r0 + chunkLen);
+  for (var bo = r0; bo < r1; bo++) {
+    let b = bo / Do; let od = bo % Do;
+    let id = i32(od * ${s.S[0]}u + kd * ${s.Dl[0]}u) - bitcast<i32>(U(9u));
+    if (id < 0 || id >= Di) { continue; }
+    for (var oh = 0u; oh < Ho; oh++) {
+      let ih = i32(oh * ${s.S[1]}u + kh * ${s.Dl[1]}u) - bitcast<i32>(U(10u));
+      if (ih < 0 || ih >= Hi) { continue; }
+      ${gRows}
+        ${xRows}
+      for (var ow0 = 0u; ow0 < Wo; ow0 += 4u) {
+        let iw0 = i32(ow0 * ${s.S[2]}u) - bitcast<i32>(U(11u));
+          ${loadG}
+          ${loadX}
+          ${xv}
+          ${fma}
+      }
+    }
+  }
+  ${store}
+}`;
+}
+
+/** dw = Σ over batch and output voxels of dy ⊗ x-window; writes [Co, Ci, Kd, Kh, Kw]. */
+export function runConvWeightGrad(
+  rt: Runtime,
+  x: GPUBuffer,
+  dy: GPUBuffer,
+  dw: GPUBuffer,
+  g: ConvGeometry,
+  tmp: Tmp,
+  free: Free,
+): void {
+  const tco = g.Co <= 4 ? 4 : convTile.wgradTco, tci = Math.min(g.Ci, convTile.wgradTci);
+  const spec = { K: g.kernel, S: g.stride, Dl: g.dilation, tco, tci };
+  const size = g.Co * g.Ci * g.kernel[0] * g.kernel[1] * g.kernel[2];
+  const inVol = g.inDims[0] * g.inDims[1] * g.inDims[2], outVol = g.outDims[0] * g.outDims[1] * g.outDims[2];
+  const run = (
+    B: number,
+    Ci: number,
+    Co: number,
+    xb: GPUBuffer | GPUBufferBinding,
+    gb: GPUBuffer | GPUBufferBinding,
+    target: GPUBuffer | GPUBufferBinding,
+    rowsPerChunk: number,
+    nChunks: number,
+    extra: number[],
+  ) => {
+    const tilesCo = Math.ceil(Co / tco), tilesCi = Math.ceil(Ci / tci);
+    const total = tilesCo * tilesCi * g.kernel[0] * g.kernel[1] * nChunks;
+    const u = [
+      B,
+      Ci,
+      ...g.inDims,
+      Co,
+      ...g.outDims,
+      ...g.padBefore,
+      tilesCo,
+      tilesCi,
+      rowsPerChunk,
+      total,
+      nChunks,
+      ...extra,
+    ];
+    rt.dispatch(
+      wgradSource(spec),
+      [xb, gb, target],
+      new Uint32Array(new Int32Array(u.map(i32s)).buffer),
+      Math.ceil(total / WG),
+    );
+  };
+  const limit = rt.bindingLimit / 4 - rt.offsetAlignment / 4;
+  if (g.B * g.Ci * inVol <= limit && g.B * g.Co * outVol <= limit) {
+    const tiles = Math.ceil(g.Co / tco) * Math.ceil(g.Ci / tci) * g.kernel[0] * g.kernel[1];
+    const rows = g.B * g.outDims[0];
+    // Split the (batch, depth) reduction when there are too few weight tiles to fill the device.
+    const chunks = Math.max(1, Math.min(rows, Math.ceil(4096 / tiles), Math.floor(limit / size)));
+    const chunkLen = Math.ceil(rows / chunks);
+    const nChunks = Math.ceil(rows / chunkLen);
+    const target = nChunks === 1 ? dw : tmp(nChunks * size * 4);
+    run(g.B, g.Ci, g.Co, x, dy, target, chunkLen, nChunks, [0, 0, 0, 0, g.Co, g.Ci, 0]);
+    if (target !== dw) {
+      runReduce(rt, "sum", target, dw, 1, nChunks, size, tmp, free);
+      free(target);
+    }
+    return;
+  }
+  // Larger than one binding: one sample at a time, channel groups that fit; per-sample partials summed.
+  const ciPer = Math.min(g.Ci, Math.floor(limit / inVol)), coPer = Math.min(g.Co, Math.floor(limit / outVol));
+  if (ciPer < 1 || coPer < 1 || size > limit) {
+    throw new Error(
+      `conv3d weight gradient: one channel of [${g.inDims}] / [${g.outDims}] exceeds the storage binding limit (${rt.bindingLimit} bytes)`,
+    );
+  }
+  const partial = g.B === 1 ? dw : tmp(g.B * size * 4);
+  for (let b = 0; b < g.B; b++) {
+    const wo = window(rt, partial, b * size, size);
+    for (let co0 = 0; co0 < g.Co; co0 += coPer) {
+      const nco = Math.min(coPer, g.Co - co0);
+      const wg = window(rt, dy, (b * g.Co + co0) * outVol, nco * outVol);
+      for (let ci0 = 0; ci0 < g.Ci; ci0 += ciPer) {
+        const nci = Math.min(ciPer, g.Ci - ci0);
+        const wx = window(rt, x, (b * g.Ci + ci0) * inVol, nci * inVol);
+        run(1, nci, nco, wx.binding, wg.binding, wo.binding, g.outDims[0], 1, [
+          wx.skew,
+          wg.skew,
+          co0,
+          ci0,
+          g.Co,
+          g.Ci,
+          wo.skew,
+        ]);
+      }
+    }
+  }
+  if (partial !== dw) {
+    runReduce(rt, "sum", partial, dw, 1, g.B, size, tmp, free);
+    free(partial);
+  }
+}

@@ -12,9 +12,9 @@ import { configHash, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "
 import { loadStateDictFile } from "../nn/serialization/mod.ts";
 import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
-import { Progress } from "./progress.ts";
 import { volumeRowsPng } from "./png.ts";
-import { batchTensor, datasetFiles, ensureWritableDir, LossBook, RunLog, stopSignal } from "./run_context.ts";
+import { batchTensor, datasetFiles, ensureWritableDir, LossBook, RunLog } from "./run_context.ts";
+import { type LoopPosition, positionFrom, runTrainingLoop } from "./training_loop.ts";
 
 /** Options of {@link trainAutoencoder} beyond the config files. */
 export interface TrainAutoencoderOptions {
@@ -126,46 +126,29 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
   );
 
   const hash = autoencoderConfigHash(cfg);
-  const lastPath = join(env.modelDir, AUTOENCODER_FILES.last), bestPath = join(env.modelDir, AUTOENCODER_FILES.best);
+  const paths = { last: join(env.modelDir, AUTOENCODER_FILES.last), best: join(env.modelDir, AUTOENCODER_FILES.best) };
   const parts = { models: { autoencoder, discriminator }, optimizers: { generator: optimizerG, discriminator: optimizerD } };
-  let startEpoch = 0, step = 0, skipBatches = 0, best = 100.0;
-  if (env.resumeCkpt && (await readCheckpointInfo(lastPath))) {
-    const info = await loadCheckpoint(lastPath, parts, { kind: "autoencoder", configHash: hash });
-    startEpoch = info.epoch;
-    step = info.step;
-    skipBatches = Number(info.extra?.batchesIntoEpoch ?? 0);
-    best = Number(info.extra?.bestValLoss ?? best);
-    log(`resumed from ${lastPath}: epoch ${startEpoch}, step ${step}${skipBatches ? `, ${skipBatches} batches into the epoch` : ""} (weights and optimizer state)`);
+  let start: LoopPosition = { epoch: 0, step: 0, batchesIntoEpoch: 0, bestValLoss: 100.0 };
+  if (env.resumeCkpt && (await readCheckpointInfo(paths.last))) {
+    const info = await loadCheckpoint(paths.last, parts, { kind: "autoencoder", configHash: hash });
+    start = positionFrom(info, start.bestValLoss);
+    log(`resumed from ${paths.last}: epoch ${start.epoch}, step ${start.step} (weights and optimizer state)`);
   }
-  const save = (path: string, epoch: number, batchesIntoEpoch: number) =>
-    rank === 0
-      ? saveCheckpoint(path, parts, {
-        kind: "autoencoder",
-        configHash: hash,
-        epoch,
-        step,
-        extra: { bestValLoss: best, batchesIntoEpoch, seed, config: cfg.autoencoder },
-      })
-      : Promise.resolve();
-
   const runLog = new RunLog(join(env.tfeventPath, "autoencoder"), rank);
-  const stop = stopSignal(log);
-  const book = new LossBook();
-  const logEvery = o.logEvery ?? 10;
   const cropRng = (trainTransforms[3] as unknown as { rng?: { reseed(s: number): void } }).rng;
-  let lastTrainLoss = NaN, epoch = startEpoch, interrupted = false;
+  let result;
   try {
-    for (; epoch < maxEpochs; epoch++) {
-      trainLoader.setEpoch(epoch);
-      // Crops are drawn from a stream restarted every epoch, so a run resumed at an epoch boundary sees the same patches.
-      cropRng?.reseed((seed * 1000003 + epoch) >>> 0);
-      const progress = rank === 0 ? new Progress({ total: trainLoader.length, label: `autoencoder epoch ${epoch + 1}/${maxEpochs}` }) : null;
-      let b = 0;
-      for await (const batch of trainLoader.batches()) {
-        if (b < skipBatches) {
-          b++;
-          continue;
-        }
+    result = await runTrainingLoop(start, {
+      name: "autoencoder",
+      loader: trainLoader,
+      maxEpochs,
+      valInterval: tc.valInterval,
+      logEvery: o.logEvery ?? 10,
+      rank,
+      log,
+      // Crops come from a stream restarted every epoch, so a run resumed at an epoch boundary sees the same patches.
+      beforeEpoch: (epoch) => cropRng?.reseed((seed * 1000003 + epoch) >>> 0),
+      trainStep: async (batch, epoch, step) => {
         const images = batchTensor(batch);
         const eps = T.randn(autoencoderLatentShape(autoencoder, images.shape), {
           seed,
@@ -176,61 +159,45 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
         const r = await trainer.step(images, { epoch, eps, gradHook: o.gradHook });
         images.dispose();
         eps.dispose();
-        step++;
-        b++;
-        book.add(step, {
-          recon: r.recon,
-          kl: r.kl,
-          perceptual: r.perceptual,
-          adv_g: r.generatorAdv,
-          fake: r.discFake,
-          real: r.discReal,
-        });
         for (const t of [r.generatorTotal, r.discriminatorTotal]) t?.dispose();
-        if (step % logEvery === 0 || b === trainLoader.length) {
-          const { rows, means } = await book.read();
-          for (const row of rows) {
-            runLog.scalar("train_recon_loss_iter", row.values.recon, row.step);
-            runLog.scalar("train_kl_loss_iter", row.values.kl, row.step);
-            if ("perceptual" in row.values) runLog.scalar("train_perceptual_loss_iter", row.values.perceptual, row.step);
-            if ("adv_g" in row.values) {
-              runLog.scalar("train_adv_loss_iter", row.values.adv_g, row.step);
-              runLog.scalar("train_fake_loss_iter", row.values.fake, row.step);
-              runLog.scalar("train_real_loss_iter", row.values.real, row.step);
-            }
+        return { recon: r.recon, kl: r.kl, perceptual: r.perceptual, adv_g: r.generatorAdv, fake: r.discFake, real: r.discReal };
+      },
+      onLosses: (rows, means) => {
+        for (const row of rows) {
+          const v = row.values;
+          runLog.scalar("train_recon_loss_iter", v.recon, row.step);
+          runLog.scalar("train_kl_loss_iter", v.kl, row.step);
+          if ("perceptual" in v) runLog.scalar("train_perceptual_loss_iter", v.perceptual, row.step);
+          if ("adv_g" in v) {
+            runLog.scalar("train_adv_loss_iter", v.adv_g, row.step);
+            runLog.scalar("train_fake_loss_iter", v.fake, row.step);
+            runLog.scalar("train_real_loss_iter", v.real, row.step);
           }
-          lastTrainLoss = means.recon;
-          progress?.update(b, { recon: means.recon, kl: means.kl, ...(means.adv_g !== undefined ? { adv: means.adv_g } : {}) });
         }
-        if (stop.stopped) break;
-      }
-      skipBatches = 0;
-      progress?.done();
-      if (stop.stopped) {
-        await book.read();
-        const complete = b >= trainLoader.length;
-        await save(lastPath, complete ? epoch + 1 : epoch, complete ? 0 : b);
-        log(`interrupted: checkpoint written to ${lastPath} (epoch ${epoch}, step ${step})`);
-        interrupted = true;
-        break;
-      }
-      if (epoch % tc.valInterval === 0) {
+        return { recon: means.recon, kl: means.kl, ...(means.adv_g !== undefined ? { adv: means.adv_g } : {}) };
+      },
+      validate: async (epoch) => {
         const { val, png } = await validate(autoencoder, valLoader, trainer, perceptual, tc.perceptualWeight, seed, epoch, runLog);
         if (rank === 0 && png) await Deno.writeFile(join(env.modelDir, AUTOENCODER_FILES.preview), png);
         runLog.scalar("val_recon_loss", val, epoch + 1);
-        log(`autoencoder epoch ${epoch + 1}: val loss ${val.toFixed(5)} (best ${best.toFixed(5)})`);
-        if (val < best) {
-          best = val;
-          await save(bestPath, epoch + 1, 0);
-        }
-      }
-      await save(lastPath, epoch + 1, 0);
-    }
+        return val;
+      },
+      save: (which, p) =>
+        rank === 0
+          ? saveCheckpoint(paths[which], parts, {
+            kind: "autoencoder",
+            configHash: hash,
+            epoch: p.epoch,
+            step: p.step,
+            extra: { bestValLoss: p.bestValLoss, batchesIntoEpoch: p.batchesIntoEpoch, seed, config: cfg.autoencoder },
+          })
+          : Promise.resolve(),
+    });
   } finally {
-    stop.dispose();
     runLog.close();
   }
-  return { epochsDone: epoch, steps: step, bestValLoss: best, interrupted, lastTrainLoss };
+  const { position, interrupted, lastTrainLoss } = result;
+  return { epochsDone: position.epoch, steps: position.step, bestValLoss: position.bestValLoss, interrupted, lastTrainLoss };
 }
 
 /** Validation metric as the reference: L1 + perceptual_weight·perceptual on sampled reconstructions, batch mean. */

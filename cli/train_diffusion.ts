@@ -14,8 +14,8 @@ import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import { DiffusionModelUNet } from "../diffusion/unet.ts";
 import { DDIMScheduler, DDPMScheduler, LatentDiffusionInferer } from "../diffusion/mod.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
-import { Progress } from "./progress.ts";
-import { batchTensor, datasetFiles, ensureWritableDir, LossBook, RunLog, stopSignal } from "./run_context.ts";
+import { batchTensor, datasetFiles, ensureWritableDir, LossBook, RunLog } from "./run_context.ts";
+import { type LoopPosition, positionFrom, runTrainingLoop } from "./training_loop.ts";
 import { AUTOENCODER_FILES } from "./train_autoencoder.ts";
 import { loadModelWeights } from "./weights.ts";
 import type { AllReduce } from "../nn/dist/allreduce.ts";
@@ -120,18 +120,16 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
   const scheduler = trainingScheduler(cfg);
 
   const hash = diffusionConfigHash(cfg);
-  const lastPath = join(env.modelDir, DIFFUSION_FILES.last), bestPath = join(env.modelDir, DIFFUSION_FILES.best);
+  const paths = { last: join(env.modelDir, DIFFUSION_FILES.last), best: join(env.modelDir, DIFFUSION_FILES.best) };
   const parts = { models: { unet }, optimizers: { unet: optimizer } };
-  let startEpoch = 0, step = 0, skipBatches = 0, best = 100.0, scaleFactor = NaN;
-  if (env.resumeCkpt && (await readCheckpointInfo(lastPath))) {
-    const info = await loadCheckpoint(lastPath, parts, { kind: "diffusion", configHash: hash });
-    startEpoch = info.epoch;
-    step = info.step;
-    skipBatches = Number(info.extra?.batchesIntoEpoch ?? 0);
-    best = Number(info.extra?.bestValLoss ?? best);
+  let start: LoopPosition = { epoch: 0, step: 0, batchesIntoEpoch: 0, bestValLoss: 100.0 };
+  let scaleFactor = NaN;
+  if (env.resumeCkpt && (await readCheckpointInfo(paths.last))) {
+    const info = await loadCheckpoint(paths.last, parts, { kind: "diffusion", configHash: hash });
+    start = positionFrom(info, start.bestValLoss);
     scaleFactor = Number(info.extra?.scaleFactor);
-    lrSchedule.loadStateDict({ lastEpoch: Number(info.extra?.lrLastEpoch ?? startEpoch) });
-    log(`resumed from ${lastPath}: epoch ${startEpoch}, step ${step}, scale factor ${scaleFactor}`);
+    lrSchedule.loadStateDict({ lastEpoch: Number(info.extra?.lrLastEpoch ?? start.epoch) });
+    log(`resumed from ${paths.last}: epoch ${start.epoch}, step ${start.step}, scale factor ${scaleFactor}`);
   }
   const latentOf = (images: T.Tensor) => autoencoderLatentShape(autoencoder, images.shape);
   if (!Number.isFinite(scaleFactor)) {
@@ -158,85 +156,74 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     seed,
     latentShape: (s) => autoencoderLatentShape(autoencoder, s),
   });
-  const save = (path: string, epoch: number, batchesIntoEpoch: number) =>
-    rank === 0
-      ? saveCheckpoint(path, parts, {
-        kind: "diffusion",
-        configHash: hash,
-        epoch,
-        step,
-        extra: { bestValLoss: best, batchesIntoEpoch, scaleFactor, lrLastEpoch: lrSchedule.lastEpoch, seed, config: cfg.diffusion },
-      })
-      : Promise.resolve();
-
   const runLog = new RunLog(join(env.tfeventPath, "diffusion"), rank);
-  const stop = stopSignal(log);
-  const book = new LossBook();
-  const logEvery = o.logEvery ?? 10;
   const synthEvery = o.synthEvery ?? 100;
-  let lastTrainLoss = NaN, epoch = startEpoch, interrupted = false;
+  let result;
   try {
-    for (; epoch < maxEpochs; epoch++) {
+    result = await runTrainingLoop(start, {
+      name: "diffusion",
+      loader: trainLoader,
+      maxEpochs,
+      valInterval: tc.valInterval,
+      logEvery: o.logEvery ?? 10,
+      rank,
+      log,
       // Reference behaviour: lr_scheduler.step() at the start of every epoch.
-      lrSchedule.step();
-      trainLoader.setEpoch(epoch);
-      const progress = rank === 0
-        ? new Progress({ total: trainLoader.length, label: `diffusion epoch ${epoch + 1}/${maxEpochs}` })
-        : null;
-      let b = 0;
-      for await (const batch of trainLoader.batches()) {
-        if (b < skipBatches) {
-          b++;
-          continue;
-        }
+      beforeEpoch: () => lrSchedule.step(),
+      trainStep: async (batch, _epoch, step) => {
         const images = batchTensor(batch);
         const key = { seed, step, sampleOffset: rank * batch.shape[0] };
         const eps = T.randn(latentOf(images), { ...key, stream: "diffusion/vae_eps" });
         const r = await trainer.step(images, { ...key, eps, gradHook: o.gradHook });
         images.dispose();
         eps.dispose();
-        step++;
-        b++;
-        book.add(step, { loss: r.loss });
-        if (step % logEvery === 0 || b === trainLoader.length) {
-          const { rows, means } = await book.read();
-          for (const row of rows) runLog.scalar("train_diffusion_loss_iter", row.values.loss, row.step);
-          lastTrainLoss = means.loss;
-          progress?.update(b, { loss: means.loss, lr: optimizer.lr });
-        }
-        if (stop.stopped) break;
-      }
-      skipBatches = 0;
-      progress?.done();
-      if (stop.stopped) {
-        await book.read();
-        const complete = b >= trainLoader.length;
-        await save(lastPath, complete ? epoch + 1 : epoch, complete ? 0 : b);
-        log(`interrupted: checkpoint written to ${lastPath} (epoch ${epoch}, step ${step})`);
-        interrupted = true;
-        break;
-      }
-      if (epoch % tc.valInterval === 0) {
+        return { loss: r.loss };
+      },
+      onLosses: (rows, means) => {
+        for (const row of rows) runLog.scalar("train_diffusion_loss_iter", row.values.loss, row.step);
+        return { loss: means.loss, lr: optimizer.lr };
+      },
+      validate: async (epoch) => {
         let val = await validationLoss(valLoader, autoencoder, unet, inferer, seed, epoch, latentOf);
         if (o.comm) val = await meanScalar(o.comm, val);
         runLog.scalar("val_diffusion_loss", val, epoch + 1);
-        log(`diffusion epoch ${epoch + 1}: val loss ${val.toFixed(5)} (best ${best.toFixed(5)})`);
-        if (val < best) {
-          best = val;
-          await save(bestPath, epoch + 1, 0);
-        }
-      }
-      if (rank === 0 && epoch % synthEvery === 0) {
+        return val;
+      },
+      afterEpoch: async (epoch) => {
+        if (rank !== 0 || epoch % synthEvery !== 0) return;
         const png = await synthesizePreview(autoencoder, unet, cfg, scaleFactor, seed, epoch, o.synthDdimSteps, runLog);
         await Deno.writeFile(join(env.modelDir, DIFFUSION_FILES.preview), png);
-      }
-      await save(lastPath, epoch + 1, 0);
-    }
+      },
+      save: (which, p) =>
+        rank === 0
+          ? saveCheckpoint(paths[which], parts, {
+            kind: "diffusion",
+            configHash: hash,
+            epoch: p.epoch,
+            step: p.step,
+            extra: {
+              bestValLoss: p.bestValLoss,
+              batchesIntoEpoch: p.batchesIntoEpoch,
+              scaleFactor,
+              lrLastEpoch: lrSchedule.lastEpoch,
+              seed,
+              config: cfg.diffusion,
+            },
+          })
+          : Promise.resolve(),
+    });
   } finally {
-    stop.dispose();
     runLog.close();
   }
-  return { epochsDone: epoch, steps: step, bestValLoss: best, scaleFactor, interrupted, lastTrainLoss };
+  const { position, interrupted, lastTrainLoss } = result;
+  return {
+    epochsDone: position.epoch,
+    steps: position.step,
+    bestValLoss: position.bestValLoss,
+    scaleFactor,
+    interrupted,
+    lastTrainLoss,
+  };
 }
 
 /** The training loss on the validation set (fresh noise and timesteps), mean over batches. */

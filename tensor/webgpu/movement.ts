@@ -24,25 +24,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let i = linearGroup(wid, nwg) * ${WG}u + lid;
   if (i >= U(0u)) { return; }`;
 
-function strided(dtype: DType): string {
+// One kernel both ways: gather `out[i] = in[offset + Σ coord·strides]`, or scatter `out[that] = in[i]`.
+function regionCopy(dtype: DType, scatter: boolean): string {
   return `${header(dtype, 1)}
 ${MAIN}
   var rem = i; var off = U(2u);
   for (var d = i32(U(1u)) - 1; d >= 0; d--) {
     let dim = U(4u + u32(d)); off += (rem % dim) * U(10u + u32(d)); rem = rem / dim;
   }
-  out[i] = in0[off];
-}`;
-}
-
-function scatterRegion(dtype: DType): string {
-  return `${header(dtype, 1)}
-${MAIN}
-  var rem = i; var off = U(2u);
-  for (var d = i32(U(1u)) - 1; d >= 0; d--) {
-    let dim = U(4u + u32(d)); off += (rem % dim) * U(10u + u32(d)); rem = rem / dim;
-  }
-  out[off] = in0[i];
+  ${scatter ? "out[off] = in0[i];" : "out[i] = in0[off];"}
 }`;
 }
 
@@ -62,6 +52,26 @@ ${MAIN}
 }`;
 }
 
+function runRegionCopy(
+  rt: Runtime,
+  dtype: DType,
+  input: GPUBuffer,
+  out: GPUBuffer,
+  shape: number[],
+  strides: number[],
+  offset: number,
+  scatter: boolean,
+): void {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const c = collapseDims(shape, [contiguous(shape), strides]);
+  if (c.shape.length > MAX_RANK) throw new Error(`region copy: rank ${c.shape.length} > ${MAX_RANK}`);
+  const u = new Array<number>(16).fill(0);
+  u[0] = n, u[1] = c.shape.length, u[2] = offset;
+  c.shape.forEach((d, i) => (u[4 + i] = d));
+  c.strides[1].forEach((s, i) => (u[10 + i] = s));
+  rt.dispatch(regionCopy(dtype, scatter), [input, out], u, Math.ceil(n / WG));
+}
+
 /** out (contiguous, `shape`) = input read at `offset + Σ coord·strides`: permute, slice, expand. */
 export function runStrided(
   rt: Runtime,
@@ -72,15 +82,7 @@ export function runStrided(
   strides: number[],
   offset: number,
 ): void {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const outStrides = contiguous(shape);
-  const c = collapseDims(shape, [outStrides, strides]);
-  if (c.shape.length > MAX_RANK) throw new Error(`strided copy: rank ${c.shape.length} > ${MAX_RANK}`);
-  const u = new Array<number>(16).fill(0);
-  u[0] = n, u[1] = c.shape.length, u[2] = offset;
-  c.shape.forEach((d, i) => (u[4 + i] = d));
-  c.strides[1].forEach((s, i) => (u[10 + i] = s));
-  rt.dispatch(strided(dtype), [input, out], u, Math.ceil(n / WG));
+  runRegionCopy(rt, dtype, input, out, shape, strides, offset, false);
 }
 
 /** Writes the contiguous `input` of `shape` into `out` at `offset + Σ coord·strides` (concat, slice-assign). */
@@ -93,14 +95,7 @@ export function runScatterRegion(
   strides: number[],
   offset: number,
 ): void {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const c = collapseDims(shape, [contiguous(shape), strides]);
-  if (c.shape.length > MAX_RANK) throw new Error(`region copy: rank ${c.shape.length} > ${MAX_RANK}`);
-  const u = new Array<number>(16).fill(0);
-  u[0] = n, u[1] = c.shape.length, u[2] = offset;
-  c.shape.forEach((d, i) => (u[4 + i] = d));
-  c.strides[1].forEach((s, i) => (u[10 + i] = s));
-  rt.dispatch(scatterRegion(dtype), [input, out], u, Math.ceil(n / WG));
+  runRegionCopy(rt, dtype, input, out, shape, strides, offset, true);
 }
 
 /** Constant padding: out[c] = input[c - before] inside, else `value`. */

@@ -159,3 +159,50 @@ Deno.test("commands: --help, clear errors for a bad config, another model's chec
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SIGINT: the command checkpoints where it stopped and exits cleanly; resuming loses no completed step", async () => {
+  const dir = await dataset();
+  try {
+    const envFile = join(dir, "env.json");
+    const env = envFor(dir, "sigint");
+    await Deno.writeTextFile(envFile, JSON.stringify({
+      data_base_dir: env.dataBaseDir,
+      model_dir: env.modelDir,
+      tfevent_path: env.tfeventPath,
+      resume_ckpt: true,
+    }));
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../../cli/train_autoencoder.ts", import.meta.url).pathname, "-c", CONFIG, "-e", envFile, "--epochs", "200"],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!/epoch 1: val loss/.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    child.kill("SIGINT");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    const status = await child.status;
+    assert.equal(status.code, 0, text);
+    assert.match(text, /interrupted: checkpoint written/);
+    const { readCheckpointInfo } = await import("../../nn/checkpoint.ts");
+    const info = (await readCheckpointInfo(join(env.modelDir, AUTOENCODER_FILES.last)))!;
+    assert.ok(info.step >= 3, `steps done before the interrupt: ${info.step}`);
+    const config = await loadTrainConfig(CONFIG);
+    const logs: string[] = [];
+    const r = await trainAutoencoder({ config, env, maxEpochs: info.epoch + 1, log: (s) => logs.push(s) });
+    assert.ok(logs.some((l) => l.includes(`step ${info.step}`)), logs.join("\n"));
+    // 6 phantoms → 5 training volumes → 3 batches per epoch: the resumed run completes exactly that epoch.
+    const batchesLeft = 3 - Number(info.extra?.batchesIntoEpoch ?? 0);
+    assert.equal(r.steps, info.step + batchesLeft);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

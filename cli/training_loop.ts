@@ -1,0 +1,128 @@
+/**
+ * The epoch loop both training commands share: resume position (epoch, step, batches into the epoch),
+ * per-epoch loader reseeding, progress lines, loss readback once per logging interval (NaN guard included),
+ * validation with best-checkpoint tracking, atomic "last" checkpoints, and a clean SIGINT stop that saves
+ * where it stopped.
+ */
+import type { DataLoader } from "../data/mod.ts";
+import type { Batch } from "../data/mod.ts";
+import type { Tensor } from "../tensor/mod.ts";
+import { Progress } from "./progress.ts";
+import { LossBook, stopSignal } from "./run_context.ts";
+
+/** Where a run stands; saved in checkpoints and restored on resume. */
+export interface LoopPosition {
+  epoch: number;
+  step: number;
+  /** Batches of `epoch` already done (a checkpoint written by an interrupt mid-epoch). */
+  batchesIntoEpoch: number;
+  bestValLoss: number;
+}
+
+/** What a command plugs into the loop. */
+export interface LoopHooks {
+  /** Label of progress lines ("autoencoder", "diffusion"). */
+  name: string;
+  loader: DataLoader;
+  maxEpochs: number;
+  valInterval: number;
+  logEvery: number;
+  /** Rank 0 prints progress. */
+  rank: number;
+  log: (s: string) => void;
+  /** Called at every epoch start (lr schedules, crop reseeding). */
+  beforeEpoch?: (epoch: number) => void;
+  /** One optimisation step; returns named device scalars (the loop disposes them). */
+  trainStep: (batch: Batch, epoch: number, step: number) => Promise<Record<string, Tensor | null>>;
+  /** Per logging interval: the read-back rows (for TensorBoard); returns the terms shown in the progress line. */
+  onLosses: (rows: { step: number; values: Record<string, number> }[], means: Record<string, number>) => Record<string, number>;
+  /** Validation metric of the epoch (lower is better). */
+  validate: (epoch: number) => Promise<number>;
+  /** Called after each epoch (previews). */
+  afterEpoch?: (epoch: number) => Promise<void>;
+  /** Writes a checkpoint: "last" every epoch and on interrupt, "best" on a new best validation metric. */
+  save: (which: "last" | "best", position: LoopPosition) => Promise<void>;
+}
+
+/** How the loop ended. */
+export interface LoopResult {
+  position: LoopPosition;
+  interrupted: boolean;
+  /** Mean of the first loss term over the last logging interval. */
+  lastTrainLoss: number;
+}
+
+/** Runs epochs from `start` to `hooks.maxEpochs` (see the module doc). */
+export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Promise<LoopResult> {
+  const pos = { ...start };
+  const stop = stopSignal(hooks.log);
+  const book = new LossBook();
+  let lastTrainLoss = NaN, interrupted = false;
+  try {
+    for (; pos.epoch < hooks.maxEpochs; pos.epoch++) {
+      hooks.beforeEpoch?.(pos.epoch);
+      hooks.loader.setEpoch(pos.epoch);
+      const total = hooks.loader.length;
+      const progress = hooks.rank === 0
+        ? new Progress({ total, label: `${hooks.name} epoch ${pos.epoch + 1}/${hooks.maxEpochs}` })
+        : null;
+      let b = 0;
+      for await (const batch of hooks.loader.batches()) {
+        // Resuming mid-epoch: the same shuffled order; skipped batches still consume their crop draws.
+        if (b < pos.batchesIntoEpoch) {
+          b++;
+          continue;
+        }
+        const terms = await hooks.trainStep(batch, pos.epoch, pos.step);
+        pos.step++;
+        b++;
+        book.add(pos.step, terms);
+        if (pos.step % hooks.logEvery === 0 || b === total) {
+          const { rows, means } = await book.read();
+          lastTrainLoss = Object.values(means)[0] ?? NaN;
+          progress?.update(b, hooks.onLosses(rows, means));
+        }
+        if (stop.stopped) break;
+      }
+      progress?.done();
+      if (stop.stopped) {
+        await book.read();
+        const complete = b >= total;
+        pos.batchesIntoEpoch = complete ? 0 : b;
+        if (complete) pos.epoch++;
+        await hooks.save("last", pos);
+        hooks.log(`interrupted: checkpoint written (epoch ${pos.epoch}, step ${pos.step}); run again with resume_ckpt to continue`);
+        interrupted = true;
+        break;
+      }
+      pos.batchesIntoEpoch = 0;
+      const done = { ...pos, epoch: pos.epoch + 1 };
+      if (pos.epoch % hooks.valInterval === 0) {
+        const val = await hooks.validate(pos.epoch);
+        hooks.log(`${hooks.name} epoch ${pos.epoch + 1}: val loss ${val.toFixed(5)} (best ${pos.bestValLoss.toFixed(5)})`);
+        if (val < pos.bestValLoss) {
+          pos.bestValLoss = done.bestValLoss = val;
+          await hooks.save("best", done);
+        }
+      }
+      await hooks.afterEpoch?.(pos.epoch);
+      await hooks.save("last", done);
+    }
+  } finally {
+    stop.dispose();
+  }
+  return { position: pos, interrupted, lastTrainLoss };
+}
+
+/** The loop position stored in a checkpoint's info. */
+export function positionFrom(
+  info: { epoch: number; step: number; extra?: Record<string, unknown> },
+  defaultBest: number,
+): LoopPosition {
+  return {
+    epoch: info.epoch,
+    step: info.step,
+    batchesIntoEpoch: Number(info.extra?.batchesIntoEpoch ?? 0),
+    bestValLoss: Number(info.extra?.bestValLoss ?? defaultBest),
+  };
+}

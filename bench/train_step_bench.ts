@@ -11,6 +11,8 @@ import { Adam, AutoencoderKL, AutoencoderTrainer, camelizeKeys, PatchDiscriminat
 import { manualSeed } from "../nn/init.ts";
 import { DDPMScheduler, DiffusionModelUNet, LatentDiffusionInferer } from "../diffusion/mod.ts";
 import { type BenchRecord, record } from "./measure.ts";
+import { averageGradients } from "../cli/distributed.ts";
+import { SingleProcess } from "../nn/dist/allreduce.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -64,6 +66,7 @@ async function autoencoderStep(name: string, aeConfig: Record<string, unknown>, 
     for (const v of Object.values(r)) if (v instanceof T.Tensor) v.dispose();
   });
   emit(record(name, `1x1x${size}^3`, m.ms, null, null, { peakBytes: m.peakBytes, params: autoencoder.numParameters() }));
+  await gradientCopyOverhead(name, [...autoencoder.parameters(), ...discriminator.parameters()], m.ms);
   x.dispose();
 }
 
@@ -84,7 +87,24 @@ async function unetStep(name: string, unetConfig: Record<string, unknown>, laten
     for (const v of [pass.loss, pass.latent, pass.noisyLatent, pass.prediction, noise, t]) v.dispose();
   });
   emit(record(name, latent.join("x"), m.ms, null, null, { peakBytes: m.peakBytes }));
+  await gradientCopyOverhead(name, unet.parameters(), m.ms);
   x.dispose();
+}
+
+/**
+ * Data-parallel overhead without the transport: the GPU→host→GPU copy of every gradient that
+ * `averageGradients` makes per step (the all-reduce itself is in bench/allreduce_bench.ts).
+ */
+async function gradientCopyOverhead(name: string, params: T.Tensor[], stepMs: number) {
+  for (const p of params) p.grad = T.zeros(p.shape).keep() as typeof p.grad;
+  const comm = new SingleProcess();
+  const m = await measure(() => averageGradients(comm, params));
+  const bytes = params.reduce((n, p) => n + 4 * p.size, 0);
+  emit(record(`${name}_gradient_copy`, `${(bytes / 2 ** 20).toFixed(1)} MiB`, m.ms, null, 2 * bytes, { shareOfStep: Number((m.ms / stepMs).toFixed(3)) }));
+  for (const p of params) {
+    p.grad?.dispose();
+    p.grad = null;
+  }
 }
 
 async function fixtureConfig(name: string, pick: (c: any) => any): Promise<Record<string, unknown> | null> {

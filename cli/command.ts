@@ -4,6 +4,8 @@
  */
 import { type CommandSpec, type FlagSpecs, helpText, parseCliArgs, type ParsedArgs } from "./args.ts";
 import { type EnvironmentConfig, loadEnvironment, loadTrainConfig, type TrainConfig } from "./config.ts";
+import { type DistributedContext, distributedContext } from "./distributed.ts";
+import { launchSelfIfNeeded } from "./launch.ts";
 
 /** Parsed flags plus the loaded config and environment. */
 export interface CommandContext<F extends FlagSpecs> {
@@ -43,4 +45,42 @@ export function perceptualFiles(value: string | undefined): { trunk: string; hea
     throw new Error(`--perceptual-weights expects "squeezenet1_1.pth,lpips_squeeze_v0.1.pth", got "${value}"`);
   }
   return { trunk, heads };
+}
+
+/** Flags both training commands take besides the reference's. */
+export const TRAINING_FLAGS = {
+  epochs: { type: "string", description: "override the config's epoch count", valueName: "n" },
+  seed: { type: "string", description: "random seed (default 42, as the reference's set_determinism)", default: "42" },
+  dist: { type: "string", description: "gradient averaging for -g > 1: shm (default) or mpi", default: "shm" },
+} as const satisfies FlagSpecs;
+
+/** What a training command's body receives: the run's common settings and its process group. */
+export interface TrainingRun {
+  maxEpochs: number | undefined;
+  seed: number;
+  dist: DistributedContext;
+}
+
+/**
+ * `runCommand` for training: with `-g N > 1` re-launches itself as N ranks, then sets up the process group
+ * (gradient averaging, rank-0 logging) around `fn`.
+ */
+export function runTrainingCommand<F extends FlagSpecs>(
+  spec: CommandSpec<F>,
+  argv: readonly string[],
+  fn: (ctx: CommandContext<F & typeof TRAINING_FLAGS>, run: TrainingRun) => Promise<void>,
+): Promise<void> {
+  const full = { ...spec, flags: { ...TRAINING_FLAGS, ...spec.flags } } as CommandSpec<F & typeof TRAINING_FLAGS>;
+  return runCommand(full, argv, async (ctx) => {
+    const flags = ctx.args.flags as Record<string, unknown>;
+    const transport = flags.dist as string;
+    if (transport !== "shm" && transport !== "mpi") throw new Error(`--dist must be shm or mpi, got "${transport}"`);
+    await launchSelfIfNeeded(ctx.args.gpus, { dist: transport });
+    const dist = await distributedContext(ctx.args.gpus, transport);
+    try {
+      await fn(ctx, { maxEpochs: flags.epochs ? Number(flags.epochs) : undefined, seed: Number(flags.seed), dist });
+    } finally {
+      await dist.close();
+    }
+  });
 }

@@ -248,42 +248,31 @@ async function validate(
 }
 
 if (import.meta.main) {
-  const { runCommand, perceptualFiles } = await import("./command.ts");
-  const { launchSelfIfNeeded } = await import("./launch.ts");
-  const { distributedContext } = await import("./distributed.ts");
-  await runCommand({
+  const { runTrainingCommand, perceptualFiles } = await import("./command.ts");
+  await runTrainingCommand({
     name: "train_autoencoder",
     description: "Trains the AutoencoderKL (stage 1) as the reference's train_autoencoder.py.",
     flags: {
-      epochs: { type: "string", description: "override the config's epoch count", valueName: "n" },
-      seed: { type: "string", description: "random seed (default 42, as the reference)", default: "42" },
       "perceptual-weights": {
         type: "string",
         description: "torchvision SqueezeNet-1.1 and LPIPS v0.1 head files, comma-separated (else the perceptual term is off)",
         valueName: "trunk,heads",
       },
-      dist: { type: "string", description: "gradient averaging for -g > 1: shm (default) or mpi", default: "shm" },
     },
     epilog: "example: deno task train-autoencoder -c config/config_train_32g.json -e config/environment.json -g 1",
-  }, Deno.args, async ({ args, config, env }) => {
-    await launchSelfIfNeeded(args.gpus, { dist: args.flags.dist as "shm" | "mpi" });
-    const dist = await distributedContext(args.gpus, args.flags.dist as string);
-    try {
-      const r = await trainAutoencoder({
-        config,
-        env,
-        downloadData: args.downloadData,
-        maxEpochs: args.flags.epochs ? Number(args.flags.epochs) : undefined,
-        seed: Number(args.flags.seed),
-        perceptualWeights: perceptualFiles(args.flags["perceptual-weights"] as string | undefined),
-        rank: dist.rank,
-        worldSize: dist.worldSize,
-        gradHook: dist.gradHook,
-        log: dist.log,
-      });
-      dist.log(`done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${r.bestValLoss.toFixed(5)}${r.interrupted ? " (interrupted)" : ""}`);
-    } finally {
-      await dist.close();
-    }
+  }, Deno.args, async ({ args, config, env }, { maxEpochs, seed, dist }) => {
+    const r = await trainAutoencoder({
+      config,
+      env,
+      downloadData: args.downloadData,
+      maxEpochs,
+      seed,
+      perceptualWeights: perceptualFiles(args.flags["perceptual-weights"] as string | undefined),
+      rank: dist.rank,
+      worldSize: dist.worldSize,
+      gradHook: dist.gradHook,
+      log: dist.log,
+    });
+    dist.log(`done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${r.bestValLoss.toFixed(5)}${r.interrupted ? " (interrupted)" : ""}`);
   });
 }

@@ -284,44 +284,33 @@ export async function synthesizePreview(
 }
 
 if (import.meta.main) {
-  const { runCommand } = await import("./command.ts");
-  const { launchSelfIfNeeded } = await import("./launch.ts");
-  const { distributedContext } = await import("./distributed.ts");
-  await runCommand({
+  const { runTrainingCommand } = await import("./command.ts");
+  await runTrainingCommand({
     name: "train_diffusion",
     description: "Trains the latent diffusion UNet (stage 2) on the frozen autoencoder, as the reference's train_diffusion.py.",
     flags: {
-      epochs: { type: "string", description: "override the config's epoch count", valueName: "n" },
-      seed: { type: "string", description: "random seed (default 42)", default: "42" },
       "autoencoder-checkpoint": {
         type: "string",
         description: "autoencoder weights (default model_dir/autoencoder.safetensors; reference .pt accepted)",
         valueName: "file",
       },
       "synth-every": { type: "string", description: "epochs between preview syntheses (default 100)", default: "100" },
-      dist: { type: "string", description: "gradient averaging for -g > 1: shm (default) or mpi", default: "shm" },
     },
-  }, Deno.args, async ({ args, config, env }) => {
-    await launchSelfIfNeeded(args.gpus, { dist: args.flags.dist as "shm" | "mpi" });
-    const dist = await distributedContext(args.gpus, args.flags.dist as string);
-    try {
-      const r = await trainDiffusion({
-        config,
-        env,
-        downloadData: args.downloadData,
-        maxEpochs: args.flags.epochs ? Number(args.flags.epochs) : undefined,
-        seed: Number(args.flags.seed),
-        autoencoderWeights: args.flags["autoencoder-checkpoint"] as string | undefined,
-        synthEvery: Number(args.flags["synth-every"]),
-        rank: dist.rank,
-        worldSize: dist.worldSize,
-        comm: dist.comm,
-        gradHook: dist.gradHook,
-        log: dist.log,
-      });
-      dist.log(`done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${r.bestValLoss.toFixed(5)}, scale factor ${r.scaleFactor.toFixed(5)}`);
-    } finally {
-      await dist.close();
-    }
+  }, Deno.args, async ({ args, config, env }, { maxEpochs, seed, dist }) => {
+    const r = await trainDiffusion({
+      config,
+      env,
+      downloadData: args.downloadData,
+      maxEpochs,
+      seed,
+      autoencoderWeights: args.flags["autoencoder-checkpoint"] as string | undefined,
+      synthEvery: Number(args.flags["synth-every"]),
+      rank: dist.rank,
+      worldSize: dist.worldSize,
+      comm: dist.comm,
+      gradHook: dist.gradHook,
+      log: dist.log,
+    });
+    dist.log(`done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${r.bestValLoss.toFixed(5)}, scale factor ${r.scaleFactor.toFixed(5)}`);
   });
 }

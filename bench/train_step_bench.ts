@@ -2,7 +2,7 @@
  * Training-step benchmarks (issue targets in brackets are this 2-core machine's PyTorch CPU times):
  * the tiny autoencoder step (AE + perceptual + discriminator, 1×1×32³) and the tiny UNet step
  * (1×3×8³ latent), with `--full` also the 32g configuration (autoencoder at 64³ batch 1, UNet at a 16³
- * latent). Prints JSON lines {name, shape, ms, …, peakBytes} and appends them to
+ * latent; `--only-full` skips the tiny ones). Prints JSON lines {name, shape, ms, …, peakBytes} and appends them to
  * bench/results/train_steps.jsonl. Model settings come from the fixture configs when present.
  */
 import { parseArgs } from "node:util";
@@ -16,7 +16,11 @@ import { SingleProcess } from "../nn/dist/allreduce.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { full: { type: "boolean", default: false }, steps: { type: "string", default: "5" } },
+  options: {
+    full: { type: "boolean", default: false },
+    "only-full": { type: "boolean", default: false },
+    steps: { type: "string", default: "5" },
+  },
 });
 const runs = Number(values.steps);
 await T.init();
@@ -116,14 +120,24 @@ async function fixtureConfig(name: string, pick: (c: any) => any): Promise<Recor
   }
 }
 
+const only = values["only-full"];
 const tinyAe = (await fixtureConfig("train_step_tiny", (c) => c.autoencoder)) ??
   { channels: [8, 16, 16], latentChannels: 3, numResBlocks: [1, 1, 1], normNumGroups: 4, attentionLevels: [false, false, false] };
-await autoencoderStep("train_step_autoencoder_tiny", tinyAe, 8, 32);
+if (!only) await autoencoderStep("train_step_autoencoder_tiny", tinyAe, 8, 32);
 const tinyUnet = (await fixtureConfig("diffusion_unet_tiny", (c) => c)) ??
   { inChannels: 3, outChannels: 3, channels: [16, 32, 32], attentionLevels: [false, false, true], numHeadChannels: [0, 0, 8], numResBlocks: [1, 1, 1], normNumGroups: 8 };
-await unetStep("train_step_unet_tiny", tinyUnet, [1, 3, 8, 8, 8]);
-if (values.full) {
-  const ae32g = { channels: [64, 128, 256], latentChannels: 8, numResBlocks: [2, 2, 2], normNumGroups: 32, normEps: 1e-6, attentionLevels: [false, false, false] };
+if (!only) await unetStep("train_step_unet_tiny", tinyUnet, [1, 3, 8, 8, 8]);
+if (values.full || only) {
+  const ae32g = {
+    channels: [64, 128, 256],
+    latentChannels: 8,
+    numResBlocks: [2, 2, 2],
+    normNumGroups: 32,
+    normEps: 1e-6,
+    attentionLevels: [false, false, false],
+    withEncoderNonlocalAttn: false,
+    withDecoderNonlocalAttn: false,
+  };
   await autoencoderStep("train_step_autoencoder_32g", ae32g, 32, 64);
   const unet32g = { inChannels: 8, outChannels: 8, channels: [256, 256, 512], attentionLevels: [false, true, true], numHeadChannels: [0, 64, 64], numResBlocks: [2, 2, 2] };
   await unetStep("train_step_unet_32g", unet32g, [1, 8, 16, 16, 16]);

@@ -44,8 +44,25 @@ export async function distributedContext(gpus: number, dist = "shm"): Promise<Di
   };
 }
 
-/** Replaces every parameter's gradient by its mean over the ranks. */
-export async function averageGradients(comm: AllReduce, params: T.Tensor[]): Promise<void> {
+/** Largest gradient bucket copied in one piece (well under a storage binding on every adapter). */
+const BUCKET_BYTES = 64 << 20;
+
+/** Replaces every parameter's gradient by its mean over the ranks, in buckets of about `bucketBytes`. */
+export async function averageGradients(comm: AllReduce, params: T.Tensor[], bucketBytes = BUCKET_BYTES): Promise<void> {
+  let bucket: T.Tensor[] = [], bytes = 0;
+  for (const p of params) {
+    if (bucket.length && bytes + 4 * p.size > bucketBytes) {
+      await averageBucket(comm, bucket);
+      bucket = [];
+      bytes = 0;
+    }
+    bucket.push(p);
+    bytes += 4 * p.size;
+  }
+  if (bucket.length) await averageBucket(comm, bucket);
+}
+
+async function averageBucket(comm: AllReduce, params: T.Tensor[]): Promise<void> {
   // Every rank sends every parameter (zeros where it has no gradient) so the vectors always line up.
   const flat = T.noGrad(() =>
     T.scope(() => T.concat(params.map((p) => T.reshape(p.grad ?? T.zeros(p.shape), [-1])), 0))

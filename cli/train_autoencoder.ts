@@ -14,26 +14,18 @@ import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import { volumeRowsPng } from "./png.ts";
 import { batchTensor, datasetFiles, ensureWritableDir, LossBook, RunLog } from "./run_context.ts";
-import { type LoopPosition, positionFrom, runTrainingLoop } from "./training_loop.ts";
+import {
+  type LoopPosition,
+  positionFrom,
+  runTrainingLoop,
+  type TrainingRunOptions,
+  type TrainingRunResult,
+} from "./training_loop.ts";
 
-/** Options of {@link trainAutoencoder} beyond the config files. */
-export interface TrainAutoencoderOptions {
-  config: TrainConfig;
-  env: EnvironmentConfig;
-  downloadData?: boolean;
-  /** Override the config's epoch count. */
-  maxEpochs?: number;
-  /** Seed of everything random (reference: set_determinism(42)). */
-  seed?: number;
+/** Options of {@link trainAutoencoder}. */
+export interface TrainAutoencoderOptions extends TrainingRunOptions {
   /** SqueezeNet-1.1 (torchvision) and LPIPS v0.1 head files; without them the perceptual term is off. */
   perceptualWeights?: { trunk: string; heads: string };
-  /** Steps between loss readbacks (default 10). */
-  logEvery?: number;
-  rank?: number;
-  worldSize?: number;
-  /** Gradient hook (multi-process averaging). */
-  gradHook?: Parameters<AutoencoderTrainer["step"]>[1]["gradHook"];
-  log?: (s: string) => void;
 }
 
 /** Checkpoint file names in `model_dir`. */
@@ -44,13 +36,7 @@ export const AUTOENCODER_FILES = {
 } as const;
 
 /** What a finished (or interrupted) run reports. */
-export interface TrainAutoencoderResult {
-  epochsDone: number;
-  steps: number;
-  bestValLoss: number;
-  interrupted: boolean;
-  lastTrainLoss: number;
-}
+export type TrainAutoencoderResult = TrainingRunResult;
 
 /** The architecture hash stored in autoencoder checkpoints. */
 export function autoencoderConfigHash(config: TrainConfig): string {

@@ -15,31 +15,25 @@ import { DiffusionModelUNet } from "../diffusion/unet.ts";
 import { DDIMScheduler, DDPMScheduler, LatentDiffusionInferer } from "../diffusion/mod.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import { batchTensor, datasetFiles, ensureWritableDir, LossBook, RunLog } from "./run_context.ts";
-import { type LoopPosition, positionFrom, runTrainingLoop } from "./training_loop.ts";
+import {
+  type LoopPosition,
+  positionFrom,
+  runTrainingLoop,
+  type TrainingRunOptions,
+  type TrainingRunResult,
+} from "./training_loop.ts";
 import { AUTOENCODER_FILES } from "./train_autoencoder.ts";
 import { loadModelWeights } from "./weights.ts";
-import type { AllReduce } from "../nn/dist/allreduce.ts";
 import { meanScalar } from "../nn/dist/allreduce.ts";
 
-/** Options of {@link trainDiffusion} beyond the config files. */
-export interface TrainDiffusionOptions {
-  config: TrainConfig;
-  env: EnvironmentConfig;
-  downloadData?: boolean;
-  maxEpochs?: number;
-  seed?: number;
+/** Options of {@link trainDiffusion}. */
+export interface TrainDiffusionOptions extends TrainingRunOptions {
   /** Autoencoder weights (default `model_dir/autoencoder.safetensors`, the best stage-1 checkpoint). */
   autoencoderWeights?: string;
   /** Synthesize a preview volume every this many epochs (reference 100). */
   synthEvery?: number;
   /** Steps of the preview synthesis: DDPM with all training steps (reference) or DDIM with this many. */
   synthDdimSteps?: number;
-  logEvery?: number;
-  rank?: number;
-  worldSize?: number;
-  comm?: AllReduce | null;
-  gradHook?: (params: T.Tensor[]) => Promise<void>;
-  log?: (s: string) => void;
 }
 
 /** Checkpoint file names in `model_dir`. */
@@ -50,13 +44,9 @@ export const DIFFUSION_FILES = {
 } as const;
 
 /** Run summary. */
-export interface TrainDiffusionResult {
-  epochsDone: number;
-  steps: number;
-  bestValLoss: number;
+export interface TrainDiffusionResult extends TrainingRunResult {
+  /** 1/std of the first batch's latents, as used for training (and stored with the checkpoints). */
   scaleFactor: number;
-  interrupted: boolean;
-  lastTrainLoss: number;
 }
 
 /** The architecture hash stored in diffusion checkpoints. */

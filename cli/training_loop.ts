@@ -5,10 +5,41 @@
  * where it stopped.
  */
 import type { DataLoader } from "../data/mod.ts";
+import type { AllReduce } from "../nn/dist/allreduce.ts";
+import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import type { Batch } from "../data/mod.ts";
 import type { Tensor } from "../tensor/mod.ts";
 import { Progress } from "./progress.ts";
 import { LossBook, stopSignal } from "./run_context.ts";
+
+/** Options every training command takes besides its own. */
+export interface TrainingRunOptions {
+  config: TrainConfig;
+  env: EnvironmentConfig;
+  downloadData?: boolean;
+  /** Override the config's epoch count. */
+  maxEpochs?: number;
+  /** Seed of everything random (reference: set_determinism(42)). */
+  seed?: number;
+  /** Steps between loss readbacks (default 10). */
+  logEvery?: number;
+  rank?: number;
+  worldSize?: number;
+  /** The process group (cross-rank means of validation losses and the scale factor). */
+  comm?: AllReduce | null;
+  /** Gradient hook between backward and the optimizer step (multi-process averaging). */
+  gradHook?: (params: Tensor[]) => Promise<void>;
+  log?: (s: string) => void;
+}
+
+/** What a finished (or interrupted) training run reports. */
+export interface TrainingRunResult {
+  epochsDone: number;
+  steps: number;
+  bestValLoss: number;
+  interrupted: boolean;
+  lastTrainLoss: number;
+}
 
 /** Where a run stands; saved in checkpoints and restored on resume. */
 export interface LoopPosition {

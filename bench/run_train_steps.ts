@@ -97,7 +97,7 @@ async function unetStep(name: string, unetConfig: Record<string, unknown>, laten
 
 /**
  * Data-parallel overhead without the transport: the GPU→host→GPU copy of every gradient that
- * `averageGradients` makes per step (the all-reduce itself is in bench/allreduce_bench.ts).
+ * `averageGradients` makes per step (the all-reduce itself is in bench/run_allreduce.ts).
  */
 async function gradientCopyOverhead(name: string, params: T.Tensor[], stepMs: number) {
   for (const p of params) p.grad = T.zeros(p.shape).keep() as typeof p.grad;

@@ -5,7 +5,7 @@
  * ({name, shape, ms, gflops, gbps, adapter, …}); `gbps` is the algorithm bandwidth, vector bytes / time.
  * `--out file` also appends the lines to a file.
  *
- *     deno run -A bench/allreduce_bench.ts [--mb 100] [--ranks 2,4] [--runs 5] [--dist shm,mpi] [--bucket-mb 4] [--out f]
+ *     deno run -A bench/run_allreduce.ts [--mb 100] [--ranks 2,4] [--runs 5] [--dist shm,mpi] [--bucket-mb 4] [--out f]
  *
  * Target (2-core CI machine): shm, 100 MB, 2 ranks ≤ 80 ms.
  */
@@ -109,7 +109,7 @@ for (const dist of values.dist!.split(",")) {
     const stdout = dist === "mpi" ? await runMpi(n) : await runShm(n);
     if (stdout === null) {
       console.error(
-        `allreduce_bench: mpi skipped: mpirun not found (apt-get install openmpi-bin libopenmpi3)`,
+        `run_allreduce: mpi skipped: mpirun not found (apt-get install openmpi-bin libopenmpi3)`,
       );
       break;
     }

@@ -17,6 +17,9 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    // Disk full, read-only folder, …: say which file, and that the previous version is intact.
+    throw new Error(`${path}: could not write (${(e as Error).message}); any previous version of the file is untouched`, {
+      cause: e,
+    });
   }
 }

@@ -214,3 +214,21 @@ Deno.test("assertFinite / loadStateDictFile: NaN and Inf are reported with the f
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("atomic write: a failed write names the file and leaves the previous version and no temp file", async () => {
+  const { writeFileAtomic } = await import("../../../nn/serialization/atomic.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/ckpt.safetensors`;
+    await writeFileAtomic(path, new Uint8Array([1, 2, 3]));
+    // A directory squatting on the temp-file rename target makes the rename fail like a full disk would.
+    await Deno.remove(path);
+    await Deno.mkdir(`${path}`);
+    await Deno.writeFile(`${path}/keep`, new Uint8Array([9]));
+    await assert.rejects(() => writeFileAtomic(path, new Uint8Array([4, 5])), /ckpt\.safetensors: could not write .*untouched/);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["ckpt.safetensors"]);
+    assert.deepEqual([...await Deno.readFile(`${path}/keep`)], [9]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

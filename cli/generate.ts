@@ -9,8 +9,7 @@ import * as T from "../tensor/mod.ts";
 import { AutoencoderKL } from "../nn/mod.ts";
 import { manualSeed } from "../nn/init.ts";
 import { DiffusionModelUNet } from "../diffusion/unet.ts";
-import { DDIMScheduler, DDPMScheduler, LatentDiffusionInferer } from "../diffusion/mod.ts";
-import type { Scheduler } from "../diffusion/mod.ts";
+import { LatentDiffusionInferer } from "../diffusion/mod.ts";
 import { writeNifti } from "../data/mod.ts";
 import { loadStateDictFile } from "../nn/serialization/mod.ts";
 import { detectKeyNaming } from "../nn/serialization/key_names.ts";
@@ -19,7 +18,7 @@ import { isSafetensors, readSafetensors } from "../nn/serialization/safetensors.
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import { ensureWritableDir } from "./run_context.ts";
 import { AUTOENCODER_FILES } from "./train_autoencoder.ts";
-import { DIFFUSION_FILES } from "./train_diffusion.ts";
+import { DIFFUSION_FILES, sampleLatentShape, schedulerFromConfig } from "./train_diffusion.ts";
 import { loadModelWeights } from "./weights.ts";
 import { volumeRowsPng } from "./png.ts";
 import { Progress } from "./progress.ts";
@@ -79,7 +78,7 @@ async function storedScaleFactor(path: string): Promise<number | null> {
 /** Samples `num` volumes; see the module doc. */
 export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   const log = o.log ?? console.log;
-  const cfg = o.config, ns = cfg.noiseScheduler;
+  const cfg = o.config;
   const num = o.num ?? 1, seed = o.seed ?? 42;
   const output = o.output ?? join(o.env.modelDir, "samples");
   await ensureWritableDir(output, "output folder");
@@ -104,22 +103,10 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
     scaleFactor = 1.0;
     log("scale factor: none stored with the diffusion weights and none given (--scale-factor); using 1.0 as the reference's inference.py does");
   }
-  const common = {
-    numTrainTimesteps: ns.numTrainTimesteps,
-    schedule: ns.schedule,
-    betaStart: ns.betaStart,
-    betaEnd: ns.betaEnd,
-    predictionType: ns.predictionType,
-    clipSample: o.clipSample ?? ns.clipSample,
-  };
   const kind = o.scheduler ?? "ddpm";
-  const scheduler: Scheduler = kind === "ddim"
-    ? new DDIMScheduler({ ...common, eta: o.eta ?? 0 })
-    : new DDPMScheduler({ ...common, varianceType: ns.varianceType });
-  if (kind === "ddim" || o.steps) scheduler.setTimesteps(o.steps ?? 50);
+  const scheduler = schedulerFromConfig(cfg, kind, { steps: o.steps, eta: o.eta, clipSample: o.clipSample });
   const inferer = new LatentDiffusionInferer(scheduler, { scaleFactor });
-  const f = 2 ** (cfg.autoencoder.channels.length - 1);
-  const latent = [1, cfg.latentChannels, ...cfg.diffusionTrain.patchSize.map((p) => p / f)];
+  const latent = sampleLatentShape(cfg);
   const files: string[] = [], volumes: Float32Array[] = [];
   let shape: [number, number, number] = [0, 0, 0];
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "_").slice(0, 15);

@@ -1,27 +1,14 @@
 /**
- * A small PNG encoder (8-bit grey or RGB; zlib from `node:zlib`, CRC32 ours) and a preview helper that
+ * A small PNG encoder (8-bit grey or RGB; zlib from `node:zlib`) and a preview helper that
  * puts the three orthogonal mid-slices of a volume side by side.
  *
  * @module
  */
 import { deflateSync } from "node:zlib";
 
-const CRC32_TABLE: Uint32Array = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC32 (ISO-HDLC, as PNG uses) of `bytes`, continuing from `crc` (default start). */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = (crc ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC32_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+/** CRC32 (ISO-HDLC, as PNG and ZIP use): the one implementation lives with the ZIP reader. */
+export { crc32 } from "../nn/serialization/zip.ts";
+import { crc32 } from "../nn/serialization/zip.ts";
 
 const PNG_SIGNATURE = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

@@ -11,13 +11,14 @@ import { manualSeed } from "../nn/init.ts";
 import { configHash, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "../nn/checkpoint.ts";
 import { loadStateDictFile } from "../nn/serialization/mod.ts";
 import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
-import type { EnvironmentConfig, TrainConfig } from "./config.ts";
+import type { TrainConfig } from "./config.ts";
 import { volumeRowsPng } from "./png.ts";
-import { batchTensor, datasetFiles, ensureWritableDir, LossBook, RunLog } from "./run_context.ts";
+import { batchTensor, LossBook, RunLog } from "./run_context.ts";
 import {
   type LoopPosition,
   positionFrom,
   runTrainingLoop,
+  setupRun,
   type TrainingRunOptions,
   type TrainingRunResult,
 } from "./training_loop.ts";
@@ -45,14 +46,9 @@ export function autoencoderConfigHash(config: TrainConfig): string {
 
 /** Runs the autoencoder stage. */
 export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<TrainAutoencoderResult> {
-  const log = o.log ?? console.log;
-  const rank = o.rank ?? 0, worldSize = o.worldSize ?? 1;
+  const { log, rank, worldSize, seed, files, cacheDir } = await setupRun(o);
   const cfg = o.config, tc = cfg.autoencoderTrain, env = o.env;
-  const seed = o.seed ?? 42;
   const maxEpochs = o.maxEpochs ?? tc.maxEpochs;
-  await T.init();
-  await ensureWritableDir(env.modelDir, "model_dir");
-  const files = await datasetFiles(env.dataBaseDir, !!o.downloadData, log);
   const levels = cfg.autoencoder.channels.length;
   const chain = (train: boolean) =>
     referenceTransforms({
@@ -65,7 +61,6 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
       cropSeed: seed,
     });
   const trainTransforms = chain(true);
-  const cacheDir = join(env.modelDir, "cache");
   const trainLoader = new DataLoader({
     files: files.train,
     transforms: trainTransforms,
@@ -181,6 +176,9 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
     });
   } finally {
     runLog.close();
+    // Release the device memory now: the demo runs the next stage in the same process.
+    for (const m of [autoencoder, discriminator, perceptual]) m?.dispose();
+    for (const opt of [optimizerG, optimizerD]) opt.dispose();
   }
   const { position, interrupted, lastTrainLoss } = result;
   return { epochsDone: position.epoch, steps: position.step, bestValLoss: position.bestValLoss, interrupted, lastTrainLoss };

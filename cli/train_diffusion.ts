@@ -12,13 +12,14 @@ import { manualSeed } from "../nn/init.ts";
 import { configHash, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "../nn/checkpoint.ts";
 import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import { DiffusionModelUNet } from "../diffusion/unet.ts";
-import { DDIMScheduler, DDPMScheduler, LatentDiffusionInferer } from "../diffusion/mod.ts";
-import type { EnvironmentConfig, TrainConfig } from "./config.ts";
-import { batchTensor, datasetFiles, ensureWritableDir, LossBook, RunLog } from "./run_context.ts";
+import { DDIMScheduler, DDPMScheduler, LatentDiffusionInferer, type Scheduler } from "../diffusion/mod.ts";
+import type { TrainConfig } from "./config.ts";
+import { batchTensor, LossBook, RunLog } from "./run_context.ts";
 import {
   type LoopPosition,
   positionFrom,
   runTrainingLoop,
+  setupRun,
   type TrainingRunOptions,
   type TrainingRunResult,
 } from "./training_loop.ts";
@@ -54,30 +55,42 @@ export function diffusionConfigHash(config: TrainConfig): string {
   return configHash({ unet: config.diffusion, scheduler: config.noiseScheduler, latent: config.latentChannels });
 }
 
-/** The training scheduler from the config (DDPM, as the reference). */
-export function trainingScheduler(config: TrainConfig): DDPMScheduler {
+/**
+ * The scheduler the config describes: DDPM (training, and the tutorial's inference, over all training steps unless
+ * `steps` is given) or DDIM with `steps` (default 50; the bundle's recipe). `clipSample` overrides the config.
+ */
+export function schedulerFromConfig(
+  config: TrainConfig,
+  kind: "ddpm" | "ddim" = "ddpm",
+  o: { steps?: number; eta?: number; clipSample?: boolean } = {},
+): Scheduler {
   const ns = config.noiseScheduler;
-  return new DDPMScheduler({
+  const common = {
     numTrainTimesteps: ns.numTrainTimesteps,
     schedule: ns.schedule,
     betaStart: ns.betaStart,
     betaEnd: ns.betaEnd,
-    varianceType: ns.varianceType,
-    clipSample: ns.clipSample,
     predictionType: ns.predictionType,
-  });
+    clipSample: o.clipSample ?? ns.clipSample,
+  };
+  const scheduler = kind === "ddim"
+    ? new DDIMScheduler({ ...common, eta: o.eta ?? 0 })
+    : new DDPMScheduler({ ...common, varianceType: ns.varianceType });
+  if (kind === "ddim" || o.steps) scheduler.setTimesteps(o.steps ?? 50);
+  return scheduler;
+}
+
+/** Shape of one sample's latent noise: [1, latent channels, diffusion patch / 2^(autoencoder levels − 1)]. */
+export function sampleLatentShape(config: TrainConfig): number[] {
+  const f = 2 ** (config.autoencoder.channels.length - 1);
+  return [1, config.latentChannels, ...config.diffusionTrain.patchSize.map((p) => p / f)];
 }
 
 /** Runs the diffusion stage. */
 export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDiffusionResult> {
-  const log = o.log ?? console.log;
-  const rank = o.rank ?? 0, worldSize = o.worldSize ?? 1;
+  const { log, rank, worldSize, seed, files, cacheDir } = await setupRun(o);
   const cfg = o.config, tc = cfg.diffusionTrain, env = o.env;
-  const seed = o.seed ?? 42;
   const maxEpochs = o.maxEpochs ?? tc.maxEpochs;
-  await T.init();
-  await ensureWritableDir(env.modelDir, "model_dir");
-  const files = await datasetFiles(env.dataBaseDir, !!o.downloadData, log);
   const transforms = referenceTransforms({
     stage: "diffusion",
     train: true,
@@ -86,7 +99,6 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     patchSize: tc.patchSize,
     autoencoderLevels: cfg.autoencoder.channels.length,
   });
-  const cacheDir = join(env.modelDir, "cache");
   const trainLoader = new DataLoader({ files: files.train, transforms, batchSize: tc.batchSize, seed, rank, worldSize, cacheDir });
   const valLoader = new DataLoader({
     files: files.val.length ? files.val : files.train,
@@ -107,7 +119,7 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
   const unet = new DiffusionModelUNet({ ...cfg.diffusion });
   const optimizer = new Adam(unet.parameters(), { lr: tc.lr * worldSize });
   const lrSchedule = new MultiStepLR(optimizer, [100, 1000], 0.1);
-  const scheduler = trainingScheduler(cfg);
+  const scheduler = schedulerFromConfig(cfg);
 
   const hash = diffusionConfigHash(cfg);
   const paths = { last: join(env.modelDir, DIFFUSION_FILES.last), best: join(env.modelDir, DIFFUSION_FILES.best) };
@@ -204,6 +216,10 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     });
   } finally {
     runLog.close();
+    // Release the device memory now: the demo generates in the same process.
+    for (const m of [autoencoder, unet]) m.dispose();
+    optimizer.dispose();
+    scheduler.dispose();
   }
   const { position, interrupted, lastTrainLoss } = result;
   return {
@@ -256,14 +272,8 @@ export async function synthesizePreview(
   ddimSteps: number | undefined,
   runLog: RunLog,
 ): Promise<Uint8Array> {
-  const ns = cfg.noiseScheduler;
-  const scheduler = ddimSteps
-    ? new DDIMScheduler({ numTrainTimesteps: ns.numTrainTimesteps, schedule: ns.schedule, betaStart: ns.betaStart, betaEnd: ns.betaEnd, clipSample: ns.clipSample, predictionType: ns.predictionType })
-    : trainingScheduler(cfg);
-  if (ddimSteps) scheduler.setTimesteps(ddimSteps);
-  const f = 2 ** (cfg.autoencoder.channels.length - 1);
-  const latent = [1, cfg.latentChannels, ...cfg.diffusionTrain.patchSize.map((p) => p / f)];
-  const noise = T.randn(latent, { seed, stream: "diffusion/synth_noise", step: epoch });
+  const scheduler = ddimSteps ? schedulerFromConfig(cfg, "ddim", { steps: ddimSteps }) : schedulerFromConfig(cfg);
+  const noise = T.randn(sampleLatentShape(cfg), { seed, stream: "diffusion/synth_noise", step: epoch });
   const inferer = new LatentDiffusionInferer(scheduler, { scaleFactor });
   const out = await inferer.sample(noise, unet.asFunction(), scheduler, autoencoder, { generator: { seed, stream: "diffusion/synth_step" } });
   const [, , X, Y, Z] = out.image.shape;

@@ -8,9 +8,10 @@ import type { DataLoader } from "../data/mod.ts";
 import type { AllReduce } from "../nn/dist/allreduce.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import type { Batch } from "../data/mod.ts";
-import type { Tensor } from "../tensor/mod.ts";
 import { Progress } from "./progress.ts";
-import { LossBook, stopSignal } from "./run_context.ts";
+import { datasetFiles, ensureWritableDir, LossBook, stopSignal } from "./run_context.ts";
+import { join } from "node:path";
+import * as T from "../tensor/mod.ts";
 
 /** Options every training command takes besides its own. */
 export interface TrainingRunOptions {
@@ -28,7 +29,7 @@ export interface TrainingRunOptions {
   /** The process group (cross-rank means of validation losses and the scale factor). */
   comm?: AllReduce | null;
   /** Gradient hook between backward and the optimizer step (multi-process averaging). */
-  gradHook?: (params: Tensor[]) => Promise<void>;
+  gradHook?: (params: T.Tensor[]) => Promise<void>;
   log?: (s: string) => void;
 }
 
@@ -39,6 +40,33 @@ export interface TrainingRunResult {
   bestValLoss: number;
   interrupted: boolean;
   lastTrainLoss: number;
+}
+
+/** What every training run sets up first: defaults filled in, the device, a writable model_dir, the data. */
+export interface RunSetup {
+  log: (s: string) => void;
+  rank: number;
+  worldSize: number;
+  seed: number;
+  files: { taskDir: string; train: string[]; val: string[] };
+  /** Folder of the preprocessed-volume cache. */
+  cacheDir: string;
+}
+
+/** Fills the defaults, creates the device, checks model_dir, prepares (or downloads) the dataset. */
+export async function setupRun(o: TrainingRunOptions): Promise<RunSetup> {
+  const log = o.log ?? console.log;
+  await T.init();
+  await ensureWritableDir(o.env.modelDir, "model_dir");
+  const files = await datasetFiles(o.env.dataBaseDir, !!o.downloadData, log);
+  return {
+    log,
+    rank: o.rank ?? 0,
+    worldSize: o.worldSize ?? 1,
+    seed: o.seed ?? 42,
+    files,
+    cacheDir: join(o.env.modelDir, "cache"),
+  };
 }
 
 /** Where a run stands; saved in checkpoints and restored on resume. */
@@ -64,7 +92,7 @@ export interface LoopHooks {
   /** Called at every epoch start (lr schedules, crop reseeding). */
   beforeEpoch?: (epoch: number) => void;
   /** One optimisation step; returns named device scalars (the loop disposes them). */
-  trainStep: (batch: Batch, epoch: number, step: number) => Promise<Record<string, Tensor | null>>;
+  trainStep: (batch: Batch, epoch: number, step: number) => Promise<Record<string, T.Tensor | null>>;
   /** Per logging interval: the read-back rows (for TensorBoard); returns the terms shown in the progress line. */
   onLosses: (rows: { step: number; values: Record<string, number> }[], means: Record<string, number>) => Record<string, number>;
   /** Validation metric of the epoch (lower is better). */

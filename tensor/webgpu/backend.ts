@@ -6,7 +6,7 @@ import { Runtime } from "./runtime.ts";
 import { type MapOp, runMap } from "./map.ts";
 import { type ReduceOp, runReduce } from "./reduce.ts";
 import { type MatmulArgs, runMatmul } from "./matmul.ts";
-import { runIndexSelect, runIndexSelectBackward, runPad, runScatterRegion, runStrided } from "./movement.ts";
+import { runIndexSelect, runPad, runScatterRegion, runStrided } from "./movement.ts";
 import { type RandomKey, type RandomKind, runRandom } from "./random.ts";
 import { type OptimizerKind, type OptimizerStepArgs, runOptimizerStep } from "./optim.ts";
 import { type ConvGeometry, runConvForward, runConvInputGrad, runConvWeightGrad } from "./conv.ts";
@@ -103,7 +103,7 @@ export class WebGpuBackend implements Backend {
     J: number,
     backward: boolean,
   ) {
-    (backward ? runIndexSelectBackward : runIndexSelect)(this.rt, dtype, gb(x), gb(idx), gb(out), outer, D, inner, J);
+    runIndexSelect(this.rt, dtype, gb(x), gb(idx), gb(out), outer, D, inner, J, backward);
   }
   random(kind: RandomKind, out: DeviceBuffer, n: number, perSample: number, key: RandomKey, a: number, b: number) {
     runRandom(this.rt, kind, gb(out), n, perSample, key, a, b);

@@ -5,6 +5,7 @@
 import { kernelPrelude, type Runtime } from "./runtime.ts";
 import type { DType } from "../dtype.ts";
 import { bytesPerElement, wgslType } from "../dtype.ts";
+import { stridesOf } from "../shape.ts";
 import { sub, unitRanges } from "./chunk.ts";
 
 /** Elementwise operations and their WGSL expressions over inputs a, b, c and scalar params s0, s1. */
@@ -185,7 +186,7 @@ export function runMap(
     }
     return;
   }
-  const full = inputs.map((x) => x.strides ?? contiguousStrides(outShape));
+  const full = inputs.map((x) => x.strides ?? stridesOf(outShape));
   const c = collapseDims(outShape, full);
   if (c.shape.length > MAX_RANK) {
     throw new Error(`elementwise ${op}: broadcast of rank ${c.shape.length} exceeds ${MAX_RANK} after merging dims`);
@@ -209,14 +210,4 @@ export function runMap(
     inputs.forEach((_, k) => (u[29 + k] = chunked[k] && !whole ? s0 : 0));
     rt.dispatch(src, bound, u, Math.ceil((s1 - s0) / WG));
   }
-}
-
-function contiguousStrides(shape: number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
 }

@@ -4,6 +4,7 @@
  */
 import { kernelPrelude, type Runtime } from "./runtime.ts";
 import { collapseDims } from "./map.ts";
+import { stridesOf } from "../shape.ts";
 import type { DType } from "../dtype.ts";
 import { wgslType } from "../dtype.ts";
 
@@ -63,7 +64,7 @@ function runRegionCopy(
   scatter: boolean,
 ): void {
   const n = shape.reduce((a, b) => a * b, 1);
-  const c = collapseDims(shape, [contiguous(shape), strides]);
+  const c = collapseDims(shape, [stridesOf(shape), strides]);
   if (c.shape.length > MAX_RANK) throw new Error(`region copy: rank ${c.shape.length} > ${MAX_RANK}`);
   const u = new Array<number>(16).fill(0);
   u[0] = n, u[1] = c.shape.length, u[2] = offset;
@@ -143,7 +144,10 @@ ${MAIN}
 }`;
 }
 
-/** out[o, j, i] = x[o, idx[j], i]; indices outside [0, D) are clamped (validated on the host where known). */
+/**
+ * out[o, j, i] = x[o, idx[j], i] (indices outside [0, D) are clamped; validated on the host where known), or with
+ * `backward` the gradient: grad[o, d, i] = Σ_{j: idx[j] = d} g[o, j, i].
+ */
 export function runIndexSelect(
   rt: Runtime,
   dtype: DType,
@@ -154,33 +158,8 @@ export function runIndexSelect(
   D: number,
   inner: number,
   J: number,
+  backward: boolean,
 ): void {
-  const n = outer * J * inner;
-  rt.dispatch(indexSelect(dtype, false), [x, idx, out], [n, outer, D, inner, J], Math.ceil(n / WG));
-}
-
-/** Backward of index-select: sums g[o, j, i] into grad[o, idx[j], i]. */
-export function runIndexSelectBackward(
-  rt: Runtime,
-  dtype: DType,
-  g: GPUBuffer,
-  idx: GPUBuffer,
-  out: GPUBuffer,
-  outer: number,
-  D: number,
-  inner: number,
-  J: number,
-): void {
-  const n = outer * D * inner;
-  rt.dispatch(indexSelect(dtype, true), [g, idx, out], [n, outer, D, inner, J], Math.ceil(n / WG));
-}
-
-function contiguous(shape: number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
+  const n = outer * (backward ? D : J) * inner;
+  rt.dispatch(indexSelect(dtype, backward), [x, idx, out], [n, outer, D, inner, J], Math.ceil(n / WG));
 }

@@ -28,7 +28,11 @@ for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
   for (const tile of tiles) {
     Object.assign(matmulTile, tile);
     const ms = await timeMedian(() => T.matmul(a, b).dispose(), n >= 2048 ? 3 : 5);
-    emit(record("matmul", `${n}x${n}x${n}`, ms, 2 * n ** 3, null, { tile: tile.tm ? `${tile.tm}x${tile.tn}` : "auto" }));
+    emit(
+      record("matmul", `${n}x${n}x${n}`, ms, 2 * n ** 3, null, {
+        tile: tile.tm ? `${tile.tm}x${tile.tn}` : "auto",
+      }),
+    );
   }
   Object.assign(matmulTile, { tm: null, tn: null });
   a.dispose();
@@ -95,11 +99,26 @@ for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
   await T.backend().sync();
   const ms = (performance.now() - t0) / steps;
   const after = T.stats().current;
-  emit(record("leak_check_mlp_step", `${steps} steps`, ms, null, null, { currentBefore: before, currentAfter: after, flat: before === after }));
+  emit(
+    record("leak_check_mlp_step", `${steps} steps`, ms, null, null, {
+      currentBefore: before,
+      currentAfter: after,
+      flat: before === after,
+    }),
+  );
 }
 
 const s = T.stats();
-emit(record("pipelines", "whole run", s.compileMs, null, null, { pipelines: s.pipelines, compileMs: Number(s.compileMs.toFixed(1)), peakBytes: s.peak }));
+emit(
+  record("pipelines", "whole run", s.compileMs, null, null, {
+    pipelines: s.pipelines,
+    compileMs: Number(s.compileMs.toFixed(1)),
+    peakBytes: s.peak,
+  }),
+);
 
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(new URL("./results/latest.jsonl", import.meta.url), out.map((r) => JSON.stringify(r)).join("\n") + "\n");
+await Deno.writeTextFile(
+  new URL("./results/latest.jsonl", import.meta.url),
+  out.map((r) => JSON.stringify(r)).join("\n") + "\n",
+);

@@ -7,7 +7,14 @@
  */
 import { parseArgs } from "node:util";
 import * as T from "../tensor/mod.ts";
-import { Adam, AutoencoderKL, AutoencoderTrainer, camelizeKeys, PatchDiscriminator, PerceptualLoss } from "../nn/mod.ts";
+import {
+  Adam,
+  AutoencoderKL,
+  AutoencoderTrainer,
+  camelizeKeys,
+  PatchDiscriminator,
+  PerceptualLoss,
+} from "../nn/mod.ts";
 import { manualSeed } from "../nn/init.ts";
 import { DDPMScheduler, DiffusionModelUNet, LatentDiffusionInferer } from "../diffusion/mod.ts";
 import { type BenchRecord, record } from "./measure.ts";
@@ -51,7 +58,12 @@ const emit = (r: BenchRecord) => {
   console.log(JSON.stringify(r));
 };
 
-async function autoencoderStep(name: string, aeConfig: Record<string, unknown>, discChannels: number, size: number) {
+async function autoencoderStep(
+  name: string,
+  aeConfig: Record<string, unknown>,
+  discChannels: number,
+  size: number,
+) {
   const autoencoder = new AutoencoderKL(aeConfig);
   const discriminator = new PatchDiscriminator({ channels: discChannels, numLayersD: 3, norm: "INSTANCE" });
   const perceptual = new PerceptualLoss({ fake3dRatio: 0.2 });
@@ -69,16 +81,28 @@ async function autoencoderStep(name: string, aeConfig: Record<string, unknown>, 
     const r = await trainer.step(x, { epoch: 10 }); // after the warm-up: generator + discriminator
     for (const v of Object.values(r)) if (v instanceof T.Tensor) v.dispose();
   });
-  emit(record(name, `1x1x${size}^3`, m.ms, null, null, { peakBytes: m.peakBytes, params: autoencoder.numParameters() }));
+  emit(
+    record(name, `1x1x${size}^3`, m.ms, null, null, {
+      peakBytes: m.peakBytes,
+      params: autoencoder.numParameters(),
+    }),
+  );
   await gradientCopyOverhead(name, [...autoencoder.parameters(), ...discriminator.parameters()], m.ms);
   x.dispose();
 }
 
 async function unetStep(name: string, unetConfig: Record<string, unknown>, latent: number[]) {
-  const unet = new DiffusionModelUNet(unetConfig as unknown as ConstructorParameters<typeof DiffusionModelUNet>[0]);
+  const unet = new DiffusionModelUNet(
+    unetConfig as unknown as ConstructorParameters<typeof DiffusionModelUNet>[0],
+  );
   const optimizer = new Adam(unet.parameters(), { lr: 1e-4 });
-  const inferer = new LatentDiffusionInferer(new DDPMScheduler({ schedule: "scaled_linear_beta", betaStart: 0.0015, betaEnd: 0.0195 }));
-  const identity = { encodeStage2Inputs: (z: T.Tensor) => z.detach(), decodeStage2Outputs: (z: T.Tensor) => z.detach() };
+  const inferer = new LatentDiffusionInferer(
+    new DDPMScheduler({ schedule: "scaled_linear_beta", betaStart: 0.0015, betaEnd: 0.0195 }),
+  );
+  const identity = {
+    encodeStage2Inputs: (z: T.Tensor) => z.detach(),
+    decodeStage2Outputs: (z: T.Tensor) => z.detach(),
+  };
   const x = T.randn(latent, { seed: 0, stream: "bench/latent" });
   let step = 0;
   const m = await measure(() => {
@@ -104,7 +128,11 @@ async function gradientCopyOverhead(name: string, params: T.Tensor[], stepMs: nu
   const comm = new SingleProcess();
   const m = await measure(() => averageGradients(comm, params));
   const bytes = params.reduce((n, p) => n + 4 * p.size, 0);
-  emit(record(`${name}_gradient_copy`, `${(bytes / 2 ** 20).toFixed(1)} MiB`, m.ms, null, 2 * bytes, { shareOfStep: Number((m.ms / stepMs).toFixed(3)) }));
+  emit(
+    record(`${name}_gradient_copy`, `${(bytes / 2 ** 20).toFixed(1)} MiB`, m.ms, null, 2 * bytes, {
+      shareOfStep: Number((m.ms / stepMs).toFixed(3)),
+    }),
+  );
   for (const p of params) {
     p.grad?.dispose();
     p.grad = null;
@@ -114,7 +142,9 @@ async function gradientCopyOverhead(name: string, params: T.Tensor[], stepMs: nu
 async function fixtureConfig(name: string, pick: (c: any) => any): Promise<Record<string, unknown> | null> {
   const root = Deno.env.get("LDM_FIXTURES_DIR") ?? new URL("../../shared/fixtures", import.meta.url).pathname;
   try {
-    return camelizeKeys(pick(JSON.parse(await Deno.readTextFile(`${root}/${name}/meta.json`)).config)) as Record<string, unknown>;
+    return camelizeKeys(
+      pick(JSON.parse(await Deno.readTextFile(`${root}/${name}/meta.json`)).config),
+    ) as Record<string, unknown>;
   } catch {
     return null;
   }
@@ -122,10 +152,24 @@ async function fixtureConfig(name: string, pick: (c: any) => any): Promise<Recor
 
 const only = values["only-full"];
 const tinyAe = (await fixtureConfig("train_step_tiny", (c) => c.autoencoder)) ??
-  { channels: [8, 16, 16], latentChannels: 3, numResBlocks: [1, 1, 1], normNumGroups: 4, attentionLevels: [false, false, false] };
+  {
+    channels: [8, 16, 16],
+    latentChannels: 3,
+    numResBlocks: [1, 1, 1],
+    normNumGroups: 4,
+    attentionLevels: [false, false, false],
+  };
 if (!only) await autoencoderStep("train_step_autoencoder_tiny", tinyAe, 8, 32);
 const tinyUnet = (await fixtureConfig("diffusion_unet_tiny", (c) => c)) ??
-  { inChannels: 3, outChannels: 3, channels: [16, 32, 32], attentionLevels: [false, false, true], numHeadChannels: [0, 0, 8], numResBlocks: [1, 1, 1], normNumGroups: 8 };
+  {
+    inChannels: 3,
+    outChannels: 3,
+    channels: [16, 32, 32],
+    attentionLevels: [false, false, true],
+    numHeadChannels: [0, 0, 8],
+    numResBlocks: [1, 1, 1],
+    normNumGroups: 8,
+  };
 if (!only) await unetStep("train_step_unet_tiny", tinyUnet, [1, 3, 8, 8, 8]);
 if (values.full || only) {
   const ae32g = {
@@ -139,8 +183,19 @@ if (values.full || only) {
     withDecoderNonlocalAttn: false,
   };
   await autoencoderStep("train_step_autoencoder_32g", ae32g, 32, 64);
-  const unet32g = { inChannels: 8, outChannels: 8, channels: [256, 256, 512], attentionLevels: [false, true, true], numHeadChannels: [0, 64, 64], numResBlocks: [2, 2, 2] };
+  const unet32g = {
+    inChannels: 8,
+    outChannels: 8,
+    channels: [256, 256, 512],
+    attentionLevels: [false, true, true],
+    numHeadChannels: [0, 64, 64],
+    numResBlocks: [2, 2, 2],
+  };
   await unetStep("train_step_unet_32g", unet32g, [1, 8, 16, 16, 16]);
 }
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(new URL("./results/train_steps.jsonl", import.meta.url), out.map((r) => JSON.stringify(r)).join("\n") + "\n", { append: true });
+await Deno.writeTextFile(
+  new URL("./results/train_steps.jsonl", import.meta.url),
+  out.map((r) => JSON.stringify(r)).join("\n") + "\n",
+  { append: true },
+);

@@ -42,7 +42,9 @@ export function perceptualFiles(value: string | undefined): { trunk: string; hea
   if (!value) return undefined;
   const [trunk, heads] = value.split(",");
   if (!trunk || !heads) {
-    throw new Error(`--perceptual-weights expects "squeezenet1_1.pth,lpips_squeeze_v0.1.pth", got "${value}"`);
+    throw new Error(
+      `--perceptual-weights expects "squeezenet1_1.pth,lpips_squeeze_v0.1.pth", got "${value}"`,
+    );
   }
   return { trunk, heads };
 }
@@ -50,8 +52,16 @@ export function perceptualFiles(value: string | undefined): { trunk: string; hea
 /** Flags both training commands take besides the reference's. */
 export const TRAINING_FLAGS = {
   epochs: { type: "string", description: "override the config's epoch count", valueName: "n" },
-  seed: { type: "string", description: "random seed (default 42, as the reference's set_determinism)", default: "42" },
-  dist: { type: "string", description: "gradient averaging for -g > 1: shm (default) or mpi", default: "shm" },
+  seed: {
+    type: "string",
+    description: "random seed (default 42, as the reference's set_determinism)",
+    default: "42",
+  },
+  dist: {
+    type: "string",
+    description: "gradient averaging for -g > 1: shm (default) or mpi",
+    default: "shm",
+  },
 } as const satisfies FlagSpecs;
 
 /** What a training command's body receives: the run's common settings and its process group. */
@@ -70,15 +80,23 @@ export function runTrainingCommand<F extends FlagSpecs>(
   argv: readonly string[],
   fn: (ctx: CommandContext<F & typeof TRAINING_FLAGS>, run: TrainingRun) => Promise<void>,
 ): Promise<void> {
-  const full = { ...spec, flags: { ...TRAINING_FLAGS, ...spec.flags } } as CommandSpec<F & typeof TRAINING_FLAGS>;
+  const full = { ...spec, flags: { ...TRAINING_FLAGS, ...spec.flags } } as CommandSpec<
+    F & typeof TRAINING_FLAGS
+  >;
   return runCommand(full, argv, async (ctx) => {
     const flags = ctx.args.flags as Record<string, unknown>;
     const transport = flags.dist as string;
-    if (transport !== "shm" && transport !== "mpi") throw new Error(`--dist must be shm or mpi, got "${transport}"`);
+    if (transport !== "shm" && transport !== "mpi") {
+      throw new Error(`--dist must be shm or mpi, got "${transport}"`);
+    }
     await launchSelfIfNeeded(ctx.args.gpus, { dist: transport });
     const dist = await distributedContext(ctx.args.gpus, transport);
     try {
-      await fn(ctx, { maxEpochs: flags.epochs ? Number(flags.epochs) : undefined, seed: Number(flags.seed), dist });
+      await fn(ctx, {
+        maxEpochs: flags.epochs ? Number(flags.epochs) : undefined,
+        seed: Number(flags.seed),
+        dist,
+      });
     } finally {
       await dist.close();
     }

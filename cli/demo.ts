@@ -10,7 +10,13 @@ import { join, resolve } from "node:path";
 import { DataLoader, referenceTransforms, writeSyntheticDataset } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
 import { AutoencoderKL } from "../nn/mod.ts";
-import { type HostVolume, meanPairwiseMsSsim, psnr, ssim3d, volumeFrechetDistance } from "../nn/metrics/mod.ts";
+import {
+  type HostVolume,
+  meanPairwiseMsSsim,
+  psnr,
+  ssim3d,
+  volumeFrechetDistance,
+} from "../nn/metrics/mod.ts";
 import { loadTrainConfig, type TrainConfig } from "./config.ts";
 import { datasetFiles } from "./run_context.ts";
 import { AUTOENCODER_FILES, trainAutoencoder } from "./train_autoencoder.ts";
@@ -60,7 +66,9 @@ async function heldOutVolumes(cfg: TrainConfig, files: string[]): Promise<HostVo
     shuffle: false,
   });
   const out: HostVolume[] = [];
-  for await (const b of loader.batches()) out.push({ data: b.data, shape: [b.shape[2], b.shape[3], b.shape[4]] });
+  for await (const b of loader.batches()) {
+    out.push({ data: b.data, shape: [b.shape[2], b.shape[3], b.shape[4]] });
+  }
   return out;
 }
 
@@ -79,7 +87,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   await T.init();
   log(`demo: device ${T.backend().description}; output folder ${output}`);
   await Deno.remove(output, { recursive: true }).catch(() => {});
-  const config = await loadTrainConfig(o.configPath ?? new URL("../config/config_demo.json", import.meta.url).pathname);
+  const config = await loadTrainConfig(
+    o.configPath ?? new URL("../config/config_demo.json", import.meta.url).pathname,
+  );
   const env = {
     dataBaseDir: join(output, "data"),
     modelDir: join(output, "models"),
@@ -87,7 +97,12 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
     resumeCkpt: false,
   };
   // Phantoms of 60³ voxels at 4 mm resample to 48³ at the demo's 5 mm: room for the 48³ validation crop.
-  await writeSyntheticDataset(env.dataBaseDir, { numTraining: o.phantoms ?? 40, shape: [60, 60, 60], spacing: 4, seed });
+  await writeSyntheticDataset(env.dataBaseDir, {
+    numTraining: o.phantoms ?? 40,
+    shape: [60, 60, 60],
+    spacing: 4,
+    seed,
+  });
   lap("phantoms");
 
   const ae = await trainAutoencoder({ config, env, maxEpochs: o.autoencoderEpochs, seed, log });
@@ -98,7 +113,12 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   const files = await datasetFiles(env.dataBaseDir, false, log);
   const real = await heldOutVolumes(config, files.val);
   const autoencoder = new AutoencoderKL({ ...config.autoencoder });
-  await loadModelWeights(autoencoder, join(env.modelDir, AUTOENCODER_FILES.best), "autoencoderkl", "autoencoder");
+  await loadModelWeights(
+    autoencoder,
+    join(env.modelDir, AUTOENCODER_FILES.best),
+    "autoencoderkl",
+    "autoencoder",
+  );
   const recon: HostVolume[] = [];
   for (const v of real) {
     const x = T.tensor(v.data, [1, 1, ...v.shape]);
@@ -113,7 +133,13 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   const n = o.samples ?? 8, steps = o.ddimSteps ?? 50;
   const common = { config, env, num: n, scheduler: "ddim" as const, steps, seed, keepVolumes: true, log };
   const gen = await generate({ ...common, output: join(output, "samples") });
-  const floor = await generate({ ...common, output: join(output, "samples_untrained"), untrainedUnet: true, scaleFactor: dm.scaleFactor, seed: seed + 1 });
+  const floor = await generate({
+    ...common,
+    output: join(output, "samples_untrained"),
+    untrainedUnet: true,
+    scaleFactor: dm.scaleFactor,
+    seed: seed + 1,
+  });
   lap("generation");
 
   const asVol = (data: Float32Array): HostVolume => ({ data, shape: gen.shape });
@@ -142,8 +168,17 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
     seconds,
   };
   lap("metrics");
-  await Deno.writeFile(join(output, "overview.png"), volumeRowsPng([...real.slice(0, 3), ...generated.slice(0, 3), ...untrained.slice(0, 2)].map((v) => v.data), gen.shape));
-  await Deno.writeTextFile(join(output, "report.json"), JSON.stringify({ ...report, autoencoderRun: ae, diffusionRun: dm }, null, 2));
+  await Deno.writeFile(
+    join(output, "overview.png"),
+    volumeRowsPng(
+      [...real.slice(0, 3), ...generated.slice(0, 3), ...untrained.slice(0, 2)].map((v) => v.data),
+      gen.shape,
+    ),
+  );
+  await Deno.writeTextFile(
+    join(output, "report.json"),
+    JSON.stringify({ ...report, autoencoderRun: ae, diffusionRun: dm }, null, 2),
+  );
   await Deno.writeTextFile(join(output, "report.md"), reportText(report));
   log(reportText(report));
   return report;
@@ -154,12 +189,22 @@ function reportText(r: DemoReport): string {
   return [
     "## Demo report",
     `held-out phantoms: ${r.heldOut}; perceptual loss: OFF (no SqueezeNet/LPIPS weight files offline)`,
-    `reconstruction (held-out): L1 ${f(r.reconstruction.l1)}  PSNR ${f(r.reconstruction.psnr, 2)} dB  SSIM ${f(r.reconstruction.ssim)}`,
-    `diversity, mean pairwise MS-SSIM: generated ${f(r.diversity.generatedMsSsim)} (held-out phantoms ${f(r.diversity.heldOutMsSsim)})`,
-    `Fréchet distance to held-out phantoms (16 fixed features): ceiling/reconstructions ${f(r.frechet.ceilingReconstructions)}, ` +
+    `reconstruction (held-out): L1 ${f(r.reconstruction.l1)}  PSNR ${f(r.reconstruction.psnr, 2)} dB  SSIM ${
+      f(r.reconstruction.ssim)
+    }`,
+    `diversity, mean pairwise MS-SSIM: generated ${f(r.diversity.generatedMsSsim)} (held-out phantoms ${
+      f(r.diversity.heldOutMsSsim)
+    })`,
+    `Fréchet distance to held-out phantoms (16 fixed features): ceiling/reconstructions ${
+      f(r.frechet.ceilingReconstructions)
+    }, ` +
     `generated ${f(r.frechet.generated)}, floor/untrained UNet ${f(r.frechet.floorUntrained)}; ` +
     `generated samples close ${(100 * r.frechet.gapClosed).toFixed(0)}% of the floor-to-ceiling gap`,
-    `verdict: ${r.verdict === "ok" ? "OK — generated samples land between floor and ceiling" : "TRAINING FAILED — generated samples are not clearly better than an untrained model"}`,
+    `verdict: ${
+      r.verdict === "ok"
+        ? "OK — generated samples land between floor and ceiling"
+        : "TRAINING FAILED — generated samples are not clearly better than an untrained model"
+    }`,
     `time (s): ${Object.entries(r.seconds).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `outputs (NIfTI, PNG, TensorBoard, checkpoints): ${r.output}`,
     "",

@@ -29,7 +29,10 @@ export async function distributedContext(gpus: number, dist = "shm"): Promise<Di
   }
   // Ranks started by mpirun pin themselves (the shm launcher pins through the environment it sets).
   if (Deno.env.get("OMPI_COMM_WORLD_LOCAL_RANK") !== undefined) {
-    await pinThisProcess(Number(Deno.env.get("OMPI_COMM_WORLD_LOCAL_RANK")), Number(Deno.env.get("OMPI_COMM_WORLD_LOCAL_SIZE") ?? worldSize));
+    await pinThisProcess(
+      Number(Deno.env.get("OMPI_COMM_WORLD_LOCAL_RANK")),
+      Number(Deno.env.get("OMPI_COMM_WORLD_LOCAL_SIZE") ?? worldSize),
+    );
   }
   const comm = await initDistributed({ dist: dist === "mpi" ? "mpi" : "auto" });
   // The launcher checks these reports: two ranks on one GPU fail the job when enough GPUs exist.
@@ -48,7 +51,11 @@ export async function distributedContext(gpus: number, dist = "shm"): Promise<Di
 const BUCKET_BYTES = 64 << 20;
 
 /** Replaces every parameter's gradient by its mean over the ranks, in buckets of about `bucketBytes`. */
-export async function averageGradients(comm: AllReduce, params: T.Tensor[], bucketBytes = BUCKET_BYTES): Promise<void> {
+export async function averageGradients(
+  comm: AllReduce,
+  params: T.Tensor[],
+  bucketBytes = BUCKET_BYTES,
+): Promise<void> {
   let bucket: T.Tensor[] = [], bytes = 0;
   for (const p of params) {
     if (bucket.length && bytes + 4 * p.size > bucketBytes) {

@@ -85,23 +85,35 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   await T.init();
   manualSeed(seed);
   const autoencoder = new AutoencoderKL({ ...cfg.autoencoder });
-  await loadModelWeights(autoencoder, o.autoencoderCheckpoint ?? join(o.env.modelDir, AUTOENCODER_FILES.best), "autoencoderkl", "autoencoder");
+  await loadModelWeights(
+    autoencoder,
+    o.autoencoderCheckpoint ?? join(o.env.modelDir, AUTOENCODER_FILES.best),
+    "autoencoderkl",
+    "autoencoder",
+  );
   autoencoder.eval();
   const unetPath = o.diffusionCheckpoint ?? join(o.env.modelDir, DIFFUSION_FILES.best);
   let includeFc = o.includeFc ?? cfg.diffusion.includeFc;
   if (includeFc === undefined && !o.untrainedUnet && !unetPath.endsWith(".safetensors")) {
-    const naming = detectKeyNaming((await loadStateDictFile(unetPath, { checkFinite: false })).keys(), "diffusion_unet");
+    const naming = detectKeyNaming(
+      (await loadStateDictFile(unetPath, { checkFinite: false })).keys(),
+      "diffusion_unet",
+    );
     // Reference behaviour: GenerativeModels' UNet attention has no output projection in use.
     includeFc = naming !== "gm";
   }
   const unet = new DiffusionModelUNet({ ...cfg.diffusion, includeFc: includeFc ?? true });
   if (!o.untrainedUnet) {
-    await loadModelWeights(unet, unetPath, "diffusion_unet", "unet", { projection: includeFc === false ? "drop" : "identity" });
+    await loadModelWeights(unet, unetPath, "diffusion_unet", "unet", {
+      projection: includeFc === false ? "drop" : "identity",
+    });
   }
   let scaleFactor = o.scaleFactor ?? (o.untrainedUnet ? null : await storedScaleFactor(unetPath));
   if (scaleFactor === null) {
     scaleFactor = 1.0;
-    log("scale factor: none stored with the diffusion weights and none given (--scale-factor); using 1.0 as the reference's inference.py does");
+    log(
+      "scale factor: none stored with the diffusion weights and none given (--scale-factor); using 1.0 as the reference's inference.py does",
+    );
   }
   const kind = o.scheduler ?? "ddpm";
   const scheduler = schedulerFromConfig(cfg, kind, { steps: o.steps, eta: o.eta, clipSample: o.clipSample });
@@ -112,7 +124,10 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "_").slice(0, 15);
   for (let i = 0; i < num; i++) {
     const noise = T.randn(latent, { seed, stream: "generate/noise", sampleOffset: i });
-    const progress = new Progress({ total: scheduler.timesteps.length, label: `sample ${i + 1}/${num} (${kind})` });
+    const progress = new Progress({
+      total: scheduler.timesteps.length,
+      label: `sample ${i + 1}/${num} (${kind})`,
+    });
     const out = await inferer.sample(noise, unet.asFunction(), scheduler, autoencoder, {
       generator: { seed, stream: `generate/step/${i}` },
       progress: (s) => progress.update(s),
@@ -142,48 +157,88 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
 
 if (import.meta.main) {
   const { runCommand } = await import("./command.ts");
-  await runCommand({
-    name: "generate",
-    description: "Generates brain volumes with the trained autoencoder and diffusion UNet (NIfTI + PNG).",
-    common: ["config", "environment", "help"],
-    flags: {
-      num: { type: "string", description: "number of volumes", default: "1", valueName: "n" },
-      scheduler: { type: "string", description: "ddpm (reference inference.py) or ddim (bundle recipe)", default: "ddpm" },
-      steps: { type: "string", description: "inference steps (default: all training steps for ddpm, 50 for ddim)", valueName: "n" },
-      eta: { type: "string", description: "DDIM eta (default 0)", default: "0" },
-      seed: { type: "string", description: "random seed", default: "42" },
-      output: { type: "string", description: "output folder (default model_dir/samples)", valueName: "dir" },
-      "autoencoder-checkpoint": { type: "string", description: "autoencoder weights (ours, or the reference's .pt/safetensors)", valueName: "file" },
-      "diffusion-checkpoint": { type: "string", description: "UNet weights (ours, or the reference's .pt/safetensors)", valueName: "file" },
-      "scale-factor": { type: "string", description: "latent scale factor (default: stored with our checkpoint, else 1.0)", valueName: "x" },
-      "clip-sample": { type: "string", description: "clip the predicted x0 to [-1, 1]: true|false (default: config)", valueName: "bool" },
-      "include-fc": { type: "string", description: "UNet attention output projection: true|false (default: by key naming)", valueName: "bool" },
+  await runCommand(
+    {
+      name: "generate",
+      description: "Generates brain volumes with the trained autoencoder and diffusion UNet (NIfTI + PNG).",
+      common: ["config", "environment", "help"],
+      flags: {
+        num: { type: "string", description: "number of volumes", default: "1", valueName: "n" },
+        scheduler: {
+          type: "string",
+          description: "ddpm (reference inference.py) or ddim (bundle recipe)",
+          default: "ddpm",
+        },
+        steps: {
+          type: "string",
+          description: "inference steps (default: all training steps for ddpm, 50 for ddim)",
+          valueName: "n",
+        },
+        eta: { type: "string", description: "DDIM eta (default 0)", default: "0" },
+        seed: { type: "string", description: "random seed", default: "42" },
+        output: {
+          type: "string",
+          description: "output folder (default model_dir/samples)",
+          valueName: "dir",
+        },
+        "autoencoder-checkpoint": {
+          type: "string",
+          description: "autoencoder weights (ours, or the reference's .pt/safetensors)",
+          valueName: "file",
+        },
+        "diffusion-checkpoint": {
+          type: "string",
+          description: "UNet weights (ours, or the reference's .pt/safetensors)",
+          valueName: "file",
+        },
+        "scale-factor": {
+          type: "string",
+          description: "latent scale factor (default: stored with our checkpoint, else 1.0)",
+          valueName: "x",
+        },
+        "clip-sample": {
+          type: "string",
+          description: "clip the predicted x0 to [-1, 1]: true|false (default: config)",
+          valueName: "bool",
+        },
+        "include-fc": {
+          type: "string",
+          description: "UNet attention output projection: true|false (default: by key naming)",
+          valueName: "bool",
+        },
+      },
     },
-  }, Deno.args, async ({ args, config, env }) => {
-    const f = args.flags;
-    const bool = (name: string, v: unknown) => {
-      if (v === undefined) return undefined;
-      if (v !== "true" && v !== "false") throw new Error(`--${name} expects true or false, got "${v}"`);
-      return v === "true";
-    };
-    const scheduler = f.scheduler as string;
-    if (scheduler !== "ddpm" && scheduler !== "ddim") throw new Error(`--scheduler must be ddpm or ddim, got "${scheduler}"`);
-    const num = Number(f.num);
-    if (!Number.isInteger(num) || num < 1) throw new Error(`--num must be a positive integer, got "${f.num}"`);
-    await generate({
-      config,
-      env,
-      num,
-      scheduler,
-      steps: f.steps ? Number(f.steps) : undefined,
-      eta: Number(f.eta),
-      seed: Number(f.seed),
-      output: f.output as string | undefined,
-      autoencoderCheckpoint: f["autoencoder-checkpoint"] as string | undefined,
-      diffusionCheckpoint: f["diffusion-checkpoint"] as string | undefined,
-      scaleFactor: f["scale-factor"] ? Number(f["scale-factor"]) : undefined,
-      clipSample: bool("clip-sample", f["clip-sample"]),
-      includeFc: bool("include-fc", f["include-fc"]),
-    });
-  });
+    Deno.args,
+    async ({ args, config, env }) => {
+      const f = args.flags;
+      const bool = (name: string, v: unknown) => {
+        if (v === undefined) return undefined;
+        if (v !== "true" && v !== "false") throw new Error(`--${name} expects true or false, got "${v}"`);
+        return v === "true";
+      };
+      const scheduler = f.scheduler as string;
+      if (scheduler !== "ddpm" && scheduler !== "ddim") {
+        throw new Error(`--scheduler must be ddpm or ddim, got "${scheduler}"`);
+      }
+      const num = Number(f.num);
+      if (!Number.isInteger(num) || num < 1) {
+        throw new Error(`--num must be a positive integer, got "${f.num}"`);
+      }
+      await generate({
+        config,
+        env,
+        num,
+        scheduler,
+        steps: f.steps ? Number(f.steps) : undefined,
+        eta: Number(f.eta),
+        seed: Number(f.seed),
+        output: f.output as string | undefined,
+        autoencoderCheckpoint: f["autoencoder-checkpoint"] as string | undefined,
+        diffusionCheckpoint: f["diffusion-checkpoint"] as string | undefined,
+        scaleFactor: f["scale-factor"] ? Number(f["scale-factor"]) : undefined,
+        clipSample: bool("clip-sample", f["clip-sample"]),
+        includeFc: bool("include-fc", f["include-fc"]),
+      });
+    },
+  );
 }

@@ -200,7 +200,9 @@ export function stackImages(images: GreyImage[], gap = 2): GreyImage {
   const pixels = new Uint8Array(width * height);
   let y0 = 0;
   for (const img of images) {
-    for (let y = 0; y < img.height; y++) pixels.set(img.pixels.subarray(y * img.width, (y + 1) * img.width), (y0 + y) * width);
+    for (let y = 0; y < img.height; y++) {
+      pixels.set(img.pixels.subarray(y * img.width, (y + 1) * img.width), (y0 + y) * width);
+    }
     y0 += img.height + gap;
   }
   return { pixels, width, height };

@@ -20,13 +20,17 @@ export async function datasetFiles(
     download,
     onProgress: (p) => {
       const pct = p.total ? Math.floor((100 * p.received) / p.total) : -1;
-      if (pct !== lastPct && pct % 5 === 0) log(`download: ${pct}% (${(p.received / 2 ** 20).toFixed(0)} MiB)`);
+      if (pct !== lastPct && pct % 5 === 0) {
+        log(`download: ${pct}% (${(p.received / 2 ** 20).toFixed(0)} MiB)`);
+      }
       lastPct = pct;
     },
   });
   const train = (await decathlonDatalist(taskDir, "training")).map((d) => d.image);
   const val = (await decathlonDatalist(taskDir, "validation")).map((d) => d.image);
-  if (train.length === 0) throw new Error(`dataset: no training images listed in ${join(taskDir, "dataset.json")}`);
+  if (train.length === 0) {
+    throw new Error(`dataset: no training images listed in ${join(taskDir, "dataset.json")}`);
+  }
   return { taskDir, train, val };
 }
 
@@ -70,7 +74,9 @@ export class LossBook {
     this.#pending.push({ step, terms: kept });
   }
   /** Reads everything recorded since the last call: per-step values and per-term means. */
-  async read(): Promise<{ rows: { step: number; values: Record<string, number> }[]; means: Record<string, number> }> {
+  async read(): Promise<
+    { rows: { step: number; values: Record<string, number> }[]; means: Record<string, number> }
+  > {
     const rows: { step: number; values: Record<string, number> }[] = [];
     const flat = this.#pending.flatMap((p) => Object.values(p.terms).map((t) => T.reshape(t, [1])));
     const host = flat.length ? await T.concat(flat, 0).data() : new Float32Array(0);

@@ -107,8 +107,14 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
   );
 
   const hash = autoencoderConfigHash(cfg);
-  const paths = { last: join(env.modelDir, AUTOENCODER_FILES.last), best: join(env.modelDir, AUTOENCODER_FILES.best) };
-  const parts = { models: { autoencoder, discriminator }, optimizers: { generator: optimizerG, discriminator: optimizerD } };
+  const paths = {
+    last: join(env.modelDir, AUTOENCODER_FILES.last),
+    best: join(env.modelDir, AUTOENCODER_FILES.best),
+  };
+  const parts = {
+    models: { autoencoder, discriminator },
+    optimizers: { generator: optimizerG, discriminator: optimizerD },
+  };
   let start: LoopPosition = { epoch: 0, step: 0, batchesIntoEpoch: 0, bestValLoss: 100.0 };
   if (env.resumeCkpt && (await readCheckpointInfo(paths.last))) {
     const info = await loadCheckpoint(paths.last, parts, { kind: "autoencoder", configHash: hash });
@@ -141,7 +147,14 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
         images.dispose();
         eps.dispose();
         for (const t of [r.generatorTotal, r.discriminatorTotal]) t?.dispose();
-        return { recon: r.recon, kl: r.kl, perceptual: r.perceptual, adv_g: r.generatorAdv, fake: r.discFake, real: r.discReal };
+        return {
+          recon: r.recon,
+          kl: r.kl,
+          perceptual: r.perceptual,
+          adv_g: r.generatorAdv,
+          fake: r.discFake,
+          real: r.discReal,
+        };
       },
       onLosses: (rows, means) => {
         for (const row of rows) {
@@ -155,10 +168,23 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
             runLog.scalar("train_real_loss_iter", v.real, row.step);
           }
         }
-        return { recon: means.recon, kl: means.kl, ...(means.adv_g !== undefined ? { adv: means.adv_g } : {}) };
+        return {
+          recon: means.recon,
+          kl: means.kl,
+          ...(means.adv_g !== undefined ? { adv: means.adv_g } : {}),
+        };
       },
       validate: async (epoch) => {
-        const { val, png } = await validate(autoencoder, valLoader, trainer, perceptual, tc.perceptualWeight, seed, epoch, runLog);
+        const { val, png } = await validate(
+          autoencoder,
+          valLoader,
+          trainer,
+          perceptual,
+          tc.perceptualWeight,
+          seed,
+          epoch,
+          runLog,
+        );
         if (rank === 0 && png) await Deno.writeFile(join(env.modelDir, AUTOENCODER_FILES.preview), png);
         runLog.scalar("val_recon_loss", val, epoch + 1);
         return val;
@@ -170,7 +196,12 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
             configHash: hash,
             epoch: p.epoch,
             step: p.step,
-            extra: { bestValLoss: p.bestValLoss, batchesIntoEpoch: p.batchesIntoEpoch, seed, config: cfg.autoencoder },
+            extra: {
+              bestValLoss: p.bestValLoss,
+              batchesIntoEpoch: p.batchesIntoEpoch,
+              seed,
+              config: cfg.autoencoder,
+            },
           })
           : Promise.resolve(),
     });
@@ -181,7 +212,13 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
     for (const opt of [optimizerG, optimizerD]) opt.dispose();
   }
   const { position, interrupted, lastTrainLoss } = result;
-  return { epochsDone: position.epoch, steps: position.step, bestValLoss: position.bestValLoss, interrupted, lastTrainLoss };
+  return {
+    epochsDone: position.epoch,
+    steps: position.step,
+    bestValLoss: position.bestValLoss,
+    interrupted,
+    lastTrainLoss,
+  };
 }
 
 /** Validation metric as the reference: L1 + perceptual_weight·perceptual on sampled reconstructions, batch mean. */
@@ -201,12 +238,20 @@ async function validate(
   autoencoder.eval();
   for await (const batch of loader.batches()) {
     const images = batchTensor(batch);
-    const eps = T.randn(autoencoderLatentShape(autoencoder, images.shape), { seed, stream: "vae/val_eps", step: epoch });
+    const eps = T.randn(autoencoderLatentShape(autoencoder, images.shape), {
+      seed,
+      stream: "vae/val_eps",
+      step: epoch,
+    });
     const { loss, recon } = T.noGrad(() =>
       T.scope(() => {
         const out = autoencoder.forward(images, eps);
-        let l = trainer.reconLoss === "l1" ? T.mean(T.abs(T.sub(out.reconstruction, images))) : T.mean(T.square(T.sub(out.reconstruction, images)));
-        if (perceptual) l = T.add(l, T.affine(perceptual.forward(out.reconstruction, images).loss, perceptualWeight));
+        let l = trainer.reconLoss === "l1"
+          ? T.mean(T.abs(T.sub(out.reconstruction, images)))
+          : T.mean(T.square(T.sub(out.reconstruction, images)));
+        if (perceptual) {
+          l = T.add(l, T.affine(perceptual.forward(out.reconstruction, images).loss, perceptualWeight));
+        }
         return { loss: l, recon: T.slice(out.reconstruction, [0, 0], [1, 1]) };
       })
     );
@@ -233,30 +278,40 @@ async function validate(
 
 if (import.meta.main) {
   const { runTrainingCommand, perceptualFiles } = await import("./command.ts");
-  await runTrainingCommand({
-    name: "train_autoencoder",
-    description: "Trains the AutoencoderKL (stage 1) as the reference's train_autoencoder.py.",
-    flags: {
-      "perceptual-weights": {
-        type: "string",
-        description: "torchvision SqueezeNet-1.1 and LPIPS v0.1 head files, comma-separated (else the perceptual term is off)",
-        valueName: "trunk,heads",
+  await runTrainingCommand(
+    {
+      name: "train_autoencoder",
+      description: "Trains the AutoencoderKL (stage 1) as the reference's train_autoencoder.py.",
+      flags: {
+        "perceptual-weights": {
+          type: "string",
+          description:
+            "torchvision SqueezeNet-1.1 and LPIPS v0.1 head files, comma-separated (else the perceptual term is off)",
+          valueName: "trunk,heads",
+        },
       },
+      epilog:
+        "example: deno task train-autoencoder -c config/config_train_32g.json -e config/environment.json -g 1",
     },
-    epilog: "example: deno task train-autoencoder -c config/config_train_32g.json -e config/environment.json -g 1",
-  }, Deno.args, async ({ args, config, env }, { maxEpochs, seed, dist }) => {
-    const r = await trainAutoencoder({
-      config,
-      env,
-      downloadData: args.downloadData,
-      maxEpochs,
-      seed,
-      perceptualWeights: perceptualFiles(args.flags["perceptual-weights"] as string | undefined),
-      rank: dist.rank,
-      worldSize: dist.worldSize,
-      gradHook: dist.gradHook,
-      log: dist.log,
-    });
-    dist.log(`done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${r.bestValLoss.toFixed(5)}${r.interrupted ? " (interrupted)" : ""}`);
-  });
+    Deno.args,
+    async ({ args, config, env }, { maxEpochs, seed, dist }) => {
+      const r = await trainAutoencoder({
+        config,
+        env,
+        downloadData: args.downloadData,
+        maxEpochs,
+        seed,
+        perceptualWeights: perceptualFiles(args.flags["perceptual-weights"] as string | undefined),
+        rank: dist.rank,
+        worldSize: dist.worldSize,
+        gradHook: dist.gradHook,
+        log: dist.log,
+      });
+      dist.log(
+        `done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${r.bestValLoss.toFixed(5)}${
+          r.interrupted ? " (interrupted)" : ""
+        }`,
+      );
+    },
+  );
 }

@@ -52,7 +52,11 @@ export interface TrainDiffusionResult extends TrainingRunResult {
 
 /** The architecture hash stored in diffusion checkpoints. */
 export function diffusionConfigHash(config: TrainConfig): string {
-  return configHash({ unet: config.diffusion, scheduler: config.noiseScheduler, latent: config.latentChannels });
+  return configHash({
+    unet: config.diffusion,
+    scheduler: config.noiseScheduler,
+    latent: config.latentChannels,
+  });
 }
 
 /**
@@ -99,7 +103,15 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     patchSize: tc.patchSize,
     autoencoderLevels: cfg.autoencoder.channels.length,
   });
-  const trainLoader = new DataLoader({ files: files.train, transforms, batchSize: tc.batchSize, seed, rank, worldSize, cacheDir });
+  const trainLoader = new DataLoader({
+    files: files.train,
+    transforms,
+    batchSize: tc.batchSize,
+    seed,
+    rank,
+    worldSize,
+    cacheDir,
+  });
   const valLoader = new DataLoader({
     files: files.val.length ? files.val : files.train,
     transforms,
@@ -122,7 +134,10 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
   const scheduler = schedulerFromConfig(cfg);
 
   const hash = diffusionConfigHash(cfg);
-  const paths = { last: join(env.modelDir, DIFFUSION_FILES.last), best: join(env.modelDir, DIFFUSION_FILES.best) };
+  const paths = {
+    last: join(env.modelDir, DIFFUSION_FILES.last),
+    best: join(env.modelDir, DIFFUSION_FILES.best),
+  };
   const parts = { models: { unet }, optimizers: { unet: optimizer } };
   let start: LoopPosition = { epoch: 0, step: 0, batchesIntoEpoch: 0, bestValLoss: 100.0 };
   let scaleFactor = NaN;
@@ -140,7 +155,11 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     const first = await trainLoader.batches().next();
     if (first.done) throw new Error("diffusion: the training loader yielded no batch");
     const images = batchTensor(first.value);
-    const eps = T.randn(latentOf(images), { seed, stream: "diffusion/scale_eps", sampleOffset: rank * images.shape[0] });
+    const eps = T.randn(latentOf(images), {
+      seed,
+      stream: "diffusion/scale_eps",
+      sampleOffset: rank * images.shape[0],
+    });
     const z = T.noGrad(() => autoencoder.encodeStage2Inputs(images, eps));
     const inferer0 = new LatentDiffusionInferer(scheduler);
     scaleFactor = await inferer0.scaleFactorFromLatents(z);
@@ -193,7 +212,16 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
       },
       afterEpoch: async (epoch) => {
         if (rank !== 0 || epoch % synthEvery !== 0) return;
-        const png = await synthesizePreview(autoencoder, unet, cfg, scaleFactor, seed, epoch, o.synthDdimSteps, runLog);
+        const png = await synthesizePreview(
+          autoencoder,
+          unet,
+          cfg,
+          scaleFactor,
+          seed,
+          epoch,
+          o.synthDdimSteps,
+          runLog,
+        );
         await Deno.writeFile(join(env.modelDir, DIFFUSION_FILES.preview), png);
       },
       save: (which, p) =>
@@ -250,7 +278,12 @@ async function validationLoss(
     const loss = T.noGrad(() =>
       T.scope(() => {
         const noise = T.randn(latentOf(images), { ...key, stream: "diffusion/val_noise" });
-        const t = T.randint([images.shape[0]], { ...key, stream: "diffusion/val_timesteps" }, 0, inferer.scheduler.numTrainTimesteps);
+        const t = T.randint(
+          [images.shape[0]],
+          { ...key, stream: "diffusion/val_timesteps" },
+          0,
+          inferer.scheduler.numTrainTimesteps,
+        );
         const eps = T.randn(latentOf(images), { ...key, stream: "diffusion/val_vae_eps" });
         return inferer.trainingLoss(images, autoencoder, unet.asFunction(), noise, t, { eps }).loss;
       })
@@ -272,10 +305,14 @@ export async function synthesizePreview(
   ddimSteps: number | undefined,
   runLog: RunLog,
 ): Promise<Uint8Array> {
-  const scheduler = ddimSteps ? schedulerFromConfig(cfg, "ddim", { steps: ddimSteps }) : schedulerFromConfig(cfg);
+  const scheduler = ddimSteps
+    ? schedulerFromConfig(cfg, "ddim", { steps: ddimSteps })
+    : schedulerFromConfig(cfg);
   const noise = T.randn(sampleLatentShape(cfg), { seed, stream: "diffusion/synth_noise", step: epoch });
   const inferer = new LatentDiffusionInferer(scheduler, { scaleFactor });
-  const out = await inferer.sample(noise, unet.asFunction(), scheduler, autoencoder, { generator: { seed, stream: "diffusion/synth_step" } });
+  const out = await inferer.sample(noise, unet.asFunction(), scheduler, autoencoder, {
+    generator: { seed, stream: "diffusion/synth_step" },
+  });
   const [, , X, Y, Z] = out.image.shape;
   const data = (await out.image.data()) as Float32Array;
   for (const t of [noise, out.image, out.latent, ...out.intermediates]) t.dispose();
@@ -285,32 +322,46 @@ export async function synthesizePreview(
 
 if (import.meta.main) {
   const { runTrainingCommand } = await import("./command.ts");
-  await runTrainingCommand({
-    name: "train_diffusion",
-    description: "Trains the latent diffusion UNet (stage 2) on the frozen autoencoder, as the reference's train_diffusion.py.",
-    flags: {
-      "autoencoder-checkpoint": {
-        type: "string",
-        description: "autoencoder weights (default model_dir/autoencoder.safetensors; reference .pt accepted)",
-        valueName: "file",
+  await runTrainingCommand(
+    {
+      name: "train_diffusion",
+      description:
+        "Trains the latent diffusion UNet (stage 2) on the frozen autoencoder, as the reference's train_diffusion.py.",
+      flags: {
+        "autoencoder-checkpoint": {
+          type: "string",
+          description:
+            "autoencoder weights (default model_dir/autoencoder.safetensors; reference .pt accepted)",
+          valueName: "file",
+        },
+        "synth-every": {
+          type: "string",
+          description: "epochs between preview syntheses (default 100)",
+          default: "100",
+        },
       },
-      "synth-every": { type: "string", description: "epochs between preview syntheses (default 100)", default: "100" },
     },
-  }, Deno.args, async ({ args, config, env }, { maxEpochs, seed, dist }) => {
-    const r = await trainDiffusion({
-      config,
-      env,
-      downloadData: args.downloadData,
-      maxEpochs,
-      seed,
-      autoencoderWeights: args.flags["autoencoder-checkpoint"] as string | undefined,
-      synthEvery: Number(args.flags["synth-every"]),
-      rank: dist.rank,
-      worldSize: dist.worldSize,
-      comm: dist.comm,
-      gradHook: dist.gradHook,
-      log: dist.log,
-    });
-    dist.log(`done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${r.bestValLoss.toFixed(5)}, scale factor ${r.scaleFactor.toFixed(5)}`);
-  });
+    Deno.args,
+    async ({ args, config, env }, { maxEpochs, seed, dist }) => {
+      const r = await trainDiffusion({
+        config,
+        env,
+        downloadData: args.downloadData,
+        maxEpochs,
+        seed,
+        autoencoderWeights: args.flags["autoencoder-checkpoint"] as string | undefined,
+        synthEvery: Number(args.flags["synth-every"]),
+        rank: dist.rank,
+        worldSize: dist.worldSize,
+        comm: dist.comm,
+        gradHook: dist.gradHook,
+        log: dist.log,
+      });
+      dist.log(
+        `done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${
+          r.bestValLoss.toFixed(5)
+        }, scale factor ${r.scaleFactor.toFixed(5)}`,
+      );
+    },
+  );
 }

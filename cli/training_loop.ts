@@ -94,7 +94,10 @@ export interface LoopHooks {
   /** One optimisation step; returns named device scalars (the loop disposes them). */
   trainStep: (batch: Batch, epoch: number, step: number) => Promise<Record<string, T.Tensor | null>>;
   /** Per logging interval: the read-back rows (for TensorBoard); returns the terms shown in the progress line. */
-  onLosses: (rows: { step: number; values: Record<string, number> }[], means: Record<string, number>) => Record<string, number>;
+  onLosses: (
+    rows: { step: number; values: Record<string, number> }[],
+    means: Record<string, number>,
+  ) => Record<string, number>;
   /** Validation metric of the epoch (lower is better). */
   validate: (epoch: number) => Promise<number>;
   /** Called after each epoch (previews). */
@@ -150,7 +153,9 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
         pos.batchesIntoEpoch = complete ? 0 : b;
         if (complete) pos.epoch++;
         await hooks.save("last", pos);
-        hooks.log(`interrupted: checkpoint written (epoch ${pos.epoch}, step ${pos.step}); run again with resume_ckpt to continue`);
+        hooks.log(
+          `interrupted: checkpoint written (epoch ${pos.epoch}, step ${pos.step}); run again with resume_ckpt to continue`,
+        );
         interrupted = true;
         break;
       }
@@ -158,7 +163,11 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
       const done = { ...pos, epoch: pos.epoch + 1 };
       if (pos.epoch % hooks.valInterval === 0) {
         const val = await hooks.validate(pos.epoch);
-        hooks.log(`${hooks.name} epoch ${pos.epoch + 1}: val loss ${val.toFixed(5)} (best ${pos.bestValLoss.toFixed(5)})`);
+        hooks.log(
+          `${hooks.name} epoch ${pos.epoch + 1}: val loss ${val.toFixed(5)} (best ${
+            pos.bestValLoss.toFixed(5)
+          })`,
+        );
         if (val < pos.bestValLoss) {
           pos.bestValLoss = done.bestValLoss = val;
           await hooks.save("best", done);

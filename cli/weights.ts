@@ -37,7 +37,9 @@ export async function loadModelWeights(
       const sd: StateDict = new Map();
       for (const [k, v] of tensors) if (k.startsWith(prefix)) sd.set(k.slice(prefix.length), v);
       if (sd.size === 0) {
-        throw new Error(`${path}: this checkpoint holds no '${role}' model (it has ${JSON.parse(metadata.models ?? "[]")})`);
+        throw new Error(
+          `${path}: this checkpoint holds no '${role}' model (it has ${JSON.parse(metadata.models ?? "[]")})`,
+        );
       }
       module.loadStateDict(sd, { strict: true, file: path });
       return { source: "checkpoint", info: JSON.parse(metadata.info) };

@@ -29,7 +29,10 @@ export interface ReferenceChainOptions {
 }
 
 /** Autoencoder validation patch: ceil(1.5·p / d)·d per axis with d = 2^(levels−1) (SPEC §1.3). */
-export function validationPatchSize(patch: readonly number[], autoencoderLevels: number): [number, number, number] {
+export function validationPatchSize(
+  patch: readonly number[],
+  autoencoderLevels: number,
+): [number, number, number] {
   const d = 2 ** (autoencoderLevels - 1);
   return patch.map((p) => Math.ceil((1.5 * p) / d) * d) as [number, number, number];
 }

@@ -35,7 +35,11 @@ export interface CheckpointParts {
 }
 
 /** Writes the checkpoint atomically. */
-export async function saveCheckpoint(path: string, parts: CheckpointParts, info: CheckpointInfo): Promise<void> {
+export async function saveCheckpoint(
+  path: string,
+  parts: CheckpointParts,
+  info: CheckpointInfo,
+): Promise<void> {
   const tensors: StateDict = new Map();
   for (const [role, m] of Object.entries(parts.models)) {
     for (const [k, v] of await m.stateDict()) tensors.set(`model.${role}.${k}`, v);
@@ -70,7 +74,9 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo |
 function parse(path: string, bytes: Uint8Array) {
   const { tensors, metadata } = readSafetensors(bytes, path);
   if (metadata.format !== CHECKPOINT_FORMAT) {
-    throw new Error(`${path}: not a training checkpoint of this toolkit (format '${metadata.format ?? "none"}')`);
+    throw new Error(
+      `${path}: not a training checkpoint of this toolkit (format '${metadata.format ?? "none"}')`,
+    );
   }
   return {
     tensors,
@@ -116,10 +122,13 @@ function subDict(all: StateDict, prefix: string): StateDict {
 
 /** A short stable hash (FNV-1a, hex) of a JSON-able value with sorted keys. */
 export function configHash(value: unknown): string {
-  const text = JSON.stringify(value, (_k, v) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
-      : v);
+  const text = JSON.stringify(
+    value,
+    (_k, v) =>
+      v && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
+        : v,
+  );
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return h.toString(16).padStart(8, "0");

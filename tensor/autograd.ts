@@ -52,7 +52,9 @@ export class Node {
     return this.#backward === null;
   }
   run(grad: Tensor): (Tensor | null)[] {
-    if (!this.#backward) throw new Error(`backward through ${this.op} a second time: the graph was already freed`);
+    if (!this.#backward) {
+      throw new Error(`backward through ${this.op} a second time: the graph was already freed`);
+    }
     return this.#backward(grad);
   }
   /** Frees what backward needed (after backward ran, or when nothing can reach this node any more). */

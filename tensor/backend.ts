@@ -50,10 +50,24 @@ export interface Backend {
   flush(): void;
   stats(): BackendStats;
   resetPeak(): void;
-  map(op: MapOp, inputs: MapOperand[], out: DeviceBuffer, outShape: number[], outDtype: DType, s?: [number, number]): void;
+  map(
+    op: MapOp,
+    inputs: MapOperand[],
+    out: DeviceBuffer,
+    outShape: number[],
+    outDtype: DType,
+    s?: [number, number],
+  ): void;
   reduce(op: ReduceOp, x: DeviceBuffer, out: DeviceBuffer, outer: number, R: number, inner: number): void;
   matmul(a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, args: MatmulArgs): void;
-  strided(dtype: DType, x: DeviceBuffer, out: DeviceBuffer, shape: number[], strides: number[], offset: number): void;
+  strided(
+    dtype: DType,
+    x: DeviceBuffer,
+    out: DeviceBuffer,
+    shape: number[],
+    strides: number[],
+    offset: number,
+  ): void;
   scatterRegion(
     dtype: DType,
     x: DeviceBuffer,
@@ -62,7 +76,15 @@ export interface Backend {
     strides: number[],
     offset: number,
   ): void;
-  pad(dtype: DType, x: DeviceBuffer, out: DeviceBuffer, inShape: number[], before: number[], after: number[], value: number): void;
+  pad(
+    dtype: DType,
+    x: DeviceBuffer,
+    out: DeviceBuffer,
+    inShape: number[],
+    before: number[],
+    after: number[],
+    value: number,
+  ): void;
   indexSelect(
     dtype: DType,
     x: DeviceBuffer,
@@ -74,7 +96,15 @@ export interface Backend {
     J: number,
     backward: boolean,
   ): void;
-  random(kind: RandomKind, out: DeviceBuffer, n: number, perSample: number, key: RandomKey, a: number, b: number): void;
+  random(
+    kind: RandomKind,
+    out: DeviceBuffer,
+    n: number,
+    perSample: number,
+    key: RandomKey,
+    a: number,
+    b: number,
+  ): void;
   /** y = conv3d(x, w) + bias (geometry in the forward view). */
   conv(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, g: ConvGeometry): void;
   /** dx of conv3d for upstream dy (also the forward of a transposed convolution). */
@@ -84,7 +114,14 @@ export interface Backend {
   /** Group-norm statistics: stats [B·G, 2] = (mean, 1/√(var + eps)). */
   groupNormStats(x: DeviceBuffer, stats: DeviceBuffer, a: GroupNormArgs): void;
   /** y = (x − mean)·rstd·gamma + beta (gamma/beta null: no affine). */
-  groupNormApply(x: DeviceBuffer, stats: DeviceBuffer, gamma: DeviceBuffer | null, beta: DeviceBuffer | null, y: DeviceBuffer, a: GroupNormArgs): void;
+  groupNormApply(
+    x: DeviceBuffer,
+    stats: DeviceBuffer,
+    gamma: DeviceBuffer | null,
+    beta: DeviceBuffer | null,
+    y: DeviceBuffer,
+    a: GroupNormArgs,
+  ): void;
   /** Group-norm backward: dx, and dgamma/dbeta when gamma is given. */
   groupNormBackward(
     x: DeviceBuffer,
@@ -97,13 +134,32 @@ export interface Backend {
     a: GroupNormArgs,
   ): void;
   /** Nearest/trilinear resampling of [BC, D, H, W] (backward: src = dy, dst = dx). */
-  resample(mode: ResampleMode, src: DeviceBuffer, dst: DeviceBuffer, a: ResampleArgs, backward: boolean): void;
+  resample(
+    mode: ResampleMode,
+    src: DeviceBuffer,
+    dst: DeviceBuffer,
+    a: ResampleArgs,
+    backward: boolean,
+  ): void;
   /** Max/avg pooling of [BC, D, H, W]; max pooling writes int32 argmax per output. */
   pool(kind: PoolKind, x: DeviceBuffer, y: DeviceBuffer, argmax: DeviceBuffer | null, g: PoolGeometry): void;
   /** Pooling backward. */
-  poolBackward(kind: PoolKind, dy: DeviceBuffer, argmax: DeviceBuffer | null, dx: DeviceBuffer, g: PoolGeometry): void;
+  poolBackward(
+    kind: PoolKind,
+    dy: DeviceBuffer,
+    argmax: DeviceBuffer | null,
+    dx: DeviceBuffer,
+    g: PoolGeometry,
+  ): void;
   /** Fused attention forward: o [BH, Tq, dv] and the per-row log-sum-exp lse [BH, Tq]. */
-  attentionForward(q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer, o: DeviceBuffer, lse: DeviceBuffer, a: AttentionArgs): void;
+  attentionForward(
+    q: DeviceBuffer,
+    k: DeviceBuffer,
+    v: DeviceBuffer,
+    o: DeviceBuffer,
+    lse: DeviceBuffer,
+    a: AttentionArgs,
+  ): void;
   /** Fused attention backward (recomputes probabilities from lse); `dd` is scratch of BH·Tq floats. */
   attentionBackward(
     q: DeviceBuffer,

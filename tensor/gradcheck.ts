@@ -34,7 +34,9 @@ export async function gradcheck(
   const wt = tensor(w, y0.shape);
   const loss = sum(mul(y0 as any, wt as any));
   loss.backward();
-  const analytic = await Promise.all(xs.map((x) => x.grad ? x.grad.data() : Promise.resolve(new Float32Array(x.size))));
+  const analytic = await Promise.all(
+    xs.map((x) => x.grad ? x.grad.data() : Promise.resolve(new Float32Array(x.size))),
+  );
   loss.dispose();
   y0.dispose();
   const evalAt = async (vals: Float32Array[]) => {
@@ -51,7 +53,9 @@ export async function gradcheck(
   let maxRel = 0;
   for (let k = 0; k < values.length; k++) {
     const n = values[k].length;
-    const probes = n <= maxProbes ? [...Array(n).keys()] : Array.from({ length: maxProbes }, (_, i) => Math.floor((i * n) / maxProbes));
+    const probes = n <= maxProbes
+      ? [...Array(n).keys()]
+      : Array.from({ length: maxProbes }, (_, i) => Math.floor((i * n) / maxProbes));
     let scale = 1e-3;
     for (const v of analytic[k]) scale = Math.max(scale, Math.abs(v));
     for (const idx of probes) {

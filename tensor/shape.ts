@@ -19,7 +19,8 @@ export interface ShapeError<Msg extends string> {
 export type IsValidShape<S> = S extends readonly number[] ? true : false;
 
 /** Passes `T` through when `S` is a valid shape, else the ShapeError so the argument fails to type-check. */
-export type RequireValid<S, T> = IsValidShape<S> extends true ? T : S extends readonly unknown[] ? FirstError<S>
+export type RequireValid<S, T> = IsValidShape<S> extends true ? T
+  : S extends readonly unknown[] ? FirstError<S>
   : S;
 
 type FirstError<S extends readonly unknown[]> = S extends readonly [infer H, ...infer R]
@@ -61,15 +62,16 @@ export type PermuteShape<S extends Shape, P extends readonly number[]> = number 
   : P["length"] extends S["length"] ? { -readonly [K in keyof P]: P[K] extends number ? S[P[K]] : never }
   : [ShapeError<`permute: ${P["length"]} axes given for a rank-${S["length"]} tensor`>];
 
-type Contains<Axes extends readonly number[], I> = I extends `${infer N extends number}` ? N extends Axes[number] ? true
+type Contains<Axes extends readonly number[], I> = I extends `${infer N extends number}`
+  ? N extends Axes[number] ? true
   : false
   : false;
 
-type DropAxes<S extends readonly number[], Axes extends readonly number[], I extends unknown[] = []> = S extends
-  readonly [infer H, ...infer R extends number[]]
-  ? Contains<Axes, `${I["length"]}`> extends true ? DropAxes<R, Axes, [...I, 0]>
-  : [H, ...DropAxes<R, Axes, [...I, 0]>]
-  : [];
+type DropAxes<S extends readonly number[], Axes extends readonly number[], I extends unknown[] = []> =
+  S extends readonly [infer H, ...infer R extends number[]]
+    ? Contains<Axes, `${I["length"]}`> extends true ? DropAxes<R, Axes, [...I, 0]>
+    : [H, ...DropAxes<R, Axes, [...I, 0]>]
+    : [];
 
 /** Shape of a reduction of S over Axes (non-negative literal axes), with or without kept dims. */
 export type ReduceShape<S extends Shape, Axes extends readonly number[], KeepDim extends boolean> =
@@ -122,14 +124,18 @@ export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
 /** Normalises a possibly negative axis; throws naming the op when out of range. */
 export function normAxis(op: string, axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new Error(`${op}: axis ${axis} out of range for rank ${rank}`);
+  if (!Number.isInteger(a) || a < 0 || a >= rank) {
+    throw new Error(`${op}: axis ${axis} out of range for rank ${rank}`);
+  }
   return a;
 }
 
 /** Validates a shape: non-negative integers; zero-size dims are rejected (no op supports empty tensors). */
 export function checkShape(op: string, shape: Shape): void {
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape [${shape}] (dims must be integers >= 0)`);
+    if (!Number.isInteger(d) || d < 0) {
+      throw new Error(`${op}: invalid shape [${shape}] (dims must be integers >= 0)`);
+    }
     if (d === 0) throw new Error(`${op}: zero-size dims are not supported (shape [${shape}])`);
   }
 }

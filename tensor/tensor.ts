@@ -124,7 +124,10 @@ export function setBackwardImpl(fn: (t: Tensor, g?: Tensor) => void): void {
 }
 
 /** Allocates an uninitialised tensor (its contents are whatever the pooled buffer held). */
-export function empty<S extends Shape, D extends DType = "float32">(shape: S, dtype: D = "float32" as D): Tensor<S, D> {
+export function empty<S extends Shape, D extends DType = "float32">(
+  shape: S,
+  dtype: D = "float32" as D,
+): Tensor<S, D> {
   checkShape("empty", shape);
   const bytes = sizeOf(shape) * bytesPerElement(dtype);
   if (dtype === "float16" && !backend().supportsF16) {
@@ -152,7 +155,7 @@ export function scope<T>(fn: () => T): T {
   for (const t of mine) if (!keep.has(t)) t.dispose();
   // Kept tensors now belong to the enclosing scope, if any.
   const parent = scopes.at(-1);
-  if (parent) for (const t of keep) if (mine.has(t)) parent.add(t);
+  if (parent) { for (const t of keep) if (mine.has(t)) parent.add(t); }
   return result;
 }
 
@@ -173,7 +176,7 @@ export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   collectTensors(result, keep);
   for (const t of mine) if (!keep.has(t)) t.dispose();
   const parent = scopes.at(-1);
-  if (parent) for (const t of keep) if (mine.has(t)) parent.add(t);
+  if (parent) { for (const t of keep) if (mine.has(t)) parent.add(t); }
   return result;
 }
 
@@ -183,8 +186,8 @@ function collectTensors(v: unknown, out: Set<Tensor>, depth = 0): void {
     out.add(v);
     return;
   }
-  if (Array.isArray(v)) for (const x of v) collectTensors(x, out, depth + 1);
-  else if (v instanceof Map) for (const x of v.values()) collectTensors(x, out, depth + 1);
+  if (Array.isArray(v)) { for (const x of v) collectTensors(x, out, depth + 1); }
+  else if (v instanceof Map) { for (const x of v.values()) collectTensors(x, out, depth + 1); }
   else if (Object.getPrototypeOf(v) === Object.prototype) {
     for (const x of Object.values(v)) collectTensors(x, out, depth + 1);
   }
@@ -194,7 +197,11 @@ function widenF16(h: Uint16Array): Float32Array {
   const out = new Float32Array(h.length);
   for (let i = 0; i < h.length; i++) {
     const x = h[i], s = x & 0x8000 ? -1 : 1, e = (x >> 10) & 0x1f, m = x & 0x3ff;
-    out[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+    out[i] = e === 0
+      ? s * m * 2 ** -24
+      : e === 31
+      ? (m ? NaN : s * Infinity)
+      : s * (1 + m / 1024) * 2 ** (e - 15);
   }
   return out;
 }

@@ -37,7 +37,10 @@ export function volumeFeatures(v: HostVolume): Float64Array {
   const n = d.length;
   for (let o = 0; o < 8; o++) f[o] = octN[o] ? octSum[o] / octN[o] : 0;
   const sorted = Float64Array.from(d).sort();
-  [0.05, 0.25, 0.5, 0.75, 0.95].forEach((q, k) => (f[8 + k] = sorted[Math.min(n - 1, Math.floor(q * (n - 1)))]));
+  [0.05, 0.25, 0.5, 0.75, 0.95].forEach((
+    q,
+    k,
+  ) => (f[8 + k] = sorted[Math.min(n - 1, Math.floor(q * (n - 1)))]));
   const mean = sum / n;
   f[13] = Math.sqrt(Math.max(sumSq / n - mean * mean, 0));
   f[14] = fg / n;
@@ -46,10 +49,16 @@ export function volumeFeatures(v: HostVolume): Float64Array {
 }
 
 /** Symmetric eigen-decomposition by cyclic Jacobi rotations (small matrices). */
-export function symmetricEigen(m: Float64Array[], sweeps = 100): { values: Float64Array; vectors: Float64Array[] } {
+export function symmetricEigen(
+  m: Float64Array[],
+  sweeps = 100,
+): { values: Float64Array; vectors: Float64Array[] } {
   const n = m.length;
   const a = m.map((r) => Float64Array.from(r));
-  const v = Array.from({ length: n }, (_, i) => Float64Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+  const v = Array.from(
+    { length: n },
+    (_, i) => Float64Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)),
+  );
   for (let s = 0; s < sweeps; s++) {
     let off = 0;
     for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p][q] ** 2;
@@ -108,7 +117,9 @@ function stats(features: Float64Array[]): { mean: Float64Array; cov: Float64Arra
   for (const f of features) for (let i = 0; i < d; i++) mean[i] += f[i] / n;
   const cov = Array.from({ length: d }, () => new Float64Array(d));
   for (const f of features) {
-    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) cov[i][j] += ((f[i] - mean[i]) * (f[j] - mean[j])) / Math.max(n - 1, 1);
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) cov[i][j] += ((f[i] - mean[i]) * (f[j] - mean[j])) / Math.max(n - 1, 1);
+    }
   }
   return { mean, cov };
 }

@@ -21,7 +21,9 @@ export function psnr(a: HostVolume, b: HostVolume, dataRange = 1): number {
 }
 
 function sameShape(op: string, a: HostVolume, b: HostVolume): void {
-  if (a.shape.join() !== b.shape.join()) throw new Error(`${op}: shapes [${a.shape}] and [${b.shape}] differ`);
+  if (a.shape.join() !== b.shape.join()) {
+    throw new Error(`${op}: shapes [${a.shape}] and [${b.shape}] differ`);
+  }
 }
 
 function gaussianKernel(size: number, sigma: number): Float64Array {
@@ -33,7 +35,11 @@ function gaussianKernel(size: number, sigma: number): Float64Array {
 }
 
 // Separable 'valid' filtering along each axis.
-function filter3d(v: Float64Array, shape: number[], k: Float64Array): { data: Float64Array; shape: number[] } {
+function filter3d(
+  v: Float64Array,
+  shape: number[],
+  k: Float64Array,
+): { data: Float64Array; shape: number[] } {
   let data = v, cur = [...shape];
   for (let axis = 0; axis < 3; axis++) {
     const n = cur[axis] - k.length + 1;
@@ -90,7 +96,9 @@ function downsample2(v: HostVolume): HostVolume {
     for (let y = 0; y < shape[1]; y++) {
       for (let z = 0; z < shape[2]; z++) {
         let s = 0;
-        for (let d = 0; d < 8; d++) s += v.data[((2 * x + (d >> 2)) * Y + 2 * y + ((d >> 1) & 1)) * Z + 2 * z + (d & 1)];
+        for (let d = 0; d < 8; d++) {
+          s += v.data[((2 * x + (d >> 2)) * Y + 2 * y + ((d >> 1) & 1)) * Z + 2 * z + (d & 1)];
+        }
         out[(x * shape[1] + y) * shape[2] + z] = s / 8;
       }
     }

@@ -18,8 +18,11 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     // Disk full, read-only folder, …: say which file, and that the previous version is intact.
-    throw new Error(`${path}: could not write (${(e as Error).message}); any previous version of the file is untouched`, {
-      cause: e,
-    });
+    throw new Error(
+      `${path}: could not write (${(e as Error).message}); any previous version of the file is untouched`,
+      {
+        cause: e,
+      },
+    );
   }
 }

@@ -60,13 +60,19 @@ export function narrowF16(data: ArrayLike<number>): Uint16Array {
 }
 
 /** A tensor filled with `value`. */
-export function full<const S extends Shape, D extends DType = "float32">(shape: S, value: number, dtype?: D): Tensor<S, D> {
+export function full<const S extends Shape, D extends DType = "float32">(
+  shape: S,
+  value: number,
+  dtype?: D,
+): Tensor<S, D> {
   const d = (dtype ?? "float32") as D;
   checkShape("full", shape);
   const t = empty(shape, d);
   // A pad of a 1-element tensor with the value would need an input; writing host data is simpler and cheap.
   const n = sizeOf(shape);
-  const host = d === "int32" ? new Int32Array(n).fill(value) : d === "float16"
+  const host = d === "int32"
+    ? new Int32Array(n).fill(value)
+    : d === "float16"
     ? narrowF16(new Float32Array(n).fill(value))
     : new Float32Array(n).fill(value);
   backend().upload(t.buffer(), host);
@@ -94,7 +100,12 @@ export function onesLike<S extends Shape, D extends DType>(t: Tensor<S, D>): Ten
 }
 
 /** [start, start+step, …) below `end`, as float32 (or int32). */
-export function arange<D extends DType = "float32">(start: number, end: number, step = 1, dtype?: D): Tensor<[number], D> {
+export function arange<D extends DType = "float32">(
+  start: number,
+  end: number,
+  step = 1,
+  dtype?: D,
+): Tensor<[number], D> {
   const n = Math.ceil((end - start) / step);
   if (!(n > 0)) throw new Error(`arange(${start}, ${end}, ${step}) is empty`);
   const vals = Array.from({ length: n }, (_, i) => start + i * step);

@@ -2,7 +2,15 @@
 import { backend } from "../backend.ts";
 import type { DType } from "../dtype.ts";
 import { record, setAutogradOps } from "../autograd.ts";
-import { type AsShape, broadcastShapes, broadcastStrides, type Broadcast, type Shape, sameShape, type ShapeError } from "../shape.ts";
+import {
+  type AsShape,
+  type Broadcast,
+  broadcastShapes,
+  broadcastStrides,
+  sameShape,
+  type Shape,
+  type ShapeError,
+} from "../shape.ts";
 import { empty, type Tensor } from "../tensor.ts";
 import type { MapOp } from "../webgpu/map.ts";
 import { onesLike } from "./create.ts";
@@ -10,7 +18,8 @@ import { reshape } from "./movement.ts";
 import { sum } from "./reduce.ts";
 
 /** Fails to type-check (with the message) when A and B cannot broadcast. */
-export type CheckBroadcast<A extends Shape, B extends Shape> = Broadcast<A, B> extends readonly number[] ? unknown
+export type CheckBroadcast<A extends Shape, B extends Shape> = Broadcast<A, B> extends readonly number[]
+  ? unknown
   : ShapeError<"shapes cannot be broadcast">;
 
 /** Runs a raw elementwise kernel (no autograd) over broadcast inputs. */
@@ -52,7 +61,26 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
 
 function checkFloat(op: string, ...xs: Tensor[]): void {
   for (const x of xs) {
-    if (x.dtype === "int32" && !["add", "sub", "mul", "neg", "abs", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "where", "copy"].includes(op)) {
+    if (
+      x.dtype === "int32" &&
+      ![
+        "add",
+        "sub",
+        "mul",
+        "neg",
+        "abs",
+        "maximum",
+        "minimum",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "where",
+        "copy",
+      ].includes(op)
+    ) {
       throw new Error(`${op}: needs a float tensor, got int32 [${x.shape}]`);
     }
   }
@@ -83,9 +111,16 @@ export const log: Unary = unary("log", (x, _y, g) => mapRaw("div", [g, x]));
 /** sin x */
 export const sin: Unary = unary("sin", (x, _y, g) => mulFree(g, mapRaw("cos", [x])));
 /** cos x */
-export const cos: Unary = unary("cos", (x, _y, g) => mulFree(g, mapRaw("affine", [mapRaw("sin", [x])], "float32", [-1, 0]), 2));
+export const cos: Unary = unary(
+  "cos",
+  (x, _y, g) => mulFree(g, mapRaw("affine", [mapRaw("sin", [x])], "float32", [-1, 0]), 2),
+);
 /** √x */
-export const sqrt: Unary = unary("sqrt", (_x, y, g) => mapRaw("affine", [mapRaw("div", [g, y])], "float32", [0.5, 0]), true);
+export const sqrt: Unary = unary(
+  "sqrt",
+  (_x, y, g) => mapRaw("affine", [mapRaw("div", [g, y])], "float32", [0.5, 0]),
+  true,
+);
 /** 1/√x */
 export const rsqrt: Unary = unary("rsqrt", (_x, y, g) => {
   const y3 = mapRaw("powScalar", [y], "float32", [3, 0]);
@@ -96,7 +131,10 @@ export const abs: Unary = unary("abs", (x, _y, g) => mapRaw("absGrad", [x, g]));
 /** sign(x) (zero gradient) */
 export const sign: Unary = unary("sign", (x) => mapRaw("affine", [x], "float32", [0, 0]));
 /** x² */
-export const square: Unary = unary("square", (x, _y, g) => mulFree(g, mapRaw("affine", [x], "float32", [2, 0])));
+export const square: Unary = unary(
+  "square",
+  (x, _y, g) => mulFree(g, mapRaw("affine", [x], "float32", [2, 0])),
+);
 /** max(x, 0) */
 export const relu: Unary = unary("relu", (x, _y, g) => mapRaw("reluGrad", [x, g]));
 /** x·σ(x) */
@@ -116,29 +154,55 @@ function mulFree(g: Tensor, t: Tensor, _n = 1, ...more: Tensor[]): Tensor {
 }
 
 /** LeakyReLU with negative slope `slope`. */
-export function leakyRelu<S extends Shape, D extends DType = "float32">(x: Tensor<S, D>, slope = 0.01): Tensor<S, D> {
+export function leakyRelu<S extends Shape, D extends DType = "float32">(
+  x: Tensor<S, D>,
+  slope = 0.01,
+): Tensor<S, D> {
   checkFloat("leakyRelu", x);
   const y = mapRaw("leakyRelu", [x], "float32", [slope, 0]);
-  return record(y, "leakyRelu", [x], [x], (g, [sx]) => [mapRaw("leakyReluGrad", [sx, g], "float32", [slope, 0])]) as Tensor<S, D>;
+  return record(
+    y,
+    "leakyRelu",
+    [x],
+    [x],
+    (g, [sx]) => [mapRaw("leakyReluGrad", [sx, g], "float32", [slope, 0])],
+  ) as Tensor<S, D>;
 }
 
 /** Clamps into [lo, hi] (gradient passes inside the range). */
-export function clamp<S extends Shape, D extends DType = "float32">(x: Tensor<S, D>, lo: number, hi: number): Tensor<S, D> {
+export function clamp<S extends Shape, D extends DType = "float32">(
+  x: Tensor<S, D>,
+  lo: number,
+  hi: number,
+): Tensor<S, D> {
   checkFloat("clamp", x);
   if (lo > hi) throw new Error(`clamp: lo ${lo} > hi ${hi}`);
   const y = mapRaw("clamp", [x], "float32", [lo, hi]);
-  return record(y, "clamp", [x], [x], (g, [sx]) => [mapRaw("clampGrad", [sx, g], "float32", [lo, hi])]) as Tensor<S, D>;
+  return record(
+    y,
+    "clamp",
+    [x],
+    [x],
+    (g, [sx]) => [mapRaw("clampGrad", [sx, g], "float32", [lo, hi])],
+  ) as Tensor<S, D>;
 }
 
 /** x·scale + shift, one kernel. */
-export function affine<S extends Shape, D extends DType = "float32">(x: Tensor<S, D>, scale: number, shift = 0): Tensor<S, D> {
+export function affine<S extends Shape, D extends DType = "float32">(
+  x: Tensor<S, D>,
+  scale: number,
+  shift = 0,
+): Tensor<S, D> {
   checkFloat("affine", x);
   const y = mapRaw("affine", [x], "float32", [scale, shift]);
   return record(y, "affine", [x], [], (g) => [mapRaw("affine", [g], "float32", [scale, 0])]) as Tensor<S, D>;
 }
 
 /** x^p for a scalar exponent. */
-export function powScalar<S extends Shape, D extends DType = "float32">(x: Tensor<S, D>, p: number): Tensor<S, D> {
+export function powScalar<S extends Shape, D extends DType = "float32">(
+  x: Tensor<S, D>,
+  p: number,
+): Tensor<S, D> {
   checkFloat("pow", x);
   const y = mapRaw("powScalar", [x], "float32", [p, 0]);
   return record(y, "pow", [x], [x], (g, [sx]) => {
@@ -156,7 +220,11 @@ type Binary = <A extends Shape, B extends Shape>(
   b: Tensor<B> & CheckBroadcast<A, B>,
 ) => Tensor<AsShape<Broadcast<A, B>>>;
 
-function binary(op: MapOp, grad: (a: Tensor, b: Tensor, y: Tensor, g: Tensor) => [Tensor | null, Tensor | null], savesOutput = false): Binary {
+function binary(
+  op: MapOp,
+  grad: (a: Tensor, b: Tensor, y: Tensor, g: Tensor) => [Tensor | null, Tensor | null],
+  savesOutput = false,
+): Binary {
   return ((a: Tensor, b: Tensor) => {
     checkFloat(op, a, b);
     const y = mapRaw(op, [a, b]);
@@ -222,7 +290,10 @@ export type Comparison = <A extends Shape, B extends Shape>(
 ) => Tensor<AsShape<Broadcast<A, B>>>;
 
 function comparison(op: MapOp): Comparison {
-  return <A extends Shape, B extends Shape>(a: Tensor<A>, b: Tensor<B> & CheckBroadcast<A, B>): Tensor<AsShape<Broadcast<A, B>>> => {
+  return <A extends Shape, B extends Shape>(
+    a: Tensor<A>,
+    b: Tensor<B> & CheckBroadcast<A, B>,
+  ): Tensor<AsShape<Broadcast<A, B>>> => {
     checkFloat(op, a, b);
     return mapRaw(op, [a, b], "float32") as Tensor<AsShape<Broadcast<A, B>>>;
   };

@@ -1,23 +1,35 @@
 /** Matrix products: 2-D and batched (broadcast batch dims), with gradients. */
 import { backend } from "../backend.ts";
 import { record } from "../autograd.ts";
-import { type AsShape, broadcastShapes, type MatmulShape, type Shape, type ShapeError, sizeOf } from "../shape.ts";
+import {
+  type AsShape,
+  broadcastShapes,
+  type MatmulShape,
+  type Shape,
+  type ShapeError,
+  sizeOf,
+} from "../shape.ts";
 import { empty, type Tensor } from "../tensor.ts";
 import { sumToShape } from "./elementwise.ts";
 
 /** Fails to type-check when the inner dims are literal and differ. */
-export type CheckMatmul<A extends Shape, B extends Shape> = MatmulShape<A, B> extends readonly number[] ? unknown
+export type CheckMatmul<A extends Shape, B extends Shape> = MatmulShape<A, B> extends readonly number[]
+  ? unknown
   : ShapeError<"matmul: inner dims differ">;
 
 /** Raw op(A)·op(B) with broadcast batch dims; no autograd. */
 export function matmulRaw(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
   if (a.rank < 2 || b.rank < 2) throw new Error(`matmul: needs rank >= 2, got [${a.shape}] and [${b.shape}]`);
-  if (a.dtype !== "float32" || b.dtype !== "float32") throw new Error(`matmul: needs float32 (${a.dtype}, ${b.dtype})`);
+  if (a.dtype !== "float32" || b.dtype !== "float32") {
+    throw new Error(`matmul: needs float32 (${a.dtype}, ${b.dtype})`);
+  }
   const [ar, ac] = a.shape.slice(-2), [br, bc] = b.shape.slice(-2);
   const M = transA ? ac : ar, K = transA ? ar : ac;
   const KB = transB ? bc : br, N = transB ? br : bc;
   if (K !== KB) {
-    throw new Error(`matmul: inner dims differ: [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`);
+    throw new Error(
+      `matmul: inner dims differ: [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`,
+    );
   }
   const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
   const batchShape = broadcastShapes("matmul", batchA, batchB);

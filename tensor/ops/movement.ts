@@ -1,7 +1,15 @@
 /** Movement ops: reshape, permute, transpose, slice, concat, pad, expand, index-select. */
 import { backend } from "../backend.ts";
 import { record } from "../autograd.ts";
-import { type AsShape, normAxis, type PermuteShape, type Shape, type ShapeError, sizeOf, stridesOf } from "../shape.ts";
+import {
+  type AsShape,
+  normAxis,
+  type PermuteShape,
+  type Shape,
+  type ShapeError,
+  sizeOf,
+  stridesOf,
+} from "../shape.ts";
 import { empty, Tensor } from "../tensor.ts";
 import { tensor } from "./create.ts";
 import { sumToShape } from "./elementwise.ts";
@@ -40,7 +48,9 @@ export function permute<S extends Shape, const P extends readonly number[]>(
   const y = empty(shape, x.dtype);
   backend().strided(x.dtype, x.buffer("permute"), y.buffer(), shape, p.map((a) => inStrides[a]), 0);
   const inverse = p.map((_, i) => p.indexOf(i));
-  return record(y, "permute", [x], [], (g) => [permute(g, inverse as any)]) as unknown as Tensor<AsShape<PermuteShape<S, P>>>;
+  return record(y, "permute", [x], [], (g) => [permute(g, inverse as any)]) as unknown as Tensor<
+    AsShape<PermuteShape<S, P>>
+  >;
 }
 
 /** Swaps two dims. */
@@ -79,7 +89,9 @@ export function concat(xs: Tensor[], axis: number): Tensor {
   const a = normAxis("concat", axis, xs[0].rank);
   for (const x of xs) {
     if (x.rank !== xs[0].rank || x.shape.some((d, i) => i !== a && d !== xs[0].shape[i])) {
-      throw new Error(`concat: shapes [${xs.map((t) => `[${t.shape}]`).join(", ")}] differ outside axis ${axis}`);
+      throw new Error(
+        `concat: shapes [${xs.map((t) => `[${t.shape}]`).join(", ")}] differ outside axis ${axis}`,
+      );
     }
     if (x.dtype !== xs[0].dtype) throw new Error(`concat: dtypes differ (${xs[0].dtype} vs ${x.dtype})`);
   }
@@ -137,7 +149,9 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | number[])
   let own = false;
   if (Array.isArray(indices)) {
     const bad = indices.find((i) => !Number.isInteger(i) || i < 0 || i >= D);
-    if (bad !== undefined) throw new Error(`indexSelect: index ${bad} out of range [0, ${D}) on axis ${axis} of [${x.shape}]`);
+    if (bad !== undefined) {
+      throw new Error(`indexSelect: index ${bad} out of range [0, ${D}) on axis ${axis} of [${x.shape}]`);
+    }
     idx = tensor(indices, [indices.length], "int32");
     own = true;
   } else {
@@ -150,7 +164,17 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | number[])
   const shape = [...x.shape];
   shape[a] = J;
   const y = empty(shape, x.dtype);
-  backend().indexSelect(x.dtype, x.buffer("indexSelect"), idx.buffer(), y.buffer(), outer, D, inner, J, false);
+  backend().indexSelect(
+    x.dtype,
+    x.buffer("indexSelect"),
+    idx.buffer(),
+    y.buffer(),
+    outer,
+    D,
+    inner,
+    J,
+    false,
+  );
   const out = record(y, "indexSelect", [x], [idx], (g, [si]) => {
     const gx = empty(x.shape, g.dtype);
     backend().indexSelect(g.dtype, g.buffer(), si.buffer(), gx.buffer(), outer, D, inner, J, true);

@@ -23,17 +23,31 @@ export interface RandomOptions {
   sampleOffset?: number;
 }
 
-function draw<S extends Shape>(kind: RandomKind, shape: S, o: RandomOptions, a: number, b: number): Tensor<S, any> {
+function draw<S extends Shape>(
+  kind: RandomKind,
+  shape: S,
+  o: RandomOptions,
+  a: number,
+  b: number,
+): Tensor<S, any> {
   checkShape(kind, shape);
   const out = empty(shape, kind === "randint" ? "int32" : "float32");
   const n = sizeOf(shape);
   const perSample = shape.length > 0 ? n / shape[0] : 1;
-  backend().random(kind, out.buffer(), n, perSample, {
-    seed: o.seed,
-    stream: streamId(o.stream),
-    step: o.step ?? 0,
-    sampleOffset: o.sampleOffset ?? 0,
-  }, a, b);
+  backend().random(
+    kind,
+    out.buffer(),
+    n,
+    perSample,
+    {
+      seed: o.seed,
+      stream: streamId(o.stream),
+      step: o.step ?? 0,
+      sampleOffset: o.sampleOffset ?? 0,
+    },
+    a,
+    b,
+  );
   return out;
 }
 
@@ -48,7 +62,12 @@ export function randn<const S extends Shape>(shape: S, o: RandomOptions, mean = 
 }
 
 /** Integers uniformly in [low, high) as int32. */
-export function randint<const S extends Shape>(shape: S, o: RandomOptions, low: number, high: number): Tensor<S, "int32"> {
+export function randint<const S extends Shape>(
+  shape: S,
+  o: RandomOptions,
+  low: number,
+  high: number,
+): Tensor<S, "int32"> {
   if (!(high > low)) throw new Error(`randint: empty range [${low}, ${high})`);
   return draw("randint", shape, o, low, high);
 }
@@ -56,7 +75,10 @@ export function randint<const S extends Shape>(shape: S, o: RandomOptions, low: 
 /** Host-side permutation of 0..n-1 keyed like every other draw (sort of Philox keys). */
 export function permutationHost(n: number, o: RandomOptions): Int32Array {
   const key: [number, number] = [o.seed >>> 0, streamId(o.stream)];
-  const keys = Array.from({ length: n }, (_, i) => toUnit(philox4x32([i, o.sampleOffset ?? 0, o.step ?? 0, 0], key)[0]));
+  const keys = Array.from(
+    { length: n },
+    (_, i) => toUnit(philox4x32([i, o.sampleOffset ?? 0, o.step ?? 0, 0], key)[0]),
+  );
   const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => keys[a] - keys[b] || a - b);
   return Int32Array.from(idx);
 }

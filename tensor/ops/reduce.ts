@@ -68,7 +68,11 @@ export function sum<S extends Shape, const A extends readonly number[] = number[
 }
 
 /** Mean over axes (all by default). */
-export function mean<S extends Shape, const A extends readonly number[] = number[], K extends boolean = false>(
+export function mean<
+  S extends Shape,
+  const A extends readonly number[] = number[],
+  K extends boolean = false,
+>(
   x: Tensor<S>,
   axes?: A | number,
   keepDim?: K,
@@ -89,7 +93,11 @@ export function mean<S extends Shape, const A extends readonly number[] = number
 }
 
 /** A max/min reduction over axes (gradient split evenly among ties). */
-export type ExtremeReduction = <S extends Shape, const A extends readonly number[] = number[], K extends boolean = false>(
+export type ExtremeReduction = <
+  S extends Shape,
+  const A extends readonly number[] = number[],
+  K extends boolean = false,
+>(
   x: Tensor<S>,
   axes?: A | number,
   keepDim?: K,

@@ -49,7 +49,9 @@ export class WebGpuBackend implements Backend {
   alloc(bytes: number): DeviceBuffer {
     // Buffers may exceed one binding (ops bind sub-ranges), but not the device's buffer size.
     if (bytes > this.device.limits.maxBufferSize) {
-      throw new Error(`allocation of ${bytes} bytes exceeds the device's buffer size limit (${this.device.limits.maxBufferSize} bytes)`);
+      throw new Error(
+        `allocation of ${bytes} bytes exceeds the device's buffer size limit (${this.device.limits.maxBufferSize} bytes)`,
+      );
     }
     return this.rt.pool.acquire(bytes);
   }
@@ -74,22 +76,61 @@ export class WebGpuBackend implements Backend {
   resetPeak(): void {
     this.rt.pool.resetPeak();
   }
-  map(op: MapOp, inputs: MapOperand[], out: DeviceBuffer, outShape: number[], outDtype: DType, s?: [number, number]) {
+  map(
+    op: MapOp,
+    inputs: MapOperand[],
+    out: DeviceBuffer,
+    outShape: number[],
+    outDtype: DType,
+    s?: [number, number],
+  ) {
     runMap(this.rt, op, inputs.map((x) => ({ ...x, buffer: gb(x.buffer) })), gb(out), outShape, outDtype, s);
   }
   reduce(op: ReduceOp, x: DeviceBuffer, out: DeviceBuffer, outer: number, R: number, inner: number) {
-    runReduce(this.rt, op, gb(x), gb(out), outer, R, inner, (b) => this.rt.pool.acquire(b), (b) => this.rt.pool.release(b));
+    runReduce(
+      this.rt,
+      op,
+      gb(x),
+      gb(out),
+      outer,
+      R,
+      inner,
+      (b) => this.rt.pool.acquire(b),
+      (b) => this.rt.pool.release(b),
+    );
   }
   matmul(a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, args: MatmulArgs) {
     runMatmul(this.rt, gb(a), gb(b), gb(c), args);
   }
-  strided(dtype: DType, x: DeviceBuffer, out: DeviceBuffer, shape: number[], strides: number[], offset: number) {
+  strided(
+    dtype: DType,
+    x: DeviceBuffer,
+    out: DeviceBuffer,
+    shape: number[],
+    strides: number[],
+    offset: number,
+  ) {
     runStrided(this.rt, dtype, gb(x), gb(out), shape, strides, offset);
   }
-  scatterRegion(dtype: DType, x: DeviceBuffer, out: DeviceBuffer, shape: number[], strides: number[], offset: number) {
+  scatterRegion(
+    dtype: DType,
+    x: DeviceBuffer,
+    out: DeviceBuffer,
+    shape: number[],
+    strides: number[],
+    offset: number,
+  ) {
     runScatterRegion(this.rt, dtype, gb(x), gb(out), shape, strides, offset);
   }
-  pad(dtype: DType, x: DeviceBuffer, out: DeviceBuffer, inShape: number[], before: number[], after: number[], v: number) {
+  pad(
+    dtype: DType,
+    x: DeviceBuffer,
+    out: DeviceBuffer,
+    inShape: number[],
+    before: number[],
+    after: number[],
+    v: number,
+  ) {
     runPad(this.rt, dtype, gb(x), gb(out), inShape, before, after, v);
   }
   indexSelect(
@@ -105,7 +146,15 @@ export class WebGpuBackend implements Backend {
   ) {
     runIndexSelect(this.rt, dtype, gb(x), gb(idx), gb(out), outer, D, inner, J, backward);
   }
-  random(kind: RandomKind, out: DeviceBuffer, n: number, perSample: number, key: RandomKey, a: number, b: number) {
+  random(
+    kind: RandomKind,
+    out: DeviceBuffer,
+    n: number,
+    perSample: number,
+    key: RandomKey,
+    a: number,
+    b: number,
+  ) {
     runRandom(this.rt, kind, gb(out), n, perSample, key, a, b);
   }
   #tmp = (bytes: number) => this.rt.pool.acquire(bytes);
@@ -122,7 +171,14 @@ export class WebGpuBackend implements Backend {
   groupNormStats(x: DeviceBuffer, stats: DeviceBuffer, a: GroupNormArgs) {
     runGroupNormStats(this.rt, gb(x), gb(stats), a, this.#tmp, this.#free);
   }
-  groupNormApply(x: DeviceBuffer, stats: DeviceBuffer, gamma: DeviceBuffer | null, beta: DeviceBuffer | null, y: DeviceBuffer, a: GroupNormArgs) {
+  groupNormApply(
+    x: DeviceBuffer,
+    stats: DeviceBuffer,
+    gamma: DeviceBuffer | null,
+    beta: DeviceBuffer | null,
+    y: DeviceBuffer,
+    a: GroupNormArgs,
+  ) {
     runGroupNormApply(this.rt, gb(x), gb(stats), gamma && gb(gamma), beta && gb(beta), gb(y), a);
   }
   groupNormBackward(
@@ -136,7 +192,17 @@ export class WebGpuBackend implements Backend {
     a: GroupNormArgs,
   ) {
     runGroupNormBackward(
-      this.rt, gb(x), gb(dy), gb(stats), gamma && gb(gamma), gb(dx), dgamma && gb(dgamma), dbeta && gb(dbeta), a, this.#tmp, this.#free,
+      this.rt,
+      gb(x),
+      gb(dy),
+      gb(stats),
+      gamma && gb(gamma),
+      gb(dx),
+      dgamma && gb(dgamma),
+      dbeta && gb(dbeta),
+      a,
+      this.#tmp,
+      this.#free,
     );
   }
   resample(mode: ResampleMode, src: DeviceBuffer, dst: DeviceBuffer, a: ResampleArgs, backward: boolean) {
@@ -145,10 +211,23 @@ export class WebGpuBackend implements Backend {
   pool(kind: PoolKind, x: DeviceBuffer, y: DeviceBuffer, argmax: DeviceBuffer | null, g: PoolGeometry) {
     runPool(this.rt, kind, gb(x), gb(y), argmax && gb(argmax), g);
   }
-  poolBackward(kind: PoolKind, dy: DeviceBuffer, argmax: DeviceBuffer | null, dx: DeviceBuffer, g: PoolGeometry) {
+  poolBackward(
+    kind: PoolKind,
+    dy: DeviceBuffer,
+    argmax: DeviceBuffer | null,
+    dx: DeviceBuffer,
+    g: PoolGeometry,
+  ) {
     runPoolBackward(this.rt, kind, gb(dy), argmax && gb(argmax), gb(dx), g);
   }
-  attentionForward(q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer, o: DeviceBuffer, lse: DeviceBuffer, a: AttentionArgs) {
+  attentionForward(
+    q: DeviceBuffer,
+    k: DeviceBuffer,
+    v: DeviceBuffer,
+    o: DeviceBuffer,
+    lse: DeviceBuffer,
+    a: AttentionArgs,
+  ) {
     runAttentionForward(this.rt, gb(q), gb(k), gb(v), gb(o), gb(lse), a);
   }
   attentionBackward(
@@ -164,7 +243,20 @@ export class WebGpuBackend implements Backend {
     dd: DeviceBuffer,
     a: AttentionArgs,
   ) {
-    runAttentionBackward(this.rt, gb(q), gb(k), gb(v), gb(o), gb(lse), gb(dout), gb(dq), gb(dk), gb(dv), gb(dd), a);
+    runAttentionBackward(
+      this.rt,
+      gb(q),
+      gb(k),
+      gb(v),
+      gb(o),
+      gb(lse),
+      gb(dout),
+      gb(dq),
+      gb(dk),
+      gb(dv),
+      gb(dd),
+      a,
+    );
   }
   schedulerStep(
     spec: SchedulerStepSpec,
@@ -176,7 +268,17 @@ export class WebGpuBackend implements Backend {
     n: number,
     k: SchedulerStepCoefficients,
   ) {
-    runSchedulerStep(this.rt, spec, gb(sample), gb(modelOutput), noise && gb(noise), gb(prev), gb(pred), n, k);
+    runSchedulerStep(
+      this.rt,
+      spec,
+      gb(sample),
+      gb(modelOutput),
+      noise && gb(noise),
+      gb(prev),
+      gb(pred),
+      n,
+      k,
+    );
   }
   noiseMix(
     op: NoiseMixOp,
@@ -190,7 +292,19 @@ export class WebGpuBackend implements Backend {
     timestepCount: number,
     numTrainTimesteps: number,
   ) {
-    runNoiseMix(this.rt, op, gb(original), gb(noise), gb(timesteps), gb(table), gb(out), n, perSample, timestepCount, numTrainTimesteps);
+    runNoiseMix(
+      this.rt,
+      op,
+      gb(original),
+      gb(noise),
+      gb(timesteps),
+      gb(table),
+      gb(out),
+      n,
+      perSample,
+      timestepCount,
+      numTrainTimesteps,
+    );
   }
   optimizerStep(
     kind: OptimizerKind,

@@ -134,7 +134,8 @@ function source(op: MapOp, inDtypes: DType[], outDtype: DType, mode: "contig" | 
   if (mode === "strided") {
     // U(28) is the first output of this chunk; U(29 + k) the element at which input k is bound (chunking).
     body += `  var rem = i + U(28u); var o0 = 0u; var o1 = 0u; var o2 = 0u;\n`;
-    body += `  for (var d = i32(U(1u)) - 1; d >= 0; d--) {\n    let dim = U(4u + u32(d)); let q = rem % dim; rem = rem / dim;\n`;
+    body +=
+      `  for (var d = i32(U(1u)) - 1; d >= 0; d--) {\n    let dim = U(4u + u32(d)); let q = rem % dim; rem = rem / dim;\n`;
     for (let k = 0; k < inDtypes.length; k++) body += `    o${k} += q * U(${10 + 6 * k}u + u32(d));\n`;
     body += `  }\n`;
     inDtypes.forEach((_, k) => (body += `  let ${names[k]} = T(in${k}[o${k} - U(${29 + k}u)]);\n`));
@@ -181,7 +182,9 @@ export function runMap(
     // Tensors larger than one binding run in chunks over sub-ranges of every operand.
     for (const [s0, s1] of unitRanges(rt, `elementwise ${op}`, count, unit)) {
       const whole = s0 === 0 && s1 === count;
-      const bound = whole ? bufs : bufs.map((b, k) => sub(b, s0 * unit[k], Math.ceil(((s1 - s0) * unit[k]) / 4) * 4));
+      const bound = whole
+        ? bufs
+        : bufs.map((b, k) => sub(b, s0 * unit[k], Math.ceil(((s1 - s0) * unit[k]) / 4) * 4));
       rt.dispatch(src, bound, [s1 - s0, 0, sBits[0], sBits[1]], Math.ceil((s1 - s0) / WG));
     }
     return;
@@ -189,7 +192,9 @@ export function runMap(
   const full = inputs.map((x) => x.strides ?? stridesOf(outShape));
   const c = collapseDims(outShape, full);
   if (c.shape.length > MAX_RANK) {
-    throw new Error(`elementwise ${op}: broadcast of rank ${c.shape.length} exceeds ${MAX_RANK} after merging dims`);
+    throw new Error(
+      `elementwise ${op}: broadcast of rank ${c.shape.length} exceeds ${MAX_RANK} after merging dims`,
+    );
   }
   const u = new Array<number>(32).fill(0);
   u[1] = c.shape.length;
@@ -203,8 +208,12 @@ export function runMap(
   const unit = [bytes(outDtype), ...inputs.filter((_, k) => chunked[k]).map((x) => bytes(x.dtype))];
   for (const [s0, s1] of unitRanges(rt, `elementwise ${op}`, n, unit)) {
     const whole = s0 === 0 && s1 === n;
-    const part = (b: GPUBuffer, d: DType) => whole ? b : sub(b, s0 * bytes(d), Math.ceil(((s1 - s0) * bytes(d)) / 4) * 4);
-    const bound = [...inputs.map((x, k) => (chunked[k] ? part(x.buffer, x.dtype) : x.buffer)), part(out, outDtype)];
+    const part = (b: GPUBuffer, d: DType) =>
+      whole ? b : sub(b, s0 * bytes(d), Math.ceil(((s1 - s0) * bytes(d)) / 4) * 4);
+    const bound = [
+      ...inputs.map((x, k) => (chunked[k] ? part(x.buffer, x.dtype) : x.buffer)),
+      part(out, outDtype),
+    ];
     u[0] = s1 - s0;
     u[28] = s0;
     inputs.forEach((_, k) => (u[29 + k] = chunked[k] && !whole ? s0 : 0));

@@ -25,7 +25,9 @@ function source(tm: number, tn: number, vec4: boolean, transA: boolean, transB: 
   const colsV = [...Array(tn / 4).keys()];
   if (vec4) {
     // A rows as vec4 along K, B rows as vec4 along N, C as vec4 along N.
-    const accDecl = rows.map((r) => colsV.map((c) => `var acc${r}_${c} = vec4<f32>(0.0);`).join(" ")).join("\n  ");
+    const accDecl = rows.map((r) => colsV.map((c) => `var acc${r}_${c} = vec4<f32>(0.0);`).join(" ")).join(
+      "\n  ",
+    );
     const loadA = rows.map((r) => `let a${r} = A[aBase + min(m0 + ${r}u, M - 1u) * K4 + k4];`).join("\n    ");
     const loadB = [0, 1, 2, 3].map((j) =>
       colsV.map((c) => `let b${j}_${c} = B[bBase + (k4 * 4u + ${j}u) * N4 + n4 + ${c}u];`).join(" ")
@@ -37,7 +39,8 @@ function source(tm: number, tn: number, vec4: boolean, transA: boolean, transB: 
     ).join("\n    ");
     const store = rows.map((r) =>
       `if (m0 + ${r}u < M) { ${
-        colsV.map((c) => `if (n4 + ${c}u < N4) { C[cBase + (m0 + ${r}u) * N4 + n4 + ${c}u] = acc${r}_${c}; }`).join(" ")
+        colsV.map((c) => `if (n4 + ${c}u < N4) { C[cBase + (m0 + ${r}u) * N4 + n4 + ${c}u] = acc${r}_${c}; }`)
+          .join(" ")
       } }`
     ).join("\n  ");
     return `
@@ -74,12 +77,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   const colIdx = cols.map((c) => `let nc${c} = min(n0 + ${c}u, N - 1u);`).join(" ");
   const loadA = rows.map((r) => `let a${r} = A[aBase + ${aIdx(`mr${r}`)}];`).join(" ");
   const loadB = cols.map((c) => `let b${c} = B[bBase + ${bIdx(`nc${c}`)}];`).join(" ");
-  const fma = rows.map((r) => cols.map((c) => `acc${r}_${c} = fma(a${r}, b${c}, acc${r}_${c});`).join(" ")).join(
-    "\n    ",
-  );
+  const fma = rows.map((r) => cols.map((c) => `acc${r}_${c} = fma(a${r}, b${c}, acc${r}_${c});`).join(" "))
+    .join(
+      "\n    ",
+    );
   const store = rows.map((r) =>
     `if (m0 + ${r}u < M) { ${
-      cols.map((c) => `if (n0 + ${c}u < N) { C[cBase + (m0 + ${r}u) * N + n0 + ${c}u] = acc${r}_${c}; }`).join(" ")
+      cols.map((c) => `if (n0 + ${c}u < N) { C[cBase + (m0 + ${r}u) * N + n0 + ${c}u] = acc${r}_${c}; }`)
+        .join(" ")
     } }`
   ).join("\n  ");
   return `
@@ -127,5 +132,10 @@ export function runMatmul(rt: Runtime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer,
   const { tm, tn } = pickTile(p);
   const tilesN = Math.ceil(p.N / tn), tilesM = Math.ceil(p.M / tm);
   const u = [p.M, p.N, p.K, p.batch, p.batchStrideA, p.batchStrideB, tilesN, tilesM];
-  rt.dispatch(source(tm, tn, vec4, p.transA, p.transB), [a, b, c], u, Math.ceil((tilesN * tilesM * p.batch) / WG));
+  rt.dispatch(
+    source(tm, tn, vec4, p.transA, p.transB),
+    [a, b, c],
+    u,
+    Math.ceil((tilesN * tilesM * p.batch) / WG),
+  );
 }

@@ -76,6 +76,14 @@ export function runRandom(
   b: number,
 ): void {
   const f = new Uint32Array(new Float32Array([a, b]).buffer);
-  const u = [n, perSample, key.sampleOffset >>> 0, key.seed >>> 0, key.stream >>> 0, key.step >>> 0, key.lane ?? 0];
+  const u = [
+    n,
+    perSample,
+    key.sampleOffset >>> 0,
+    key.seed >>> 0,
+    key.stream >>> 0,
+    key.step >>> 0,
+    key.lane ?? 0,
+  ];
   rt.dispatch(source(kind), [out], [...u, f[0], f[1]], Math.ceil(n / WG));
 }

@@ -85,7 +85,9 @@ export function runReduce(
     return;
   }
   if (op === "argmax" || op === "argmin" || inner > limit) {
-    throw new Error(`${op}: reducing [${outer}, ${R}, ${inner}] needs rows larger than one storage binding (${rt.bindingLimit} bytes)`);
+    throw new Error(
+      `${op}: reducing [${outer}, ${R}, ${inner}] needs rows larger than one storage binding (${rt.bindingLimit} bytes)`,
+    );
   }
   const rPer = Math.max(1, Math.floor(limit / inner));
   const pieces = Math.ceil(R / rPer);
@@ -118,14 +120,26 @@ function reduceRange(
   const outputs = outer * inner;
   const arg = op === "argmax" || op === "argmin";
   // Split R when there are too few outputs to keep the device busy (not for arg-reductions).
-  const chunks = arg || outputs >= 2048 || R < 4096 ? 1 : Math.min(Math.ceil(R / 1024), Math.ceil(8192 / outputs));
+  const chunks = arg || outputs >= 2048 || R < 4096
+    ? 1
+    : Math.min(Math.ceil(R / 1024), Math.ceil(8192 / outputs));
   if (chunks === 1) {
     rt.dispatch(source(op), [x, out], [outer, R, inner, 1, R, xSkew, outSkew], Math.ceil(outputs / WG));
     return;
   }
   const chunkLen = Math.ceil(R / chunks);
   const partial = tmp(outer * chunks * inner * 4);
-  rt.dispatch(source(op), [x, partial], [outer, R, inner, chunks, chunkLen, xSkew, 0], Math.ceil((outputs * chunks) / WG));
-  rt.dispatch(source(op), [partial, out], [outer, chunks, inner, 1, chunks, 0, outSkew], Math.ceil(outputs / WG));
+  rt.dispatch(
+    source(op),
+    [x, partial],
+    [outer, R, inner, chunks, chunkLen, xSkew, 0],
+    Math.ceil((outputs * chunks) / WG),
+  );
+  rt.dispatch(
+    source(op),
+    [partial, out],
+    [outer, chunks, inner, 1, chunks, 0, outSkew],
+    Math.ceil(outputs / WG),
+  );
   free(partial);
 }

@@ -80,7 +80,12 @@ export class Runtime {
    * Records one dispatch. `buffers` bind to bindings 0..n-1; `uniforms` (≤ 64 u32) bind to binding n.
    * `groups` is the total workgroup count, split over x/y to respect the per-dimension limit.
    */
-  dispatch(source: string, buffers: (GPUBuffer | GPUBufferBinding)[], uniforms: ArrayLike<number>, groups: number): void {
+  dispatch(
+    source: string,
+    buffers: (GPUBuffer | GPUBufferBinding)[],
+    uniforms: ArrayLike<number>,
+    groups: number,
+  ): void {
     if (groups <= 0) return;
     // An oversized binding is a silent validation error (nothing runs): refuse it loudly instead.
     const resources = buffers.map((b, binding) => {

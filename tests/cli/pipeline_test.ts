@@ -18,7 +18,12 @@ const quiet = () => {};
 
 async function dataset(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "ldm-pipeline-" });
-  await writeSyntheticDataset(join(dir, "data"), { numTraining: 6, shape: [32, 32, 32], spacing: 4, seed: 3 });
+  await writeSyntheticDataset(join(dir, "data"), {
+    numTraining: 6,
+    shape: [32, 32, 32],
+    spacing: 4,
+    seed: 3,
+  });
   return dir;
 }
 
@@ -54,13 +59,24 @@ Deno.test("pipeline: train autoencoder → train diffusion → generate, with pr
     assert.ok((await Deno.stat(join(env.modelDir, "diffusion_synthesis.png"))).size > 0);
     const events = [...Deno.readDirSync(join(env.tfeventPath, "diffusion"))];
     assert.ok(events.some((e) => e.name.startsWith("events.out.tfevents.")));
-    const gen = await generate({ config, env, num: 1, scheduler: "ddim", steps: 3, output: join(dir, "samples"), log: quiet });
+    const gen = await generate({
+      config,
+      env,
+      num: 1,
+      scheduler: "ddim",
+      steps: 3,
+      output: join(dir, "samples"),
+      log: quiet,
+    });
     assert.equal(gen.scaleFactor, dm.scaleFactor, "the stored scale factor is used");
     const nii = gen.files.find((f) => f.endsWith(".nii.gz"))!;
     const img = await readNifti(nii);
     assert.deepEqual(img.volume.shape, [1, 16, 16, 16]);
     assert.deepEqual(img.volume.spacing.map((s) => Number(s.toFixed(4))), config.spacing);
-    assert.ok(img.volume.affine[0][0] > 0 && img.volume.affine[1][1] > 0 && img.volume.affine[2][2] > 0, "RAS");
+    assert.ok(
+      img.volume.affine[0][0] > 0 && img.volume.affine[1][1] > 0 && img.volume.affine[2][2] > 0,
+      "RAS",
+    );
     assert.ok((await Deno.stat(nii.replace(".nii.gz", ".png"))).size > 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -97,8 +113,17 @@ Deno.test("NaN loss: training stops naming the step and terms, and the last good
     // A fresh run (no resume: a resumed optimizer would restore its saved lr) whose lr blows the weights up.
     const exploding = { ...config, autoencoderTrain: { ...config.autoencoderTrain, lr: 1e30 } };
     await assert.rejects(
-      () => trainAutoencoder({ config: exploding, env: { ...env, resumeCkpt: false }, maxEpochs: 3, logEvery: 1, log: quiet }),
-      (e: Error) => e instanceof NonFiniteLossError && /non-finite loss at step \d+: \w+ = (NaN|-?Infinity)/.test(e.message),
+      () =>
+        trainAutoencoder({
+          config: exploding,
+          env: { ...env, resumeCkpt: false },
+          maxEpochs: 3,
+          logEvery: 1,
+          log: quiet,
+        }),
+      (e: Error) =>
+        e instanceof NonFiniteLossError &&
+        /non-finite loss at step \d+: \w+ = (NaN|-?Infinity)/.test(e.message),
     );
     assert.deepEqual(await Deno.readFile(path), before, "the checkpoint was not overwritten");
   } finally {
@@ -125,7 +150,10 @@ Deno.test("commands: --help, clear errors for a bad config, another model's chec
       stdout: "piped",
       stderr: "piped",
     }).output();
-    return { code: out.code, text: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr) };
+    return {
+      code: out.code,
+      text: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
+    };
   };
   const help = await run("generate.ts", ["--help"]);
   assert.equal(help.code, 0);
@@ -138,12 +166,15 @@ Deno.test("commands: --help, clear errors for a bad config, another model's chec
     assert.equal(r.code, 1);
     assert.match(r.text, /autoencoder_train\.patch_size: expected/);
     const env = join(dir, "env.json");
-    await Deno.writeTextFile(env, JSON.stringify({
-      data_base_dir: join(dir, "nodata"),
-      model_dir: join(dir, "models"),
-      tfevent_path: join(dir, "tb"),
-      resume_ckpt: false,
-    }));
+    await Deno.writeTextFile(
+      env,
+      JSON.stringify({
+        data_base_dir: join(dir, "nodata"),
+        model_dir: join(dir, "models"),
+        tfevent_path: join(dir, "tb"),
+        resume_ckpt: false,
+      }),
+    );
     const missing = await run("train_autoencoder.ts", ["-c", CONFIG, "-e", env]);
     assert.equal(missing.code, 1);
     assert.match(missing.text, /dataset\.json' not found.*--download_data/);
@@ -151,7 +182,12 @@ Deno.test("commands: --help, clear errors for a bad config, another model's chec
     await Deno.mkdir(join(dir, "models"), { recursive: true });
     const other = join(dir, "models", "autoencoder.safetensors");
     const { writeSafetensors } = await import("../../nn/serialization/safetensors.ts");
-    await Deno.writeFile(other, writeSafetensors(new Map([["down_blocks.0.weight", { dtype: "float32", shape: [1], data: new Float32Array(1) }]])));
+    await Deno.writeFile(
+      other,
+      writeSafetensors(
+        new Map([["down_blocks.0.weight", { dtype: "float32", shape: [1], data: new Float32Array(1) }]]),
+      ),
+    );
     const wrong = await run("generate.ts", ["-c", CONFIG, "-e", env, "--scheduler", "ddim", "--steps", "2"]);
     assert.equal(wrong.code, 1);
     assert.match(wrong.text, /autoencoder\.safetensors.*(missing|unexpected)/s);
@@ -165,14 +201,27 @@ Deno.test("SIGINT: the command checkpoints where it stopped and exits cleanly; r
   try {
     const envFile = join(dir, "env.json");
     const env = envFor(dir, "sigint");
-    await Deno.writeTextFile(envFile, JSON.stringify({
-      data_base_dir: env.dataBaseDir,
-      model_dir: env.modelDir,
-      tfevent_path: env.tfeventPath,
-      resume_ckpt: true,
-    }));
+    await Deno.writeTextFile(
+      envFile,
+      JSON.stringify({
+        data_base_dir: env.dataBaseDir,
+        model_dir: env.modelDir,
+        tfevent_path: env.tfeventPath,
+        resume_ckpt: true,
+      }),
+    );
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../../cli/train_autoencoder.ts", import.meta.url).pathname, "-c", CONFIG, "-e", envFile, "--epochs", "200"],
+      args: [
+        "run",
+        "-A",
+        new URL("../../cli/train_autoencoder.ts", import.meta.url).pathname,
+        "-c",
+        CONFIG,
+        "-e",
+        envFile,
+        "--epochs",
+        "200",
+      ],
       stdout: "piped",
       stderr: "null",
     }).spawn();

@@ -14,7 +14,11 @@ Deno.test("reference chains: step order per stage and split; validation patch as
     "scaleIntensityRangePercentiles",
   ]);
   assert.equal(names("autoencoder", false)[3], "centerSpatialCrop");
-  assert.deepEqual(names("diffusion", true).slice(3), ["centerSpatialCrop", "scaleIntensityRangePercentiles", "castFloat16"]);
+  assert.deepEqual(names("diffusion", true).slice(3), [
+    "centerSpatialCrop",
+    "scaleIntensityRangePercentiles",
+    "castFloat16",
+  ]);
   const val = referenceTransforms({ ...base, stage: "autoencoder", train: false, patchSize: [112, 128, 80] });
   assert.deepEqual(val[3].params.roi, [168, 192, 120]);
 });

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { distributedIndices } from "../../data/loader.ts";
 
 const shards = (n: number, world: number, o: { shuffle?: boolean; dropLast?: boolean } = {}) =>
-  Array.from({ length: world }, (_, rank) => distributedIndices(n, { worldSize: world, rank, shuffle: false, ...o }));
+  Array.from(
+    { length: world },
+    (_, rank) => distributedIndices(n, { worldSize: world, rank, shuffle: false, ...o }),
+  );
 
 // Expected values worked out by hand from torch/utils/data/distributed.py (shuffle=False).
 Deno.test("sampler: pads by repeating from the start and strides by world size (PyTorch DistributedSampler)", () => {
@@ -16,7 +19,10 @@ Deno.test("sampler: pads by repeating from the start and strides by world size (
 Deno.test("sampler: shuffled shards partition the padded permutation; every rank agrees on the order", () => {
   const n = 37, world = 4;
   for (const epoch of [0, 1]) {
-    const parts = Array.from({ length: world }, (_, rank) => distributedIndices(n, { worldSize: world, rank, seed: 5, epoch }));
+    const parts = Array.from(
+      { length: world },
+      (_, rank) => distributedIndices(n, { worldSize: world, rank, seed: 5, epoch }),
+    );
     const all = parts.flat();
     assert.equal(all.length, 40);
     assert.deepEqual([...new Set(all)].sort((a, b) => a - b), [...Array(n).keys()]);

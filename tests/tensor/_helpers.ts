@@ -13,7 +13,13 @@ export function randomArray(n: number, seed = 1, lo = -1, hi = 1): Float32Array 
 }
 
 /** Asserts two arrays agree elementwise within atol + rtol·|expected|. */
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-5, atol = 1e-6, what = ""): void {
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rtol = 1e-5,
+  atol = 1e-6,
+  what = "",
+): void {
   assert.equal(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i], e = expected[i];
@@ -36,7 +42,13 @@ export function strides(shape: number[]): number[] {
 }
 
 /** Plain-TS broadcasting binary op (reference). */
-export function refBinary(a: Float32Array, as: number[], b: Float32Array, bs: number[], f: (x: number, y: number) => number) {
+export function refBinary(
+  a: Float32Array,
+  as: number[],
+  b: Float32Array,
+  bs: number[],
+  f: (x: number, y: number) => number,
+) {
   const rank = Math.max(as.length, bs.length);
   const pa = [...Array(rank - as.length).fill(1), ...as], pb = [...Array(rank - bs.length).fill(1), ...bs];
   const os = pa.map((d, i) => Math.max(d, pb[i]));

@@ -89,7 +89,10 @@ Deno.test("allocator: peak tracks the high-water mark and scope frees temporarie
   });
   const s = T.stats();
   assert.ok(s.peak - base >= 2 * 1024 * 1024, `peak ${s.peak - base}`);
-  assert.ok(s.current - base <= 256, `only the 4-byte result (one 256-byte bucket) stays, got ${s.current - base}`);
+  assert.ok(
+    s.current - base <= 256,
+    `only the 4-byte result (one 256-byte bucket) stays, got ${s.current - base}`,
+  );
   assert.equal(await kept.item(), 0);
   kept.dispose();
   assert.equal(T.stats().current, base);

@@ -7,8 +7,14 @@ await T.init();
 function erf(x: number): number {
   // High-accuracy series/continued-fraction-free approximation for the reference (|err| < 1e-12 via Taylor for small x)
   const t = 1 / (1 + 0.5 * Math.abs(x));
-  const y = 1 - t * Math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  const y = 1 - t * Math.exp(
+        -x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+                      t *
+                        (-0.18628806 +
+                          t *
+                            (0.27886807 +
+                              t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+      );
   return x >= 0 ? y : -y;
 }
 
@@ -59,8 +65,19 @@ Deno.test("leakyRelu, clamp, affine, powScalar match references and gradients", 
   assertClose(await T.affine(x, 3, -1).data(), Array.from(v, (a) => 3 * a - 1), 1e-6);
   assertClose(await T.powScalar(x, 3).data(), Array.from(v, (a) => a ** 3), 1e-5, 1e-6);
   assertClose(await T.powScalar(x, 2).data(), Array.from(v, (a) => a ** 2), 1e-5, 1e-6);
-  for (const f of [(t: T.Tensor) => T.leakyRelu(t, 0.2), (t: T.Tensor) => T.clamp(t, -0.5, 0.7), (t: T.Tensor) => T.powScalar(t, 3)]) {
-    const r = await T.gradcheck(f, [Float32Array.from(v, (a) => (Math.abs(a) < 0.1 || Math.abs(a + 0.5) < 0.05 || Math.abs(a - 0.7) < 0.05 ? a + 0.13 : a))], [[10]]);
+  for (
+    const f of [
+      (t: T.Tensor) => T.leakyRelu(t, 0.2),
+      (t: T.Tensor) => T.clamp(t, -0.5, 0.7),
+      (t: T.Tensor) => T.powScalar(t, 3),
+    ]
+  ) {
+    const r = await T.gradcheck(f, [
+      Float32Array.from(
+        v,
+        (a) => (Math.abs(a) < 0.1 || Math.abs(a + 0.5) < 0.05 || Math.abs(a - 0.7) < 0.05 ? a + 0.13 : a),
+      ),
+    ], [[10]]);
     assert.ok(r.maxRelError < 2e-2, `gradcheck ${r.maxRelError}`);
   }
 });
@@ -74,14 +91,17 @@ const binaryRefs: [string, any, (a: number, b: number) => number][] = [
   ["minimum", T.minimum, Math.min],
   ["pow", T.pow, (a, b) => Math.pow(a, b)],
 ];
-const shapePairs: [number[], number[]][] = [[[3, 5], [3, 5]], [[2, 3, 4], [4]], [[2, 1, 5], [3, 1]], [[7], [1]], [[1, 3], [4, 1]]];
+const shapePairs: [number[], number[]][] = [[[3, 5], [3, 5]], [[2, 3, 4], [4]], [[2, 1, 5], [3, 1]], [[7], [
+  1,
+]], [[1, 3], [4, 1]]];
 
 for (const [name, op, ref] of binaryRefs) {
   Deno.test(`binary ${name} broadcasts like NumPy and passes gradcheck`, async () => {
     for (const [sa, sb] of shapePairs) {
       const na = sa.reduce((x, y) => x * y), nb = sb.reduce((x, y) => x * y);
       const positive = name === "pow" || name === "div";
-      const va = randomArray(na, 11, positive ? 0.5 : -2, 2), vb = randomArray(nb, 12, positive ? 0.5 : -2, 2);
+      const va = randomArray(na, 11, positive ? 0.5 : -2, 2),
+        vb = randomArray(nb, 12, positive ? 0.5 : -2, 2);
       if (name === "maximum" || name === "minimum") {
         // Keep a and b at least 0.05 apart so finite differences never straddle a tie.
         va.forEach((v, i) => (va[i] = Math.round(v * 10) / 10 + 0.03));
@@ -116,7 +136,10 @@ Deno.test("comparisons and where", async () => {
   assertClose(await T.ne(a, b).data(), [1, 0, 1, 1]);
   const w = T.where(T.gt(a, b), a, T.tensor([-1], [1]));
   assertClose(await w.data(), [-1, -1, 3, 4]);
-  const g = await T.gradcheck((x, y) => T.where(T.tensor([1, 0, 1], [3]), x, y), [randomArray(3, 1), randomArray(3, 2)], [[3], [3]]);
+  const g = await T.gradcheck((x, y) => T.where(T.tensor([1, 0, 1], [3]), x, y), [
+    randomArray(3, 1),
+    randomArray(3, 2),
+  ], [[3], [3]]);
   assert.ok(g.maxRelError < 1e-2);
 });
 
@@ -133,7 +156,10 @@ Deno.test("casts between float32, int32 and float16", async () => {
 });
 
 Deno.test("bad input: shape mismatch, dtype mismatch, disposed tensor, zero-size dims", () => {
-  assert.throws(() => T.add(T.zeros([2, 3]), T.zeros([4]) as any), /add: shapes \[2,3\] and \[4\] cannot be broadcast/);
+  assert.throws(
+    () => T.add(T.zeros([2, 3]), T.zeros([4]) as any),
+    /add: shapes \[2,3\] and \[4\] cannot be broadcast/,
+  );
   assert.throws(() => T.add(T.zeros([2]), T.zeros([2], "int32") as any), /dtypes differ/);
   assert.throws(() => T.exp(T.zeros([2], "int32")), /needs a float tensor/);
   const t = T.zeros([2]);

@@ -5,12 +5,22 @@ import { assertClose, randomArray } from "./_helpers.ts";
 
 await T.init();
 
-function refMatmul(a: Float32Array, b: Float32Array, M: number, K: number, N: number, ta = false, tb = false) {
+function refMatmul(
+  a: Float32Array,
+  b: Float32Array,
+  M: number,
+  K: number,
+  N: number,
+  ta = false,
+  tb = false,
+) {
   const c = new Float32Array(M * N);
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
       let s = 0;
-      for (let k = 0; k < K; k++) s += (ta ? a[k * M + m] : a[m * K + k]) * (tb ? b[n * K + k] : b[k * N + n]);
+      for (let k = 0; k < K; k++) {
+        s += (ta ? a[k * M + m] : a[m * K + k]) * (tb ? b[n * K + k] : b[k * N + n]);
+      }
       c[m * N + n] = s;
     }
   }
@@ -34,14 +44,25 @@ Deno.test("batched matmul broadcasts a single matrix over the batch", async () =
   assert.deepEqual([...c.shape], [3, 4, 6]);
   const d = await c.data();
   for (let i = 0; i < 3; i++) {
-    assertClose(d.slice(i * 24, i * 24 + 24), refMatmul(a.slice(i * 20, i * 20 + 20), b, 4, 5, 6), 1e-5, 1e-5);
+    assertClose(
+      d.slice(i * 24, i * 24 + 24),
+      refMatmul(a.slice(i * 20, i * 20 + 20), b, 4, 5, 6),
+      1e-5,
+      1e-5,
+    );
   }
   assert.throws(() => T.matmul(T.zeros([2, 3]), T.zeros([4, 5]) as any), /inner dims differ/);
 });
 
 Deno.test("matmul gradients pass gradcheck (2-D and broadcast batch)", async () => {
-  const r1 = await T.gradcheck((a, b) => T.matmul(a, b), [randomArray(12, 1), randomArray(20, 2)], [[3, 4], [4, 5]]);
+  const r1 = await T.gradcheck((a, b) => T.matmul(a, b), [randomArray(12, 1), randomArray(20, 2)], [[3, 4], [
+    4,
+    5,
+  ]]);
   assert.ok(r1.maxRelError < 1e-2, `${r1.maxRelError}`);
-  const r2 = await T.gradcheck((a, b) => T.matmul(a, b), [randomArray(24, 3), randomArray(20, 4)], [[2, 3, 4], [4, 5]]);
+  const r2 = await T.gradcheck((a, b) => T.matmul(a, b), [randomArray(24, 3), randomArray(20, 4)], [
+    [2, 3, 4],
+    [4, 5],
+  ]);
   assert.ok(r2.maxRelError < 1e-2, `${r2.maxRelError}`);
 });

@@ -7,7 +7,10 @@ await T.init();
 Deno.test("GPU Philox matches the plain-TS Philox bit for bit (uniform draws)", async () => {
   const u = await T.rand([3, 5], { seed: 42, stream: "test/u", step: 7, sampleOffset: 10 }).data();
   const key: [number, number] = [42, T.streamId("test/u")];
-  const ref = Array.from({ length: 15 }, (_, i) => T.toUnit(T.philox4x32([i % 5, 10 + Math.floor(i / 5), 7, 0], key)[0]));
+  const ref = Array.from(
+    { length: 15 },
+    (_, i) => T.toUnit(T.philox4x32([i % 5, 10 + Math.floor(i / 5), 7, 0], key)[0]),
+  );
   assertClose(u, ref, 0, 0);
 });
 

@@ -29,14 +29,25 @@ const varF = (v: number[]) => {
   return v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1);
 };
 
-const cases: [number[], number[]][] = [[[5], [0]], [[3, 4], [1]], [[3, 4], [0]], [[2, 3, 5], [0, 2]], [[2, 3, 4, 5], [1, 2]], [[3, 7], [0, 1]]];
+const cases: [number[], number[]][] = [[[5], [0]], [[3, 4], [1]], [[3, 4], [0]], [[2, 3, 5], [0, 2]], [[
+  2,
+  3,
+  4,
+  5,
+], [1, 2]], [[3, 7], [0, 1]]];
 
 Deno.test("sum, mean, max, min, var over any axes match the TS reference", async () => {
   for (const [shape, axes] of cases) {
     const n = shape.reduce((a, b) => a * b, 1);
     const v = randomArray(n, n);
     const x = T.tensor(v, shape);
-    assertClose(await T.sum(x, axes, true).data(), refReduce(v, shape, axes, sumF), 1e-5, 1e-5, `sum ${shape}/${axes}`);
+    assertClose(
+      await T.sum(x, axes, true).data(),
+      refReduce(v, shape, axes, sumF),
+      1e-5,
+      1e-5,
+      `sum ${shape}/${axes}`,
+    );
     assertClose(await T.mean(x, axes).data(), refReduce(v, shape, axes, meanF), 1e-5, 1e-6, "mean");
     assertClose(await T.max(x, axes).data(), refReduce(v, shape, axes, (g) => Math.max(...g)), 0, 0, "max");
     assertClose(await T.min(x, axes).data(), refReduce(v, shape, axes, (g) => Math.min(...g)), 0, 0, "min");
@@ -71,15 +82,17 @@ Deno.test("argmax / argmin return int32 indices (first on ties)", async () => {
 
 Deno.test("reduction gradients pass gradcheck", async () => {
   const v = randomArray(24, 4);
-  for (const f of [
-    (t: T.Tensor) => T.sum(t, [1]),
-    (t: T.Tensor) => T.mean(t, [0, 2], true),
-    (t: T.Tensor) => T.max(t, [2]),
-    (t: T.Tensor) => T.min(t, [0]),
-    (t: T.Tensor) => T.variance(t, [1, 2]),
-    (t: T.Tensor) => T.softmax(t, 1),
-    (t: T.Tensor) => T.logSoftmax(t, -1),
-  ]) {
+  for (
+    const f of [
+      (t: T.Tensor) => T.sum(t, [1]),
+      (t: T.Tensor) => T.mean(t, [0, 2], true),
+      (t: T.Tensor) => T.max(t, [2]),
+      (t: T.Tensor) => T.min(t, [0]),
+      (t: T.Tensor) => T.variance(t, [1, 2]),
+      (t: T.Tensor) => T.softmax(t, 1),
+      (t: T.Tensor) => T.logSoftmax(t, -1),
+    ]
+  ) {
     const r = await T.gradcheck(f, [v], [[2, 3, 4]]);
     assert.ok(r.maxRelError < 2e-2, `gradcheck ${f} → ${r.maxRelError}`);
   }
@@ -116,7 +129,9 @@ Deno.test("permute / transpose / reshape match the TS reference", async () => {
   assert.deepEqual([...T.reshape(x, [6, -1]).shape], [6, 20]);
   assert.throws(() => T.reshape(x, [7, -1]), /cannot view \[2,3,4,5\]/);
   assert.throws(() => T.permute(x, [0, 1, 1, 2] as any), /not a permutation/);
-  for (const f of [(a: T.Tensor) => T.permute(a, [2, 0, 3, 1] as any), (a: T.Tensor) => T.reshape(a, [6, 20])]) {
+  for (
+    const f of [(a: T.Tensor) => T.permute(a, [2, 0, 3, 1] as any), (a: T.Tensor) => T.reshape(a, [6, 20])]
+  ) {
     const r = await T.gradcheck(f, [v], [shape]);
     assert.ok(r.maxRelError < 1e-2);
   }

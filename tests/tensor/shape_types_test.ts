@@ -21,7 +21,14 @@ expectType<Equal<ReduceShape<[2, 3, 4], [0, 2], false>, [3]>>();
 expectType<Equal<Broadcast<number[], [3]>, number[]>>();
 
 // The ops' signatures: these functions are never called, only type-checked.
-function _typedOps(ops: typeof T, a: Tensor<[2, 3]>, b: Tensor<[3]>, c: Tensor<[3, 4]>, d: Tensor<[4]>, n: Tensor<number[]>) {
+function _typedOps(
+  ops: typeof T,
+  a: Tensor<[2, 3]>,
+  b: Tensor<[3]>,
+  c: Tensor<[3, 4]>,
+  d: Tensor<[4]>,
+  n: Tensor<number[]>,
+) {
   const s: Tensor<[2, 3]> = ops.add(a, b);
   const m: Tensor<[2, 4]> = ops.matmul(a, c);
   const p: Tensor<[3, 2]> = ops.permute(a, [1, 0]);

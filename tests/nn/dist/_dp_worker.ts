@@ -5,7 +5,13 @@
  * and the weights after step 3. Every random draw is keyed by the global sample index.
  */
 import * as T from "../../../tensor/mod.ts";
-import { Adam, AutoencoderKL, AutoencoderTrainer, DiffusionTrainer, PatchDiscriminator } from "../../../nn/mod.ts";
+import {
+  Adam,
+  AutoencoderKL,
+  AutoencoderTrainer,
+  DiffusionTrainer,
+  PatchDiscriminator,
+} from "../../../nn/mod.ts";
 import { manualSeed } from "../../../nn/init.ts";
 import { DDPMScheduler, DiffusionModelUNet, LatentDiffusionInferer } from "../../../diffusion/mod.ts";
 import { initDistributed } from "../../../nn/dist/init.ts";
@@ -33,7 +39,13 @@ const x = T.randn([GLOBAL, 1, 16, 16, 16], { seed: 1, stream: "dp/x" });
 const mine = T.slice(x, [offset], [offset + local]);
 let params: T.Tensor[];
 if (model === "ae") {
-  const ae = new AutoencoderKL({ channels: [4, 8], numResBlocks: 1, normNumGroups: 4, latentChannels: 2, attentionLevels: [false, false] });
+  const ae = new AutoencoderKL({
+    channels: [4, 8],
+    numResBlocks: 1,
+    normNumGroups: 4,
+    latentChannels: 2,
+    attentionLevels: [false, false],
+  });
   const disc = new PatchDiscriminator({ channels: 4, numLayersD: 2, norm: "INSTANCE" });
   const trainer = new AutoencoderTrainer({
     autoencoder: ae,
@@ -60,11 +72,16 @@ if (model === "ae") {
     numResBlocks: 1,
     normNumGroups: 4,
   });
-  const identity = { encodeStage2Inputs: (z: T.Tensor) => z.detach(), decodeStage2Outputs: (z: T.Tensor) => z.detach() };
+  const identity = {
+    encodeStage2Inputs: (z: T.Tensor) => z.detach(),
+    decodeStage2Outputs: (z: T.Tensor) => z.detach(),
+  };
   const trainer = new DiffusionTrainer({
     unet,
     autoencoder: identity,
-    inferer: new LatentDiffusionInferer(new DDPMScheduler({ schedule: "scaled_linear_beta", betaStart: 0.0015, betaEnd: 0.0195 })),
+    inferer: new LatentDiffusionInferer(
+      new DDPMScheduler({ schedule: "scaled_linear_beta", betaStart: 0.0015, betaEnd: 0.0195 }),
+    ),
     optimizer: new Adam(unet.parameters(), { lr: 1e-3 }),
     latentShape: (s) => [...s],
     seed: 3,

@@ -9,8 +9,9 @@ import { relError } from "../../fixtures.ts";
 import { here, runDeno } from "./_spawn.ts";
 
 const WORKER = here("./_dp_worker.ts");
-const hasMpirun = new Deno.Command("sh", { args: ["-c", "command -v mpirun"], stdout: "null", stderr: "null" })
-  .outputSync().success;
+const hasMpirun =
+  new Deno.Command("sh", { args: ["-c", "command -v mpirun"], stdout: "null", stderr: "null" })
+    .outputSync().success;
 
 async function read(path: string): Promise<Float32Array> {
   const b = await Deno.readFile(path);
@@ -20,7 +21,9 @@ async function read(path: string): Promise<Float32Array> {
 for (const model of ["ae", "unet"]) {
   for (const dist of ["shm", "mpi"] as const) {
     Deno.test({
-      name: `data parallel (${dist}): 2 ranks × batch 1 equal 1 rank × batch 2 for the tiny ${model === "ae" ? "autoencoder" : "UNet"}`,
+      name: `data parallel (${dist}): 2 ranks × batch 1 equal 1 rank × batch 2 for the tiny ${
+        model === "ae" ? "autoencoder" : "UNet"
+      }`,
       ignore: dist === "mpi" && !hasMpirun,
       fn: async () => {
         const dir = await Deno.makeTempDir();
@@ -51,7 +54,10 @@ for (const model of ["ae", "unet"]) {
           const sel = (w: Float32Array) => w.filter((_, i) => keep(i));
           const dropped = w1.length - sel(w1).length;
           assert.ok(dropped < 0.01 * w1.length, `${dropped} of ${w1.length} weights have a zero gradient`);
-          assert.ok(relError(sel(w2), sel(w1)) <= 1e-4, `weights after 3 steps differ: ${relError(sel(w2), sel(w1))}`);
+          assert.ok(
+            relError(sel(w2), sel(w1)) <= 1e-4,
+            `weights after 3 steps differ: ${relError(sel(w2), sel(w1))}`,
+          );
         } finally {
           await Deno.remove(dir, { recursive: true });
         }

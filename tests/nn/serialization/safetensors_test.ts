@@ -225,7 +225,10 @@ Deno.test("atomic write: a failed write names the file and leaves the previous v
     await Deno.remove(path);
     await Deno.mkdir(`${path}`);
     await Deno.writeFile(`${path}/keep`, new Uint8Array([9]));
-    await assert.rejects(() => writeFileAtomic(path, new Uint8Array([4, 5])), /ckpt\.safetensors: could not write .*untouched/);
+    await assert.rejects(
+      () => writeFileAtomic(path, new Uint8Array([4, 5])),
+      /ckpt\.safetensors: could not write .*untouched/,
+    );
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["ckpt.safetensors"]);
     assert.deepEqual([...await Deno.readFile(`${path}/keep`)], [9]);
   } finally {

@@ -140,7 +140,7 @@ async function gradientCopyOverhead(name: string, params: T.Tensor[], stepMs: nu
 }
 
 async function fixtureConfig(name: string, pick: (c: any) => any): Promise<Record<string, unknown> | null> {
-  const root = Deno.env.get("LDM_FIXTURES_DIR") ?? new URL("../../shared/fixtures", import.meta.url).pathname;
+  const root = Deno.env.get("LDM_FIXTURES_DIR") ?? new URL("../tests/fixtures", import.meta.url).pathname;
   try {
     return camelizeKeys(
       pick(JSON.parse(await Deno.readTextFile(`${root}/${name}/meta.json`)).config),

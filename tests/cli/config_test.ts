@@ -10,13 +10,8 @@ import {
   type TrainConfig,
 } from "../../cli/config.ts";
 
-/** The shared reference-config folder: `$LDM_SHARED_DIR/reference-config`, default `../shared/` beside the repo. */
-function referenceDir(): string {
-  const shared = Deno.env.get("LDM_SHARED_DIR");
-  if (shared) return `${shared.replace(/\/+$/, "")}/reference-config/`;
-  return new URL("../../../shared/reference-config/", import.meta.url).pathname;
-}
-const REF = referenceDir();
+/** The reference's published config files, byte for byte (tests/fixtures/reference-config/README.md). */
+const REF = new URL("../fixtures/reference-config/", import.meta.url).pathname;
 const REPO_CONFIG = new URL("../../config/", import.meta.url).pathname;
 
 function readJson(path: string): any {

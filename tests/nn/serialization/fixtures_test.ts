@@ -1,7 +1,7 @@
 /** Every fixture checkpoint: model.pt (zip), model_legacy.pt and model.safetensors agree key-for-key and bit-for-bit. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fixturesRoot } from "../../fixtures.ts";
+import { fixtureExists, fixturePath, fixturesRoot, listFixtureFiles } from "../../fixtures.ts";
 import {
   type HostTensor,
   loadStateDictFile,
@@ -16,15 +16,6 @@ function caseDirs(): string[] {
     return [...Deno.readDirSync(root)].filter((e) => e.isDirectory).map((e) => e.name).sort();
   } catch {
     return [];
-  }
-}
-
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -59,8 +50,8 @@ Deno.test({
 
 for (const name of cases) {
   const dir = join(root, name);
-  const st = join(dir, "model.safetensors");
-  if (!exists(st)) continue;
+  if (!fixtureExists(join(dir, "model.safetensors"))) continue;
+  const st = fixturePath(join(dir, "model.safetensors"));
   Deno.test(`fixtures/${name}: model.safetensors loads, finite, matches meta.param_keys`, async () => {
     const { stateDict, format } = await readStateDictFile(st);
     assert.equal(format, "safetensors");
@@ -75,8 +66,8 @@ for (const name of cases) {
     }
   });
   for (const pt of ["model.pt", "model_legacy.pt"]) {
-    const p = join(dir, pt);
-    if (!exists(p)) continue;
+    if (!fixtureExists(join(dir, pt))) continue;
+    const p = fixturePath(join(dir, pt));
     Deno.test(`fixtures/${name}: ${pt} equals model.safetensors bit-for-bit`, async () => {
       const { stateDict: fromPt, format } = await readStateDictFile(p);
       assert.equal(format, pt === "model.pt" ? "torch-zip" : "torch-legacy");
@@ -95,9 +86,9 @@ for (const name of cases) {
 
 const otherSafetensors = cases.flatMap((name) => {
   try {
-    return [...Deno.readDirSync(join(root, name))]
-      .filter((e) => e.isFile && e.name.endsWith(".safetensors") && e.name !== "model.safetensors")
-      .map((e) => join(root, name, e.name));
+    return listFixtureFiles(join(root, name))
+      .filter((f) => f.endsWith(".safetensors") && f !== "model.safetensors")
+      .map((f) => join(root, name, f));
   } catch {
     return [];
   }
@@ -108,7 +99,7 @@ Deno.test({
   ignore: otherSafetensors.length === 0,
   async fn() {
     for (const p of otherSafetensors) {
-      const sd = await loadStateDictFile(p);
+      const sd = await loadStateDictFile(fixturePath(p));
       assert.ok(sd.size > 0, p);
     }
   },

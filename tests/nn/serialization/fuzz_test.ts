@@ -1,7 +1,7 @@
 /** Fuzz: byte flips and truncations of real checkpoints give either a valid result or our SerializationError, never a hang or a stray exception. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fixturesRoot } from "../../fixtures.ts";
+import { fixtureExists, fixturesRoot, readFixture } from "../../fixtures.ts";
 import { parseStateDict, SerializationError, writeSafetensors } from "../../../nn/serialization/mod.ts";
 import { openZip } from "../../../nn/serialization/zip.ts";
 import { makeZip, PickleBuilder } from "./helpers.ts";
@@ -56,11 +56,8 @@ function check(inputs: Uint8Array[], label: string): { ok: number; errors: numbe
 }
 
 function read(rel: string): Uint8Array | null {
-  try {
-    return Deno.readFileSync(join(fixturesRoot(), rel));
-  } catch {
-    return null;
-  }
+  const path = join(fixturesRoot(), rel);
+  return fixtureExists(path) ? readFixture(path) : null;
 }
 
 const small = read("group_norm/model.pt");

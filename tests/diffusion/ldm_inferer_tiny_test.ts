@@ -4,7 +4,6 @@
  * files (nn/models/autoencoder_kl.ts, diffusion/unet.ts) are absent.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import * as T from "../../tensor/mod.ts";
 import { LatentDiffusionInferer } from "../../diffusion/mod.ts";
 import { schedulerFromEntry } from "./_helpers.ts";
@@ -51,7 +50,7 @@ if (!ldm || "reason" in found) {
     const { data, shape } = ldm.tensor(name);
     return T.tensor(data, shape, data instanceof Int32Array ? "int32" : "float32");
   };
-  const weights = (role: string) => loadStateDictFile(join(ldm.dir, ldm.meta.weights_from[role]));
+  const weights = (role: string) => loadStateDictFile(ldm.file(ldm.meta.weights_from[role]));
   const makeModels = async () => {
     const autoencoder = new found.modules.autoencoder.AutoencoderKL(camelizeKeys(cfg.autoencoder));
     autoencoder.loadStateDict(await weights("autoencoder"));

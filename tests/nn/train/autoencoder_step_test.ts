@@ -14,7 +14,6 @@ import { loadStateDictFile } from "../../../nn/serialization/mod.ts";
 import { loadCase } from "../../fixtures.ts";
 import { relError } from "../../fixtures.ts";
 import { assertRel, fixtureTensor, setup } from "../_helpers.ts";
-import { join } from "node:path";
 
 await setup();
 
@@ -26,7 +25,7 @@ Deno.test({
   ignore: !fx,
   fn: async () => {
     const cfg = fx!.meta.config;
-    const from = (role: string) => join(fx!.dir, fx!.meta.weights_from[role]);
+    const from = (role: string) => fx!.file(fx!.meta.weights_from[role]);
     const ae = new AutoencoderKL(camelizeKeys<AutoencoderKLOptions>(cfg.autoencoder));
     ae.loadStateDict(await loadStateDictFile(from("autoencoder")));
     const disc = new PatchDiscriminator(camelizeKeys<PatchDiscriminatorOptions>(cfg.discriminator));

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import {
   Adam,
   AutoencoderKL,
@@ -21,10 +20,10 @@ const fx = loadCase("ldm_inferer_tiny");
 async function build() {
   const cfg = fx!.meta.config;
   const ae = new AutoencoderKL(camelizeKeys<AutoencoderKLOptions>(cfg.autoencoder));
-  ae.loadStateDict(await loadStateDictFile(join(fx!.dir, fx!.meta.weights_from.autoencoder)));
+  ae.loadStateDict(await loadStateDictFile(fx!.file(fx!.meta.weights_from.autoencoder)));
   ae.eval();
   const unet = new DiffusionModelUNet(camelizeKeys<DiffusionModelUNetOptions>(cfg.unet));
-  unet.loadStateDict(await loadStateDictFile(join(fx!.dir, fx!.meta.weights_from.unet)));
+  unet.loadStateDict(await loadStateDictFile(fx!.file(fx!.meta.weights_from.unet)));
   const s = cfg.schedulers.train;
   const scheduler = new DDPMScheduler({
     numTrainTimesteps: s.num_train_timesteps,

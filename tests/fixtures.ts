@@ -4,16 +4,21 @@
  * The vendored set stores most tensor and weight files gzipped (`X.gz` instead of `X`); every reader here asks for
  * `X` and falls back to `X.gz`, so an uncompressed set (e.g. one given by `LDM_FIXTURES_DIR`) reads the same way.
  * A case folder that is absent makes its tests skip; one that is present but broken (unreadable or invalid
- * meta.json, a missing key, a missing or truncated file) throws an error naming the file, so its tests fail.
+ * meta.json, a key missing that the vendored case has, a missing or truncated file) throws an error naming the
+ * file, so its tests fail.
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { missingKeys } from "./fixture_schema.ts";
+
+/** The vendored set: the reference every other set's meta.json keys are checked against. */
+const VENDORED_ROOT = new URL("./fixtures", import.meta.url).pathname;
 
 /** Root folder of the fixtures: `$LDM_FIXTURES_DIR`, default `tests/fixtures/` inside the repo. */
 export function fixturesRoot(): string {
   const fromEnv = Deno.env.get("LDM_FIXTURES_DIR");
   if (fromEnv) return fromEnv;
-  return new URL("./fixtures", import.meta.url).pathname;
+  return VENDORED_ROOT;
 }
 
 function isFile(path: string): boolean {
@@ -154,6 +159,24 @@ function validateMeta(meta: any, metaPath: string, dir: string): void {
   }
 }
 
+/** A set other than the vendored one must have every key the vendored case has (fixture_schema.ts). */
+function checkKeysAgainstVendored(name: string, meta: unknown, metaPath: string, dir: string): void {
+  const vendoredDir = join(VENDORED_ROOT, name);
+  if (resolve(dir) === resolve(vendoredDir)) return;
+  let ref: unknown;
+  try {
+    ref = JSON.parse(Deno.readTextFileSync(join(vendoredDir, "meta.json")));
+  } catch {
+    return; // a case the vendored set does not have: nothing to compare with
+  }
+  const missing = missingKeys(meta, ref);
+  if (missing.length > 0) {
+    const shown = missing.slice(0, 5).map((k) => `'${k}'`).join(", ");
+    const more = missing.length > 5 ? ` and ${missing.length - 5} more` : "";
+    throw new Error(`fixture ${metaPath}: missing key ${shown}${more}`);
+  }
+}
+
 function checkTensorSize(byteLength: number, shape: number[], path: string): void {
   const expected = 4 * shape.reduce((a, b) => a * b, 1);
   if (byteLength !== expected) {
@@ -184,6 +207,7 @@ export function loadCase(name: string, root = fixturesRoot()): FixtureCase | nul
     throw new Error(`fixture ${metaPath}: invalid JSON (${(e as Error).message})`);
   }
   validateMeta(meta, metaPath, dir);
+  checkKeysAgainstVendored(name, meta, metaPath, dir);
   return {
     name,
     dir,

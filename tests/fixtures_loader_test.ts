@@ -3,7 +3,7 @@
  * fails with the file named (never a skip). Corrupt copies are made in temporary folders.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import {
   fixtureExists,
@@ -18,20 +18,36 @@ import { loadStateDictFile } from "../nn/serialization/mod.ts";
 const VENDORED = new URL("./fixtures", import.meta.url).pathname;
 const SMALL_CASE = "group_norm"; // small, has .bin, .bin.gz, model.safetensors(.gz) and model.pt(.gz)
 
-/** Copies case `name` of the vendored set into a fresh root; `unzip` stores every file uncompressed. */
+/** Copies case `name` of the vendored set (and the cases its weights_from points at) into a fresh root. */
 function copyCase(name: string, unzip: boolean): string {
   const root = Deno.makeTempDirSync({ prefix: "ldm3d-fixture-copy-" });
-  const from = join(VENDORED, name), to = join(root, name);
-  Deno.mkdirSync(to, { recursive: true });
-  for (const e of Deno.readDirSync(from)) {
-    const bytes = Deno.readFileSync(join(from, e.name));
-    if (unzip && /\.(bin|safetensors|pt)\.gz$/.test(e.name)) {
-      Deno.writeFileSync(join(to, e.name.slice(0, -3)), gunzipSync(bytes));
-    } else {
-      Deno.writeFileSync(join(to, e.name), bytes);
+  const copy = (caseName: string) => {
+    const from = join(VENDORED, caseName), to = join(root, caseName);
+    Deno.mkdirSync(to, { recursive: true });
+    for (const e of Deno.readDirSync(from)) {
+      const bytes = Deno.readFileSync(join(from, e.name));
+      if (unzip && /\.(bin|safetensors|pt)\.gz$/.test(e.name)) {
+        Deno.writeFileSync(join(to, e.name.slice(0, -3)), gunzipSync(bytes));
+      } else {
+        Deno.writeFileSync(join(to, e.name), bytes);
+      }
     }
+  };
+  copy(name);
+  const meta = JSON.parse(Deno.readTextFileSync(join(VENDORED, name, "meta.json")));
+  for (const rel of Object.values<string>(meta.weights_from ?? {})) {
+    const other = relative(VENDORED, join(VENDORED, name, dirname(rel)));
+    if (!existsDir(join(root, other))) copy(other);
   }
   return root;
+}
+
+function existsDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
 }
 
 function withCopy(name: string, unzip: boolean, fn: (root: string, dir: string) => void | Promise<void>) {
@@ -143,6 +159,49 @@ for (const key of ["tensors", "config", "files", "scalars"]) {
       assert.throws(() => loadCase(SMALL_CASE, root), (e: Error) => {
         assert.ok(e.message.includes(join(dir, "meta.json")), e.message);
         assert.ok(e.message.includes(`missing key '${key}'`), e.message);
+        return true;
+      });
+    }),
+  );
+}
+
+/** Deep keys a test reads, removed one at a time: [case, remove it, the dotted path the error must name]. */
+const DEEP_KEYS: [string, (m: any) => void, string][] = [
+  ["conv3d", (m) => delete m.config.modules.s1.kernel_size, "config.modules.s1.kernel_size"],
+  ["conv3d", (m) => delete m.config.modules.k1.tensors.grad_y, "config.modules.k1.tensors.grad_y"],
+  [
+    "ddpm_scheduler",
+    (m) => delete m.config.steps_10_steps[3].prev_sample,
+    "config.steps_10_steps[3].prev_sample",
+  ],
+  ["ddpm_scheduler", (m) => delete m.config.sequences.steps_10.eta_or_variance, ""], // not a key: no error
+  [
+    "ddim_scheduler",
+    (m) => delete m.config.sequences.steps_50_eta0.eta,
+    "config.sequences.steps_50_eta0.eta",
+  ],
+  ["patch_discriminator_tiny", (m) => delete m.config.num_layers_d, "config.num_layers_d"],
+  ["perceptual_loss", (m) => delete m.config.lpips2d.in0, "config.lpips2d.in0"],
+  ["ldm_inferer_tiny", (m) => delete m.config.schedulers.sample.eta, "config.schedulers.sample.eta"],
+  ["train_step_tiny", (m) => delete m.config.optimizer.betas, "config.optimizer.betas"],
+  ["data/nifti_io", (m) => delete Object.values<any>(m.nifti)[0].expected, ".expected"],
+];
+
+for (const [name, remove, path] of DEEP_KEYS) {
+  Deno.test(
+    `fixtures: ${name} meta.json ${
+      path ? `without '${path}' fails naming the file and the key` : "intact loads"
+    }`,
+    withCopy(name, false, (root, dir) => {
+      editMeta(dir, remove);
+      if (!path) {
+        assert.ok(loadCase(name, root));
+        return;
+      }
+      assert.throws(() => loadCase(name, root), (e: Error) => {
+        assert.ok(e.message.includes(join(dir, "meta.json")), e.message);
+        assert.match(e.message, /missing key/);
+        assert.ok(e.message.includes(path), e.message);
         return true;
       });
     }),

@@ -207,6 +207,8 @@ export interface EnvironmentConfig {
   tfeventPath: string;
   /** Continue from the checkpoints in `modelDir`. */
   resumeCkpt: boolean;
+  /** Where `generate` writes its volumes (the reference's inference.py reads `output_dir` from here). */
+  outputDir?: string;
 }
 
 /** Options for parsing configs. */
@@ -844,6 +846,8 @@ export function parseEnvironment(
     tfeventPath: s.req(names("tfevent_path"), string),
     resumeCkpt: s.req(names("resume_ckpt"), boolean),
   };
+  const outputDir = s.opt(names("output_dir"), string, undefined);
+  if (outputDir !== undefined) env.outputDir = outputDir;
   s.leftovers();
   if (ctx.problems.length) throw new ConfigError(ctx.problems);
   const warn = options.onWarning ?? ((m: string) => console.warn(`warning: ${m}`));

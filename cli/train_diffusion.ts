@@ -14,6 +14,7 @@ import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import { DiffusionModelUNet } from "../diffusion/unet.ts";
 import { DDIMScheduler, DDPMScheduler, LatentDiffusionInferer, type Scheduler } from "../diffusion/mod.ts";
 import type { TrainConfig } from "./config.ts";
+import type { CommandSpec } from "./args.ts";
 import { batchTensor, LossBook, RunLog } from "./run_context.ts";
 import {
   type LoopPosition,
@@ -320,27 +321,32 @@ export async function synthesizePreview(
   return runLog.volume("val_diff_synimg", data, [X, Y, Z], epoch + 1);
 }
 
+/** The `train_diffusion` command line (besides the training flags every training command takes). */
+export const TRAIN_DIFFUSION_COMMAND = {
+  name: "train_diffusion",
+  description:
+    "Trains the latent diffusion UNet (stage 2) on the frozen autoencoder, as the reference's train_diffusion.py.",
+  flags: {
+    "autoencoder-checkpoint": {
+      type: "string",
+      description:
+        "autoencoder weights (when not given: model_dir/autoencoder.safetensors; reference .pt accepted)",
+      valueName: "file",
+    },
+    "synth-every": {
+      type: "string",
+      description: "epochs between preview syntheses (the reference's 100)",
+      default: "100",
+      valueName: "n",
+      kind: "positive-integer",
+    },
+  },
+} as const satisfies CommandSpec;
+
 if (import.meta.main) {
   const { runTrainingCommand } = await import("./command.ts");
   await runTrainingCommand(
-    {
-      name: "train_diffusion",
-      description:
-        "Trains the latent diffusion UNet (stage 2) on the frozen autoencoder, as the reference's train_diffusion.py.",
-      flags: {
-        "autoencoder-checkpoint": {
-          type: "string",
-          description:
-            "autoencoder weights (default model_dir/autoencoder.safetensors; reference .pt accepted)",
-          valueName: "file",
-        },
-        "synth-every": {
-          type: "string",
-          description: "epochs between preview syntheses (default 100)",
-          default: "100",
-        },
-      },
-    },
+    TRAIN_DIFFUSION_COMMAND,
     Deno.args,
     async ({ args, config, env }, { maxEpochs, seed, dist }) => {
       const r = await trainDiffusion({

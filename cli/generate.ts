@@ -13,7 +13,7 @@ import { LatentDiffusionInferer } from "../diffusion/mod.ts";
 import { writeNifti } from "../data/mod.ts";
 import { loadStateDictFile } from "../nn/serialization/mod.ts";
 import { detectKeyNaming } from "../nn/serialization/key_names.ts";
-import { CHECKPOINT_FORMAT } from "../nn/checkpoint.ts";
+import { isCheckpointMetadata, parseCheckpointMetadata } from "../nn/checkpoint.ts";
 import { isSafetensors, readSafetensors } from "../nn/serialization/safetensors.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import { ensureWritableDir } from "./run_context.ts";
@@ -71,8 +71,8 @@ async function storedScaleFactor(path: string): Promise<number | null> {
   const bytes = await Deno.readFile(path).catch(() => null);
   if (!bytes || !isSafetensors(bytes)) return null;
   const { metadata } = readSafetensors(bytes, path);
-  if (metadata.format !== CHECKPOINT_FORMAT) return null;
-  const v = Number(JSON.parse(metadata.info)?.extra?.scaleFactor);
+  if (!isCheckpointMetadata(metadata)) return null;
+  const v = Number(parseCheckpointMetadata(path, metadata).info.extra?.scaleFactor);
   return Number.isFinite(v) ? v : null;
 }
 

@@ -22,6 +22,8 @@ export interface ProgressOptions {
   columns?: number;
   /** Clock in milliseconds (default `performance.now()`), for tests. */
   now?: () => number;
+  /** Text appended to every line (e.g. the whole run's ETA, {@link RunEta}). */
+  suffix?: () => string;
 }
 
 /** Formats seconds as `1h02m03s`, `2m03s` or `3.2s`. */
@@ -61,6 +63,7 @@ export class Progress {
   private readonly intervalMs: number;
   private readonly columns: number;
   private readonly now: () => number;
+  private readonly suffix?: () => string;
   private readonly start: number;
   // Recent (time, step) marks for a rate that follows the current speed, not the warm-up.
   private marks: [number, number][] = [];
@@ -80,6 +83,7 @@ export class Progress {
     this.intervalMs = options.intervalMs ?? 10_000;
     this.columns = options.columns ?? safeColumns();
     this.now = options.now ?? (() => performance.now());
+    this.suffix = options.suffix;
     this.start = this.now();
     this.marks.push([this.start, 0]);
   }
@@ -131,6 +135,8 @@ export class Progress {
     } else {
       parts.push(formatDuration(elapsed));
     }
+    const suffix = this.suffix?.();
+    if (suffix) parts.push(suffix);
     return parts.join(" | ");
   }
 
@@ -152,6 +158,30 @@ export class Progress {
     } else {
       this.write(`${text}\n`);
     }
+  }
+}
+
+/**
+ * The whole run's ETA across epochs: wall time per step so far in this process (validation, previews and
+ * checkpoints included, so the estimate is honest) times the steps left (epochs × steps per epoch).
+ */
+export class RunEta {
+  private readonly start: number;
+  private readonly now: () => number;
+  /** `totalSteps`: optimizer steps this process will run from now to the end of the run. */
+  constructor(readonly totalSteps: number, options: { now?: () => number } = {}) {
+    this.now = options.now ?? (() => performance.now());
+    this.start = this.now();
+  }
+  /** Seconds left after `stepsDone` of `totalSteps` (NaN before the first step). */
+  remaining(stepsDone: number): number {
+    if (!(stepsDone > 0)) return NaN;
+    const perStep = (this.now() - this.start) / 1000 / stepsDone;
+    return Math.max(0, this.totalSteps - stepsDone) * perStep;
+  }
+  /** E.g. `run 12/300 steps, ETA 1h02m03s`. */
+  text(stepsDone: number): string {
+    return `run ${stepsDone}/${this.totalSteps} steps, ETA ${formatDuration(this.remaining(stepsDone))}`;
   }
 }
 

@@ -14,6 +14,7 @@ import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import type { TrainConfig } from "./config.ts";
 import type { CommandSpec } from "./args.ts";
 import { volumeRowsPng } from "./png.ts";
+import { Progress } from "./progress.ts";
 import { batchTensor, LossBook, RunLog } from "./run_context.ts";
 import {
   type LoopPosition,
@@ -236,6 +237,9 @@ async function validate(
   const book = new LossBook();
   let last: { input: Float32Array; recon: T.Tensor; shape: [number, number, number] } | null = null;
   let i = 0;
+  const progress = runLog.rank === 0
+    ? new Progress({ total: loader.length, label: `autoencoder validation (epoch ${epoch + 1})` })
+    : null;
   autoencoder.eval();
   for await (const batch of loader.batches()) {
     const images = batchTensor(batch);
@@ -262,7 +266,9 @@ async function validate(
     last = { input: batch.data.slice(0, X * Y * Z), recon, shape: [X, Y, Z] };
     images.dispose();
     eps.dispose();
+    progress?.update(i);
   }
+  progress?.done();
   autoencoder.train();
   const { means } = await book.read();
   let png: Uint8Array | null = null;

@@ -16,6 +16,7 @@ import { DDIMScheduler, DDPMScheduler, LatentDiffusionInferer, type Scheduler } 
 import type { TrainConfig } from "./config.ts";
 import type { CommandSpec } from "./args.ts";
 import { batchTensor, LossBook, RunLog } from "./run_context.ts";
+import { Progress } from "./progress.ts";
 import {
   type LoopPosition,
   positionFrom,
@@ -32,7 +33,7 @@ import { meanScalar } from "../nn/dist/allreduce.ts";
 export interface TrainDiffusionOptions extends TrainingRunOptions {
   /** Autoencoder weights (default `model_dir/autoencoder.safetensors`, the best stage-1 checkpoint). */
   autoencoderWeights?: string;
-  /** Synthesize a preview volume every this many epochs (reference 100). */
+  /** Synthesize a preview volume after every this many completed epochs (reference 100); 0 = never. */
   synthEvery?: number;
   /** Steps of the preview synthesis: DDPM with all training steps (reference) or DDIM with this many. */
   synthDdimSteps?: number;
@@ -206,13 +207,22 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
         return { loss: means.loss, lr: optimizer.lr };
       },
       validate: async (epoch) => {
-        let val = await validationLoss(valLoader, autoencoder, unet, inferer, seed, epoch, latentOf);
+        let val = await validationLoss(
+          valLoader,
+          autoencoder,
+          unet,
+          inferer,
+          seed,
+          epoch,
+          latentOf,
+          rank === 0,
+        );
         if (o.comm) val = await meanScalar(o.comm, val);
         runLog.scalar("val_diffusion_loss", val, epoch + 1);
         return val;
       },
       afterEpoch: async (epoch) => {
-        if (rank !== 0 || epoch % synthEvery !== 0) return;
+        if (rank !== 0 || !previewDue(epoch, synthEvery)) return;
         const png = await synthesizePreview(
           autoencoder,
           unet,
@@ -261,6 +271,15 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
   };
 }
 
+/**
+ * Whether the preview synthesis runs after `epoch` (0-based): after every `every` completed epochs; never when
+ * `every` is 0 or not finite. The reference also samples at epoch 0 (`0 % 100 == 0`), a full 1000-step DDPM
+ * run on an untrained UNet; we wait one interval, so a disabled or long interval never costs minutes at start.
+ */
+export function previewDue(epoch: number, every: number): boolean {
+  return Number.isFinite(every) && every >= 1 && (epoch + 1) % every === 0;
+}
+
 /** The training loss on the validation set (fresh noise and timesteps), mean over batches. */
 async function validationLoss(
   loader: DataLoader,
@@ -270,9 +289,13 @@ async function validationLoss(
   seed: number,
   epoch: number,
   latentOf: (x: T.Tensor) => number[],
+  showProgress: boolean,
 ): Promise<number> {
   const book = new LossBook();
   let i = 0;
+  const progress = showProgress
+    ? new Progress({ total: loader.length, label: `diffusion validation (epoch ${epoch + 1})` })
+    : null;
   for await (const batch of loader.batches()) {
     const images = batchTensor(batch);
     const key = { seed, step: epoch * 100003 + i };
@@ -291,8 +314,11 @@ async function validationLoss(
     );
     book.add(i++, { loss });
     images.dispose();
+    progress?.update(i);
   }
-  return (await book.read()).means.loss;
+  const mean = (await book.read()).means.loss;
+  progress?.done();
+  return mean;
 }
 
 /** Samples one volume (DDPM over all training steps as the reference, or DDIM with `ddimSteps`) and logs it. */
@@ -311,9 +337,15 @@ export async function synthesizePreview(
     : schedulerFromConfig(cfg);
   const noise = T.randn(sampleLatentShape(cfg), { seed, stream: "diffusion/synth_noise", step: epoch });
   const inferer = new LatentDiffusionInferer(scheduler, { scaleFactor });
+  const progress = new Progress({
+    total: scheduler.timesteps.length,
+    label: `diffusion preview after epoch ${epoch + 1} (${ddimSteps ? "ddim" : "ddpm"})`,
+  });
   const out = await inferer.sample(noise, unet.asFunction(), scheduler, autoencoder, {
     generator: { seed, stream: "diffusion/synth_step" },
+    progress: (s) => progress.update(s),
   });
+  progress.done();
   const [, , X, Y, Z] = out.image.shape;
   const data = (await out.image.data()) as Float32Array;
   for (const t of [noise, out.image, out.latent, ...out.intermediates]) t.dispose();
@@ -335,10 +367,10 @@ export const TRAIN_DIFFUSION_COMMAND = {
     },
     "synth-every": {
       type: "string",
-      description: "epochs between preview syntheses (the reference's 100)",
+      description: "epochs between preview syntheses (the reference's 100; 0 = never)",
       default: "100",
       valueName: "n",
-      kind: "positive-integer",
+      kind: "non-negative-integer",
     },
   },
 } as const satisfies CommandSpec;

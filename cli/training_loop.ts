@@ -8,7 +8,7 @@ import type { DataLoader } from "../data/mod.ts";
 import type { AllReduce } from "../nn/dist/allreduce.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import type { Batch } from "../data/mod.ts";
-import { Progress } from "./progress.ts";
+import { Progress, RunEta } from "./progress.ts";
 import { datasetFiles, ensureWritableDir, LossBook, stopSignal } from "./run_context.ts";
 import { join } from "node:path";
 import * as T from "../tensor/mod.ts";
@@ -120,13 +120,23 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
   const stop = stopSignal(hooks.log);
   const book = new LossBook();
   let lastTrainLoss = NaN, interrupted = false;
+  // Whole-run ETA beside the per-epoch bar: every epoch left × the loader's steps per epoch.
+  const stepsPerEpoch = hooks.loader.length;
+  const runEta = new RunEta(
+    Math.max(0, (hooks.maxEpochs - pos.epoch) * stepsPerEpoch - pos.batchesIntoEpoch),
+  );
+  const runStartStep = pos.step;
   try {
     for (; pos.epoch < hooks.maxEpochs; pos.epoch++) {
       hooks.beforeEpoch?.(pos.epoch);
       hooks.loader.setEpoch(pos.epoch);
       const total = hooks.loader.length;
       const progress = hooks.rank === 0
-        ? new Progress({ total, label: `${hooks.name} epoch ${pos.epoch + 1}/${hooks.maxEpochs}` })
+        ? new Progress({
+          total,
+          label: `${hooks.name} epoch ${pos.epoch + 1}/${hooks.maxEpochs}`,
+          suffix: () => runEta.text(pos.step - runStartStep),
+        })
         : null;
       let b = 0;
       for await (const batch of hooks.loader.batches()) {

@@ -12,6 +12,7 @@ import { Progress, RunEta } from "./progress.ts";
 import { datasetFiles, ensureWritableDir, LossBook, stopSignal } from "./run_context.ts";
 import { join } from "node:path";
 import * as T from "../tensor/mod.ts";
+import { removeStaleTempFiles } from "../nn/serialization/atomic.ts";
 
 /** Options every training command takes besides its own. */
 export interface TrainingRunOptions {
@@ -58,6 +59,12 @@ export async function setupRun(o: TrainingRunOptions): Promise<RunSetup> {
   const log = o.log ?? console.log;
   await T.init();
   await ensureWritableDir(o.env.modelDir, "model_dir");
+  // Checkpoint writes interrupted by a crash or kill -9 leave full-size temp files behind: clear them.
+  if ((o.rank ?? 0) === 0) {
+    for (const p of await removeStaleTempFiles(o.env.modelDir)) {
+      log(`removed ${p} (left by an interrupted write)`);
+    }
+  }
   const files = await datasetFiles(o.env.dataBaseDir, !!o.downloadData, log);
   return {
     log,

@@ -13,7 +13,7 @@ export {
   SerializationError,
   type StateDict,
 } from "./types.ts";
-export { writeFileAtomic } from "./atomic.ts";
+export { removeStaleTempFiles, writeFileAtomic } from "./atomic.ts";
 export { assertFinite } from "./finite.ts";
 export {
   isSafetensors,

@@ -55,3 +55,31 @@ Deno.test("weights: NaN in our checkpoint or a plain safetensors file names the 
 function assertEquals<V>(a: V, b: V): void {
   nodeAssert.deepStrictEqual(a, b);
 }
+
+Deno.test("run start: stale checkpoint temp files in model_dir are removed and named", async () => {
+  const { setupRun } = await import("../../cli/training_loop.ts");
+  const dir = await Deno.makeTempDir({ prefix: "ldm-stale-" });
+  try {
+    const modelDir = join(dir, "models");
+    await Deno.mkdir(modelDir);
+    const child = new Deno.Command("true").spawn();
+    await child.status;
+    const stale = join(modelDir, `.autoencoder_last.safetensors.tmp-${child.pid}-deadbeef`);
+    await Deno.writeTextFile(stale, "partial checkpoint");
+    const logs: string[] = [];
+    const env = {
+      dataBaseDir: join(dir, "nodata"),
+      modelDir,
+      tfeventPath: join(dir, "tb"),
+      resumeCkpt: false,
+    };
+    const { loadTrainConfig } = await import("../../cli/config.ts");
+    const config = await loadTrainConfig(new URL("./tiny_config.json", import.meta.url).pathname);
+    // The run stops at the missing dataset, after the clean-up.
+    await nodeAssert.rejects(() => setupRun({ config, env, log: (s) => logs.push(s) }), /dataset/);
+    await nodeAssert.rejects(() => Deno.stat(stale), Deno.errors.NotFound);
+    nodeAssert.deepEqual(logs, [`removed ${stale} (left by an interrupted write)`]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

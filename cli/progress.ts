@@ -70,6 +70,7 @@ export class Progress {
   private step = 0;
   private terms: Record<string, number> = {};
   private lastDraw = -Infinity;
+  private lastDrawnStep = -1;
   private finished = false;
 
   /** Starts timing now. */
@@ -145,12 +146,16 @@ export class Progress {
     if (this.finished) return;
     this.terms = { ...this.terms, ...terms };
     this.finished = true;
-    this.draw(this.now(), true);
+    // In a log, a line just printed for the same step need not be repeated.
+    if (this.tty || this.lastDrawnStep !== this.step || Object.keys(terms).length) {
+      this.draw(this.now(), true);
+    }
   }
 
   /** Writes the line (in place on a terminal). */
   private draw(t: number, final = false): void {
     this.lastDraw = t;
+    this.lastDrawnStep = this.step;
     let text = this.line();
     if (this.tty) {
       if (text.length > this.columns - 1) text = text.slice(0, this.columns - 1);

@@ -188,7 +188,8 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
           runLog,
         );
         if (rank === 0 && png) await Deno.writeFile(join(env.modelDir, AUTOENCODER_FILES.preview), png);
-        runLog.scalar("val_recon_loss", val, epoch + 1);
+        // Reference behaviour: per-epoch values are logged at the 0-based epoch.
+        runLog.scalar("val_recon_loss", val, epoch);
         return val;
       },
       save: (which, p) =>
@@ -275,8 +276,8 @@ async function validate(
   if (last) {
     const r = (await last.recon.data()) as Float32Array;
     last.recon.dispose();
-    runLog.volume("val_img", last.input, last.shape, epoch + 1);
-    runLog.volume("val_recon", r, last.shape, epoch + 1);
+    runLog.slices("val_img", last.input, last.shape, epoch);
+    runLog.slices("val_recon", r, last.shape, epoch);
     // The preview file shows the input (top row) above its reconstruction (bottom row).
     png = volumeRowsPng([last.input, r], last.shape);
   }

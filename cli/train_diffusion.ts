@@ -17,6 +17,7 @@ import type { TrainConfig } from "./config.ts";
 import type { CommandSpec } from "./args.ts";
 import { batchTensor, LossBook, RunLog } from "./run_context.ts";
 import { Progress } from "./progress.ts";
+import { volumeSlicesPng } from "./png.ts";
 import {
   type LoopPosition,
   positionFrom,
@@ -151,12 +152,15 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     log(`resumed from ${paths.last}: epoch ${start.epoch}, step ${start.step}, scale factor ${scaleFactor}`);
   }
   const latentOf = (images: T.Tensor) => autoencoderLatentShape(autoencoder, images.shape);
+  let firstImage: { data: Float32Array; shape: [number, number, number] } | null = null;
   if (!Number.isFinite(scaleFactor)) {
     // Reference behaviour: 1/std of the sampled latents of the first training batch (DDP: averaged over ranks).
     trainLoader.setEpoch(0);
     const first = await trainLoader.batches().next();
     if (first.done) throw new Error("diffusion: the training loader yielded no batch");
     const images = batchTensor(first.value);
+    const [, , X, Y, Z] = first.value.shape;
+    firstImage = { data: first.value.data.slice(0, X * Y * Z), shape: [X, Y, Z] };
     const eps = T.randn(latentOf(images), {
       seed,
       stream: "diffusion/scale_eps",
@@ -180,6 +184,8 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     latentShape: (s) => autoencoderLatentShape(autoencoder, s),
   });
   const runLog = new RunLog(join(env.tfeventPath, "diffusion"), rank);
+  // Reference behaviour: item 0 of the scale-factor batch is logged as train_img_0/1/2 at step 1.
+  if (firstImage) runLog.slices("train_img", firstImage.data, firstImage.shape, 1);
   const synthEvery = o.synthEvery ?? 100;
   let result;
   try {
@@ -218,7 +224,8 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
           rank === 0,
         );
         if (o.comm) val = await meanScalar(o.comm, val);
-        runLog.scalar("val_diffusion_loss", val, epoch + 1);
+        // Reference behaviour: per-epoch values are logged at the 0-based epoch.
+        runLog.scalar("val_diffusion_loss", val, epoch);
         return val;
       },
       afterEpoch: async (epoch) => {
@@ -350,7 +357,8 @@ export async function synthesizePreview(
   const data = (await out.image.data()) as Float32Array;
   for (const t of [noise, out.image, out.latent, ...out.intermediates]) t.dispose();
   scheduler.dispose();
-  return runLog.volume("val_diff_synimg", data, [X, Y, Z], epoch + 1);
+  runLog.slices("val_diff_synimg", data, [X, Y, Z], epoch);
+  return volumeSlicesPng(data, [X, Y, Z], { window: "minmax", upscale: 2 }).png;
 }
 
 /** The `train_diffusion` command line (besides the training flags every training command takes). */

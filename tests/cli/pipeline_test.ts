@@ -12,6 +12,7 @@ import { generate } from "../../cli/generate.ts";
 import { LossBook, NonFiniteLossError } from "../../cli/run_context.ts";
 import { readSafetensors } from "../../nn/serialization/safetensors.ts";
 import * as T from "../../tensor/mod.ts";
+import { type LoggedValue, readEventDir } from "./_tfevents_read.ts";
 
 const CONFIG = new URL("./tiny_config.json", import.meta.url).pathname;
 const quiet = () => {};
@@ -57,8 +58,40 @@ Deno.test("pipeline: train autoencoder → train diffusion → generate, with pr
     const dm = await trainDiffusion({ config, env, synthEvery: 1, synthDdimSteps: 2, log: quiet });
     assert.ok(dm.scaleFactor > 0 && Number.isFinite(dm.scaleFactor));
     assert.ok((await Deno.stat(join(env.modelDir, "diffusion_synthesis.png"))).size > 0);
-    const events = [...Deno.readDirSync(join(env.tfeventPath, "diffusion"))];
-    assert.ok(events.some((e) => e.name.startsWith("events.out.tfevents.")));
+    // TensorBoard as the reference logs it: one image per axis, per-epoch values at the 0-based epoch.
+    const tags = (vs: LoggedValue[], kind: "image" | "scalar") =>
+      [...new Set(vs.filter((v) => kind === "image" ? v.image : v.scalar !== undefined).map((v) => v.tag))]
+        .sort();
+    const stepsOf = (vs: LoggedValue[], tag: string) => vs.filter((v) => v.tag === tag).map((v) => v.step);
+    const aeLog = await readEventDir(join(env.tfeventPath, "autoencoder"));
+    assert.deepEqual(tags(aeLog, "image"), [
+      "val_img_0",
+      "val_img_1",
+      "val_img_2",
+      "val_recon_0",
+      "val_recon_1",
+      "val_recon_2",
+    ]);
+    for (const t of ["val_img_0", "val_recon_2", "val_recon_loss"]) {
+      assert.deepEqual(stepsOf(aeLog, t), [0, 1], t);
+    }
+    assert.deepEqual(stepsOf(aeLog, "train_recon_loss_iter"), [1, 2, 3, 4, 5, 6]);
+    // Axis 0 of the 24³ validation volume: a 24 × 24 grey image (transposition: tests/cli/reference_slices_test.ts).
+    const slice = aeLog.find((v) => v.tag === "val_img_0")!.image!;
+    assert.deepEqual([slice.height, slice.width, slice.colorspace], [24, 24, 1]);
+    const dmLog = await readEventDir(join(env.tfeventPath, "diffusion"));
+    assert.deepEqual(tags(dmLog, "image"), [
+      "train_img_0",
+      "train_img_1",
+      "train_img_2",
+      "val_diff_synimg_0",
+      "val_diff_synimg_1",
+      "val_diff_synimg_2",
+    ]);
+    assert.deepEqual(stepsOf(dmLog, "train_img_1"), [1]);
+    assert.deepEqual(stepsOf(dmLog, "val_diff_synimg_0"), [0]);
+    assert.deepEqual(stepsOf(dmLog, "val_diffusion_loss"), [0]);
+    assert.deepEqual(tags(dmLog, "scalar"), ["train_diffusion_loss_iter", "val_diffusion_loss"]);
     const gen = await generate({
       config,
       env,

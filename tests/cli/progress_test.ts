@@ -102,3 +102,11 @@ Deno.test("preview synthesis follows its interval and never runs when disabled",
   assertEquals(due(Infinity), []);
   assert(previewDue(99, 100) && !previewDue(100, 100));
 });
+
+Deno.test("progress: in a log, done() does not repeat the line just printed for the last step", () => {
+  const { p, out, advance } = clocked(false, 3, 10_000);
+  advance(1000);
+  p.update(3, { loss: 1 });
+  p.done();
+  assertEquals(out.length, 1);
+});

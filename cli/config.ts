@@ -361,6 +361,14 @@ function listOf<T>(item: Checker<T>, length?: number): Checker<T[]> {
       Array.isArray(v) && (length === undefined || v.length === length) && v.every((x) => item.check(x)),
   };
 }
+/** A per-level list (channels): at least one level. */
+function levelList<T>(item: Checker<T>): Checker<T[]> {
+  const list = listOf(item);
+  return {
+    expected: `${list.expected} with at least one level`,
+    check: (v): v is T[] => list.check(v) && (v as T[]).length > 0,
+  };
+}
 const triple: Checker<[number, number, number]> = listOf(positiveNumber, 3) as Checker<
   [number, number, number]
 >;
@@ -572,7 +580,7 @@ export function parseTrainConfig(
   if (aeS) {
     readTarget(aeS, "AutoencoderKL", editions);
     noteChannelEdition(aeS);
-    const channels = aeS.req(channelNames, listOf(positiveInteger));
+    const channels = aeS.req(channelNames, levelList(positiveInteger));
     const levels = channels?.length;
     const rawRes = aeS.req(names("num_res_blocks"), intOrIntList);
     const attentionLevels = aeS.req(names("attention_levels"), listOf(boolean));
@@ -662,7 +670,7 @@ export function parseTrainConfig(
   if (dfS) {
     readTarget(dfS, "DiffusionModelUNet", editions);
     noteChannelEdition(dfS);
-    const channels = dfS.req(channelNames, listOf(positiveInteger));
+    const channels = dfS.req(channelNames, levelList(positiveInteger));
     const levels = channels?.length;
     const attentionLevels = dfS.req(names("attention_levels"), listOf(boolean));
     const rawHeads = dfS.req(names("num_head_channels"), intOrIntList);

@@ -15,6 +15,7 @@ import type { TrainConfig } from "./config.ts";
 import type { CommandSpec } from "./args.ts";
 import { volumeRowsPng } from "./png.ts";
 import { Progress } from "./progress.ts";
+import { describeResumedLr } from "./resume_overrides.ts";
 import { batchTensor, LossBook, RunLog } from "./run_context.ts";
 import {
   type LoopPosition,
@@ -122,6 +123,17 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
     const info = await loadCheckpoint(paths.last, parts, { kind: "autoencoder", configHash: hash });
     start = positionFrom(info, start.bestValLoss);
     log(`resumed from ${paths.last}: epoch ${start.epoch}, step ${start.step} (weights and optimizer state)`);
+    for (const [role, opt] of [["generator", optimizerG], ["discriminator", optimizerD]] as const) {
+      const lines = describeResumedLr({
+        role,
+        configKey: "autoencoder_train.lr",
+        configLr: tc.lr,
+        worldSize,
+        checkpointLr: opt.lr,
+        usedLr: opt.lr,
+      });
+      for (const line of lines) log(line);
+    }
   }
   const runLog = new RunLog(join(env.tfeventPath, "autoencoder"), rank);
   const cropRng = (trainTransforms[3] as unknown as { rng?: { reseed(s: number): void } }).rng;

@@ -17,6 +17,7 @@ import type { TrainConfig } from "./config.ts";
 import type { CommandSpec } from "./args.ts";
 import { batchTensor, LossBook, RunLog } from "./run_context.ts";
 import { Progress } from "./progress.ts";
+import { describeResumedLr } from "./resume_overrides.ts";
 import { volumeSlicesPng } from "./png.ts";
 import {
   type LoopPosition,
@@ -148,8 +149,23 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     const info = await loadCheckpoint(paths.last, parts, { kind: "diffusion", configHash: hash });
     start = positionFrom(info, start.bestValLoss);
     scaleFactor = Number(info.extra?.scaleFactor);
+    const checkpointLr = optimizer.lr;
     lrSchedule.loadStateDict({ lastEpoch: Number(info.extra?.lrLastEpoch ?? start.epoch) });
     log(`resumed from ${paths.last}: epoch ${start.epoch}, step ${start.step}, scale factor ${scaleFactor}`);
+    const lines = describeResumedLr({
+      role: "unet",
+      configKey: "diffusion_train.lr",
+      configLr: tc.lr,
+      worldSize,
+      checkpointLr,
+      usedLr: optimizer.lr,
+      schedule: {
+        name: "MultiStepLR([100, 1000], 0.1)",
+        lastEpoch: lrSchedule.lastEpoch,
+        factor: lrSchedule.gamma ** lrSchedule.milestones.filter((m) => m <= lrSchedule.lastEpoch).length,
+      },
+    });
+    for (const line of lines) log(line);
   }
   const latentOf = (images: T.Tensor) => autoencoderLatentShape(autoencoder, images.shape);
   let firstImage: { data: Float32Array; shape: [number, number, number] } | null = null;

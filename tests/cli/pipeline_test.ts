@@ -111,6 +111,20 @@ Deno.test("pipeline: train autoencoder → train diffusion → generate, with pr
       "RAS",
     );
     assert.ok((await Deno.stat(nii.replace(".nii.gz", ".png"))).size > 0);
+    // Without --output, the environment's output_dir is used (the reference's inference.py).
+    const outputDir = join(dir, "env_output");
+    const viaEnv = await generate({
+      config,
+      env: { ...env, outputDir },
+      num: 1,
+      scheduler: "ddim",
+      steps: 2,
+      log: quiet,
+    });
+    assert.ok(
+      viaEnv.files.length === 2 && viaEnv.files.every((f) => f.startsWith(outputDir + "/")),
+      viaEnv.files.join(),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -126,6 +140,16 @@ Deno.test("resume: a run resumed at an epoch boundary ends with the same weights
     const logs: string[] = [];
     await trainAutoencoder({ config, env: split, maxEpochs: 2, log: (s) => logs.push(s) });
     assert.ok(logs.some((l) => l.startsWith("resumed from")), logs.join("\n"));
+    // A changed lr on resume: the optimizer state wins, and the log says so (no epochs left to run here).
+    const changed = { ...config, autoencoderTrain: { ...config.autoencoderTrain, lr: 3e-4 } };
+    const said: string[] = [];
+    await trainAutoencoder({ config: changed, env: split, maxEpochs: 2, log: (s) => said.push(s) });
+    assert.ok(
+      said.includes(
+        "resume: generator lr 1.000e-4 comes from the checkpoint's optimizer state and overrides the config's autoencoder_train.lr 3.000e-4",
+      ),
+      said.join("\n"),
+    );
     const a = await modelTensors(join(whole.modelDir, AUTOENCODER_FILES.last), "model.");
     const b = await modelTensors(join(split.modelDir, AUTOENCODER_FILES.last), "model.");
     assert.equal(a.size, b.size);

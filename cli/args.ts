@@ -6,6 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { terminalColumns } from "./terminal.ts";
 
 /** One flag: its type, optional one-letter form, help line and default. */
 export interface FlagSpec {
@@ -175,15 +176,6 @@ export function suggestFlag(raw: string, names: readonly string[]): string | und
   if (best !== undefined && bestD <= (r.length >= 5 ? 2 : 1)) return best;
   const prefixed = names.filter((n) => r.length >= 3 && norm(n).startsWith(r));
   return prefixed.length === 1 ? prefixed[0] : undefined;
-}
-
-/** The terminal's width (Deno.consoleSize), or 100 when there is no terminal. */
-export function terminalColumns(): number {
-  try {
-    return Deno.consoleSize().columns;
-  } catch {
-    return 100;
-  }
 }
 
 /** Greedy word wrap to `width` columns (a longer word stands on its own line). */

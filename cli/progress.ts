@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { terminalColumns } from "./terminal.ts";
 
 /** Options for {@link Progress}. */
 export interface ProgressOptions {
@@ -82,7 +83,7 @@ export class Progress {
     });
     this.tty = options.tty ?? safeIsTerminal();
     this.intervalMs = options.intervalMs ?? 10_000;
-    this.columns = options.columns ?? safeColumns();
+    this.columns = options.columns ?? terminalColumns();
     this.now = options.now ?? (() => performance.now());
     this.suffix = options.suffix;
     this.start = this.now();
@@ -195,13 +196,5 @@ function safeIsTerminal(): boolean {
     return Deno.stderr.isTerminal();
   } catch {
     return false;
-  }
-}
-
-function safeColumns(): number {
-  try {
-    return Deno.consoleSize().columns;
-  } catch {
-    return 100;
   }
 }

@@ -160,6 +160,9 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
           const { rows, means } = await book.read();
           lastTrainLoss = Object.values(means)[0] ?? NaN;
           progress?.update(b, hooks.onLosses(rows, means));
+        } else {
+          // Between readbacks: the step count moves (slow steps would otherwise leave the line silent).
+          progress?.update(b);
         }
         if (stop.stopped) break;
       }

@@ -31,7 +31,7 @@ export async function runCli<F extends FlagSpecs>(
   try {
     const args = parseCliArgs(argv, spec);
     if (args.help) {
-      console.log(helpText(spec));
+      console.log(helpText(spec).trimEnd());
       return;
     }
     await fn(args);
@@ -85,6 +85,7 @@ export const TRAINING_FLAGS = {
     type: "string",
     description: "gradient averaging for -g > 1",
     default: "shm",
+    valueName: "transport",
     choices: ["shm", "mpi"],
   },
 } as const satisfies FlagSpecs;

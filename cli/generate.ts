@@ -175,6 +175,7 @@ export const GENERATE_COMMAND = {
       type: "string",
       description: "ddpm (reference inference.py) or ddim (bundle recipe)",
       default: "ddpm",
+      valueName: "name",
       choices: ["ddpm", "ddim"],
     },
     steps: {

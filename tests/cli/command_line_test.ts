@@ -60,3 +60,62 @@ Deno.test("command line: demo --help explains --output and --force; --output . i
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("command line: generate refuses our checkpoint with a NaN weight, naming the file and tensor", async () => {
+  const { loadTrainConfig } = await import("../../cli/config.ts");
+  const { AutoencoderKL } = await import("../../nn/mod.ts");
+  const { saveCheckpoint } = await import("../../nn/checkpoint.ts");
+  const { readSafetensors, writeSafetensors } = await import("../../nn/serialization/safetensors.ts");
+  const T = await import("../../tensor/mod.ts");
+  await T.init();
+  const configPath = new URL("./tiny_config.json", import.meta.url).pathname;
+  const config = await loadTrainConfig(configPath);
+  const dir = await Deno.makeTempDir({ prefix: "ldm-nan-gen-" });
+  try {
+    const models = join(dir, "models");
+    await Deno.mkdir(models);
+    const path = join(models, "autoencoder.safetensors");
+    const ae = new AutoencoderKL({ ...config.autoencoder });
+    await saveCheckpoint(path, { models: { autoencoder: ae } }, {
+      kind: "autoencoder",
+      configHash: "x",
+      epoch: 1,
+      step: 1,
+    });
+    ae.dispose();
+    const { tensors, metadata } = readSafetensors(await Deno.readFile(path), path);
+    const key = [...tensors.keys()].find((k) => k.endsWith(".weight"))!;
+    (tensors.get(key)!.data as Float32Array)[3] = NaN;
+    await Deno.writeFile(path, writeSafetensors(tensors, metadata));
+    const env = join(dir, "env.json");
+    await Deno.writeTextFile(
+      env,
+      JSON.stringify({
+        data_base_dir: dir,
+        model_dir: models,
+        tfevent_path: join(dir, "tb"),
+        resume_ckpt: false,
+      }),
+    );
+    const r = await run("generate.ts", [
+      "-c",
+      configPath,
+      "-e",
+      env,
+      "-n",
+      "1",
+      "--scheduler",
+      "ddim",
+      "--steps",
+      "2",
+    ]);
+    assertEquals(r.code, 1, r.stdout + r.stderr);
+    assertEquals(
+      r.stderr,
+      `generate: ${path}: tensor '${key.slice("model.autoencoder.".length)}' contains NaN at element 3\n`,
+    );
+    assert(![...Deno.readDirSync(dir)].some((e) => e.name === "samples") && !r.stdout.includes("wrote"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -171,6 +171,7 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
   let firstImage: { data: Float32Array; shape: [number, number, number] } | null = null;
   if (!Number.isFinite(scaleFactor)) {
     // Reference behaviour: 1/std of the sampled latents of the first training batch (DDP: averaged over ranks).
+    log("scale factor: loading and encoding the first training batch");
     trainLoader.setEpoch(0);
     const first = await trainLoader.batches().next();
     if (first.done) throw new Error("diffusion: the training loader yielded no batch");

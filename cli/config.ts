@@ -207,6 +207,8 @@ export interface EnvironmentConfig {
   tfeventPath: string;
   /** Continue from the checkpoints in `modelDir`. */
   resumeCkpt: boolean;
+  /** Where `generate` writes its volumes (the reference's inference.py reads `output_dir` from here). */
+  outputDir?: string;
 }
 
 /** Options for parsing configs. */
@@ -357,6 +359,14 @@ function listOf<T>(item: Checker<T>, length?: number): Checker<T[]> {
     expected: `${name}[${length ?? ""}]`,
     check: (v): v is T[] =>
       Array.isArray(v) && (length === undefined || v.length === length) && v.every((x) => item.check(x)),
+  };
+}
+/** A per-level list (channels): at least one level. */
+function levelList<T>(item: Checker<T>): Checker<T[]> {
+  const list = listOf(item);
+  return {
+    expected: `${list.expected} with at least one level`,
+    check: (v): v is T[] => list.check(v) && (v as T[]).length > 0,
   };
 }
 const triple: Checker<[number, number, number]> = listOf(positiveNumber, 3) as Checker<
@@ -570,7 +580,7 @@ export function parseTrainConfig(
   if (aeS) {
     readTarget(aeS, "AutoencoderKL", editions);
     noteChannelEdition(aeS);
-    const channels = aeS.req(channelNames, listOf(positiveInteger));
+    const channels = aeS.req(channelNames, levelList(positiveInteger));
     const levels = channels?.length;
     const rawRes = aeS.req(names("num_res_blocks"), intOrIntList);
     const attentionLevels = aeS.req(names("attention_levels"), listOf(boolean));
@@ -660,7 +670,7 @@ export function parseTrainConfig(
   if (dfS) {
     readTarget(dfS, "DiffusionModelUNet", editions);
     noteChannelEdition(dfS);
-    const channels = dfS.req(channelNames, listOf(positiveInteger));
+    const channels = dfS.req(channelNames, levelList(positiveInteger));
     const levels = channels?.length;
     const attentionLevels = dfS.req(names("attention_levels"), listOf(boolean));
     const rawHeads = dfS.req(names("num_head_channels"), intOrIntList);
@@ -844,6 +854,8 @@ export function parseEnvironment(
     tfeventPath: s.req(names("tfevent_path"), string),
     resumeCkpt: s.req(names("resume_ckpt"), boolean),
   };
+  const outputDir = s.opt(names("output_dir"), string, undefined);
+  if (outputDir !== undefined) env.outputDir = outputDir;
   s.leftovers();
   if (ctx.problems.length) throw new ConfigError(ctx.problems);
   const warn = options.onWarning ?? ((m: string) => console.warn(`warning: ${m}`));

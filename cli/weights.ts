@@ -3,9 +3,9 @@
  * inside), a plain safetensors state dict, or a PyTorch `.pt` from the reference (GenerativeModels or MONAI
  * core key names, detected). Strict: another architecture's file fails naming the keys.
  */
-import { CHECKPOINT_FORMAT } from "../nn/checkpoint.ts";
+import { isCheckpointMetadata, parseCheckpointMetadata } from "../nn/checkpoint.ts";
 import type { Module } from "../nn/module.ts";
-import { loadStateDictFile } from "../nn/serialization/mod.ts";
+import { assertFinite, loadStateDictFile } from "../nn/serialization/mod.ts";
 import { isSafetensors, readSafetensors } from "../nn/serialization/safetensors.ts";
 import { type ModelKind, type ProjectionPolicy, toCoreNames } from "../nn/serialization/key_names.ts";
 import type { StateDict } from "../nn/serialization/types.ts";
@@ -32,17 +32,20 @@ export async function loadModelWeights(
   }
   if (isSafetensors(bytes)) {
     const { tensors, metadata } = readSafetensors(bytes, path);
-    if (metadata.format === CHECKPOINT_FORMAT) {
+    if (isCheckpointMetadata(metadata)) {
+      const meta = parseCheckpointMetadata(path, metadata);
       const prefix = `model.${role}.`;
       const sd: StateDict = new Map();
       for (const [k, v] of tensors) if (k.startsWith(prefix)) sd.set(k.slice(prefix.length), v);
       if (sd.size === 0) {
         throw new Error(
-          `${path}: this checkpoint holds no '${role}' model (it has ${JSON.parse(metadata.models ?? "[]")})`,
+          `${path}: this checkpoint holds no '${role}' model (it has ${meta.models.join(", ") || "none"})`,
         );
       }
+      // The same NaN/Inf check as foreign weights: a broken run's checkpoint must not produce NaN volumes.
+      assertFinite(sd, path);
       module.loadStateDict(sd, { strict: true, file: path });
-      return { source: "checkpoint", info: JSON.parse(metadata.info) };
+      return { source: "checkpoint", info: meta.info as unknown as Record<string, unknown> };
     }
   }
   const sd = toCoreNames(await loadStateDictFile(path), kind, { projection: options.projection });

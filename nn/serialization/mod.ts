@@ -3,6 +3,7 @@ import { isSafetensors, readSafetensors } from "./safetensors.ts";
 import { isLegacyTorch, readTorchLegacy, readTorchZip, type TorchLoadOptions } from "./torch_pickle.ts";
 import { SerializationError, type StateDict } from "./types.ts";
 import { isZip } from "./zip.ts";
+import { assertFinite } from "./finite.ts";
 
 export {
   type HostDType,
@@ -12,7 +13,8 @@ export {
   SerializationError,
   type StateDict,
 } from "./types.ts";
-export { writeFileAtomic } from "./atomic.ts";
+export { removeStaleTempFiles, writeFileAtomic } from "./atomic.ts";
+export { assertFinite } from "./finite.ts";
 export {
   isSafetensors,
   loadSafetensors,
@@ -114,21 +116,4 @@ export async function readStateDictFile(path: string, options: LoadOptions = {})
 /** Loads a state dict from a safetensors / `.pt` (zip or legacy) file; rejects NaN/Inf unless `checkFinite: false`. */
 export async function loadStateDictFile(path: string, options: LoadOptions = {}): Promise<StateDict> {
   return (await readStateDictFile(path, options)).stateDict;
-}
-
-/** Throws a SerializationError naming `file`, the first key with a NaN/Inf value and the element index. */
-export function assertFinite(sd: StateDict, file: string): void {
-  for (const [key, t] of sd) {
-    if (!(t.data instanceof Float32Array)) continue;
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) {
-      const v = d[i];
-      if (v - v !== 0) {
-        throw new SerializationError(
-          file,
-          `tensor '${key}' contains ${Number.isNaN(v) ? "NaN" : v} at element ${i}`,
-        );
-      }
-    }
-  }
 }

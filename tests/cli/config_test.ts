@@ -488,3 +488,53 @@ async function assertRejects(f: () => Promise<unknown>, re: RegExp): Promise<voi
   }
   throw new Error(`expected rejection matching ${re}`);
 }
+
+Deno.test("config: empty or mismatched per-level lists are rejected with the key path", () => {
+  const mk = (f: (r: any) => void) => {
+    const r = readJson(`${REF}config_train_32g.json`);
+    f(r);
+    return problems(r);
+  };
+  assertEquals(mk((r) => r.autoencoder_def.num_channels = []), [
+    "config/x.json: autoencoder_def.num_channels: expected positive integer[] with at least one level, got []",
+  ]);
+  assertEquals(
+    mk((r) => {
+      r.diffusion_def.num_channels = [];
+      r.diffusion_def.attention_levels = [];
+      r.diffusion_def.num_head_channels = [];
+    }),
+    ["config/x.json: diffusion_def.num_channels: expected positive integer[] with at least one level, got []"],
+  );
+  assertEquals(mk((r) => r.autoencoder_def.attention_levels = [false, false]), [
+    "config/x.json: autoencoder_def.attention_levels: has 2 entries, but channels has 3",
+  ]);
+  assertEquals(mk((r) => r.autoencoder_def.num_res_blocks = [2, 2, 2, 2]), [
+    "config/x.json: autoencoder_def.num_res_blocks: has 4 entries, but channels has 3 levels",
+  ]);
+  assertEquals(mk((r) => r.diffusion_def.num_head_channels = []), [
+    "config/x.json: diffusion_def.num_head_channels: has 0 entries, but channels has 3 levels",
+  ]);
+});
+
+Deno.test("config: the environment's output_dir (the reference's inference.py) is read, not warned about", () => {
+  const warnings: string[] = [];
+  const env = parseEnvironment(
+    { data_base_dir: "d", model_dir: "m", tfevent_path: "t", resume_ckpt: false, output_dir: "out" },
+    "env.json",
+    { onWarning: (w) => warnings.push(w) },
+  );
+  assertEquals(env.outputDir, "out");
+  assertEquals(warnings, []);
+  assertThrows(
+    () =>
+      parseEnvironment({
+        data_base_dir: "d",
+        model_dir: "m",
+        tfevent_path: "t",
+        resume_ckpt: false,
+        output_dir: 3,
+      }),
+    /output_dir: expected string, got 3/,
+  );
+});

@@ -134,7 +134,7 @@ Deno.test("loader: deterministic chain (centre crop) is cached whole; unequal sh
     });
     await assert.rejects(
       () => Array.fromAsync(noCrop.batches()),
-      /loader: item 3 \('.*missing\.nii\.gz'\).*cannot read/,
+      /loader: item 3: NIfTI file '.*missing\.nii\.gz': cannot read/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -167,7 +167,7 @@ Deno.test("loader: warmup in 2 Web Workers fills the disk cache with the same vo
       batchSize: 1,
       cacheDir: join(dir, "c3"),
     });
-    await assert.rejects(() => bad.warmup({ workers: 2 }), /item 1 \('.*nope\.nii\.gz'\)/);
+    await assert.rejects(() => bad.warmup({ workers: 2 }), /loader: item 1: NIfTI file '.*nope\.nii\.gz': cannot read/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -5,7 +5,7 @@
  */
 import * as nifti from "nifti-reader-js";
 import { constants as zlibConstants, gunzipSync, inflateRawSync } from "node:zlib";
-import { type Affine, makeVolume, spacingOf, type Volume } from "./volume.ts";
+import { type Affine, firstNonFinite, makeVolume, spacingOf, type Volume, voxelAt } from "./volume.ts";
 import { quaternionToMatrix } from "./affine.ts";
 
 /** An error about one NIfTI file; the message names the file and what is wrong with it. */
@@ -269,7 +269,7 @@ function inflateCapped(input: Uint8Array, name: string, expected: number): Uint8
   }
 }
 
-/** Rejects Inf/NaN voxels (e.g. a huge scl_slope overflowing float32), naming the first one in file order. */
+/** Rejects Inf/NaN voxels (e.g. a huge scl_slope overflowing float32), naming the first one. */
 function assertFiniteVoxels(
   data: Float32Array,
   [nx, ny, nz]: number[],
@@ -277,26 +277,18 @@ function assertFiniteVoxels(
   scaling: [number, number] | null,
   name: string,
 ): void {
-  const n = nx * ny * nz;
-  let first = -1;
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i])) {
-      first = i;
-      break;
-    }
-  }
+  const first = firstNonFinite(data);
   if (first < 0) return;
   let count = 0;
   for (let i = first; i < data.length; i++) if (!Number.isFinite(data[i])) count++;
-  const ci = Math.floor(first / n), r = first % n;
-  const x = Math.floor(r / (ny * nz)), y = Math.floor(r / nz) % ny, z = r % nz;
-  const where = channels.length > 1 || channels[0] !== 0 ? ` of channel ${channels[ci]}` : "";
+  const { channel, xyz } = voxelAt([channels.length, nx, ny, nz], first);
+  const where = channels.length > 1 || channels[0] !== 0 ? ` of channel ${channels[channel]}` : "";
   const why = scaling
     ? ` after scaling by scl_slope ${scaling[0]} and scl_inter ${scaling[1]} (float32 range exceeded?)`
     : "";
   throw new NiftiError(
     name,
-    `voxel [${x}, ${y}, ${z}]${where} is ${data[first]}${why}; ${count} non-finite voxel(s) in all`,
+    `voxel [${xyz.join(", ")}]${where} is ${data[first]}${why}; ${count} non-finite voxel(s) in all`,
   );
 }
 

@@ -167,7 +167,10 @@ Deno.test("loader: warmup in 2 Web Workers fills the disk cache with the same vo
       batchSize: 1,
       cacheDir: join(dir, "c3"),
     });
-    await assert.rejects(() => bad.warmup({ workers: 2 }), /loader: item 1: NIfTI file '.*nope\.nii\.gz': cannot read/);
+    await assert.rejects(
+      () => bad.warmup({ workers: 2 }),
+      /loader: item 1: NIfTI file '.*nope\.nii\.gz': cannot read/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

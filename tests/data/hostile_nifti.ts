@@ -3,7 +3,7 @@
  * that overflows float32, decompression bombs, and a header fuzzer. Small on disk by construction.
  */
 import { constants, deflateRawSync, gzipSync } from "node:zlib";
-import { encodeNifti, makeVolume, MT19937 } from "../../data/mod.ts";
+import { encodeNifti, makeVolume, type MT19937 } from "../../data/mod.ts";
 
 /** NIfTI-1 header offsets this file patches (little-endian, as our writer produces). */
 const OFF = { dim: 40, datatype: 70, bitpix: 72, pixdim: 76, slope: 112, inter: 116, srow: 280 } as const;

@@ -112,7 +112,7 @@ export async function readNifti(path: string, options: ReadNiftiOptions = {}): P
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
-    throw new NiftiError(path, `cannot read: ${(e as Error).message}`);
+    throw new NiftiError(path, `cannot read: ${osMessage(e)}`);
   }
   return parseNifti(bytes, path, options);
 }
@@ -123,9 +123,14 @@ export function readNiftiSync(path: string, options: ReadNiftiOptions = {}): Nif
   try {
     bytes = Deno.readFileSync(path);
   } catch (e) {
-    throw new NiftiError(path, `cannot read: ${(e as Error).message}`);
+    throw new NiftiError(path, `cannot read: ${osMessage(e)}`);
   }
   return parseNifti(bytes, path, options);
+}
+
+/** An OS error's message without the path Deno appends (the NiftiError names the file already). */
+function osMessage(e: unknown): string {
+  return (e as Error).message.replace(/: \w+ '[^']*'$/, "");
 }
 
 /** True when the bytes start with the gzip magic number. */
@@ -283,8 +288,9 @@ function assertFiniteVoxels(
   for (let i = first; i < data.length; i++) if (!Number.isFinite(data[i])) count++;
   const { channel, xyz } = voxelAt([channels.length, nx, ny, nz], first);
   const where = channels.length > 1 || channels[0] !== 0 ? ` of channel ${channels[channel]}` : "";
+  const overflow = Number.isNaN(data[first]) ? "" : ", beyond the float32 range";
   const why = scaling
-    ? ` after scaling by scl_slope ${scaling[0]} and scl_inter ${scaling[1]} (float32 range exceeded?)`
+    ? ` after scaling by scl_slope ${scaling[0]} and scl_inter ${scaling[1]}${overflow}`
     : "";
   throw new NiftiError(
     name,

@@ -48,7 +48,7 @@ const EXPECTED: Record<string, RegExp> = {
   "subvoxel.nii":
     /step 'spacing' failed: spacing: resampling \[1, 12, 12\] voxels of \[0\.5, 1, 1\] mm to \[1\.1, 1\.1, 1\.1\] mm: the image covers only \[0\.455, 10\.9, 10\.9\] output voxels, smaller than one voxel/,
   "slope_overflow.nii":
-    /voxel \[3, 4, 5\] is Infinity after scaling by scl_slope 9\.99\d*e\+37 and scl_inter 0 .*; 1 non-finite voxel\(s\) in all/,
+    /voxel \[3, 4, 5\] is Infinity after scaling by scl_slope 9\.99\d*e\+37 and scl_inter 0, beyond the float32 range; 1 non-finite voxel\(s\) in all/,
   "bomb_3gib.nii.gz":
     /gzip data inflates to more than 1573216 bytes, but the header announces 524640 \(vox_offset \+ voxel data; 1048576 bytes of trailing data allowed\): a decompression bomb or wrong dims; stopped/,
   "dims_huge.nii.gz":
@@ -137,7 +137,7 @@ Deno.test("hostile NIfTI: the whole set runs within the memory bound", async () 
 });
 
 Deno.test("hostile NIfTI fuzz: degenerate voxel sizes, dims, slopes, NaN voxels give a finite volume or our error naming the file", async () => {
-  const r = await runChild({ files: [], patch: [16, 16, 16], fuzz: { seed: 15, trials: 300, cap: 2 ** 22 } });
+  const r = await runChild({ files: [], patch: [16, 16, 16], fuzz: { seed: 15, trials: 600, cap: 2 ** 18 } });
   console.log(`fuzz: child peak RSS ${r.peakRssMiB.toFixed(0)} MiB`);
   const counts = { ok: 0, error: 0 };
   for (const o of r.fuzz) {
@@ -152,7 +152,7 @@ Deno.test("hostile NIfTI fuzz: degenerate voxel sizes, dims, slopes, NaN voxels 
       counts.error++;
     }
   }
-  assert.ok(counts.ok > 30 && counts.error > 30, JSON.stringify(counts));
+  assert.ok(counts.ok > 60 && counts.error > 60, JSON.stringify(counts));
   assert.ok(r.peakRssMiB < RSS_LIMIT_MIB, `peak RSS ${r.peakRssMiB} MiB`);
 });
 

@@ -110,8 +110,10 @@ export interface ReadNiftiOptions {
 export async function readNifti(path: string, options: ReadNiftiOptions = {}): Promise<NiftiImage> {
   let bytes: Uint8Array;
   try {
+    checkFileSize(path, (await Deno.stat(path)).size, options);
     bytes = await Deno.readFile(path);
   } catch (e) {
+    if (e instanceof NiftiError) throw e;
     throw new NiftiError(path, `cannot read: ${osMessage(e)}`);
   }
   return parseNifti(bytes, path, options);
@@ -121,11 +123,25 @@ export async function readNifti(path: string, options: ReadNiftiOptions = {}): P
 export function readNiftiSync(path: string, options: ReadNiftiOptions = {}): NiftiImage {
   let bytes: Uint8Array;
   try {
+    checkFileSize(path, Deno.statSync(path).size, options);
     bytes = Deno.readFileSync(path);
   } catch (e) {
+    if (e instanceof NiftiError) throw e;
     throw new NiftiError(path, `cannot read: ${osMessage(e)}`);
   }
   return parseNifti(bytes, path, options);
+}
+
+/** A file larger on disk than the decoded-size cap is refused before it is read. */
+function checkFileSize(path: string, size: number, options: ReadNiftiOptions): void {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_NIFTI_BYTES;
+  const limit = maxBytes + GZIP_TRAILING_ALLOWANCE;
+  if (size > limit) {
+    throw new NiftiError(
+      path,
+      `file is ${size} bytes (${mib(size)}), over the limit of ${limit} bytes; not read`,
+    );
+  }
 }
 
 /** An OS error's message without the path Deno appends (the NiftiError names the file already). */

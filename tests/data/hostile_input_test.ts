@@ -22,6 +22,7 @@ function hostileFiles(): Record<string, Uint8Array> {
   return {
     "normal.nii": plain([1, 1, 1]),
     "voxel_100mm.nii": plain([100, 100, 100]),
+    "sparse_3gib.nii": plain([1, 1, 1]),
     "voxel_zero.nii": patchHeader(plain([1, 1, 1]), { voxel: [0, 1, 1] }),
     "voxel_tiny.nii": plain([1e-4, 1, 1]),
     "voxel_150mm.nii": plain([150, 1, 1]),
@@ -41,6 +42,7 @@ function hostileFiles(): Record<string, Uint8Array> {
 const EXPECTED: Record<string, RegExp> = {
   "voxel_100mm.nii":
     /step 'spacing' failed: spacing: resampling \[12, 12, 12\] voxels of \[100, 100, 100\] mm to \[1\.1, 1\.1, 1\.1\] mm gives \[1001, 1001, 1001\] × 1 = 1003003001 voxels .* over the limit of 134217728 voxels \(512 MiB as float32\); check the header's voxel size or raise max_resampled_voxels/,
+  "sparse_3gib.nii": /file is 3221225472 bytes \(3\.0 GiB\), over the limit of 2148532224 bytes; not read/,
   "voxel_zero.nii": /voxel size \[0, 1, 1\] mm \(from the sform\) is outside the accepted 0\.001\.\.100 mm/,
   "voxel_tiny.nii": /voxel size \[0\.0001, 1, 1\] mm .* outside the accepted 0\.001\.\.100 mm/,
   "voxel_150mm.nii": /voxel size \[150, 1, 1\] mm .* outside the accepted/,
@@ -102,6 +104,8 @@ function hostileReport(): Promise<{ files: Outcome[]; peakRssMiB: number; dir: s
       for (const [name, bytes] of Object.entries(hostileFiles())) {
         await Deno.writeFile(join(dir, name), bytes);
       }
+      // A valid header followed by 3 GiB of (sparse) voxel data that the header does not announce.
+      await Deno.truncate(join(dir, "sparse_3gib.nii"), 3 * 2 ** 30);
       const r = await runChild({ files: names.map((n) => join(dir, n)), patch: PATCH });
       console.log(`hostile files: child peak RSS ${r.peakRssMiB.toFixed(0)} MiB`);
       return { files: r.files, peakRssMiB: r.peakRssMiB, dir };

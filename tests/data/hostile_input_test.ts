@@ -130,6 +130,7 @@ for (const name of ["normal.nii", ...Object.keys(EXPECTED)]) {
     assert.ok(o.error, `${name} was accepted: shape ${o.shape}`);
     assert.ok(o.niftiError, `not a NiftiError: ${o.error}`);
     assert.ok(o.error.startsWith(`NIfTI file '${join(dir, name)}': `), o.error);
+    assert.equal(o.error.split(join(dir, name)).length, 2, `the file is named once: ${o.error}`);
     assert.match(o.error, EXPECTED[name]);
     assert.ok(o.ms < 10_000, `${name} took ${o.ms} ms`);
   });

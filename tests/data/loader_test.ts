@@ -14,6 +14,7 @@ import {
   selectChannel,
   spacing,
   torchRandperm,
+  type Transform,
   VolumeCache,
   writeSyntheticDataset,
 } from "../../data/mod.ts";
@@ -171,6 +172,38 @@ Deno.test("loader: warmup in 2 Web Workers fills the disk cache with the same vo
       () => bad.warmup({ workers: 2 }),
       /loader: item 1: NIfTI file '.*nope\.nii\.gz': cannot read/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loader: a failing stage (cached or random part) names the file once, with the step", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const task = await writeSyntheticDataset(dir, { numTraining: 1, shape: [10, 10, 8], seed: 5 });
+    const [file] = (await readDatasetJson(task)).training.map((t) => t.image);
+    const boom = (random: boolean): Transform => ({
+      name: "boom",
+      params: {},
+      random,
+      apply: () => {
+        throw new Error("boom: out of luck");
+      },
+    });
+    for (const random of [false, true]) {
+      const loader = new DataLoader({
+        files: [file],
+        transforms: [selectChannel(0), boom(random)],
+        batchSize: 1,
+      });
+      const err = await loader.sample(0).then(() => null, (e: Error) => e);
+      assert.ok(err, "the stage error must surface");
+      assert.match(
+        err.message,
+        /^loader: item 0: NIfTI file '.*BRATS_001\.nii\.gz': step 'boom' failed: boom: out of luck$/,
+      );
+      assert.equal(err.message.split(file).length, 2, `file named once: ${err.message}`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -8,6 +8,7 @@ import { createGunzip } from "node:zlib";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import tar from "tar-stream";
 import { splitSection } from "./split.ts";
+import { removeStaleLeftovers } from "./stale.ts";
 
 /** Where the reference downloads Task01 from and its md5 (SPEC §1.1). */
 export const TASK01 = {
@@ -312,49 +313,17 @@ function extractPrefix(folder: string): string {
   return `.${folder}.extract-`;
 }
 
-/** True when process `pid` is running (Linux /proc); null when that cannot be told. */
-async function processAlive(pid: number): Promise<boolean | null> {
-  try {
-    await Deno.stat(`/proc/${pid}`);
-    return true;
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) return null;
-    try {
-      await Deno.stat("/proc/self");
-      return false;
-    } catch {
-      return null;
-    }
-  }
-}
-
 /**
  * Removes temporary extraction folders of `folder` under `root` left by interrupted runs: those whose process is
  * gone (or, where liveness cannot be told, older than a day). Returns the folders removed.
  */
-export async function removeStaleExtractions(root: string, folder: string): Promise<string[]> {
+export function removeStaleExtractions(root: string, folder: string): Promise<string[]> {
   const prefix = extractPrefix(folder);
-  const removed: string[] = [];
-  let entries: Deno.DirEntry[];
-  try {
-    entries = await Array.fromAsync(Deno.readDir(root));
-  } catch {
-    return removed;
-  }
-  for (const e of entries) {
-    if (!e.isDirectory || !e.name.startsWith(prefix)) continue;
-    const pid = Number(e.name.slice(prefix.length).split("-")[0]);
-    if (!Number.isInteger(pid) || pid === Deno.pid) continue;
-    const path = join(root, e.name);
-    const alive = await processAlive(pid);
-    const ageMs = Date.now() - ((await Deno.stat(path)).mtime?.getTime() ?? Date.now());
-    const stale = alive === null ? ageMs > 24 * 3600 * 1000 : !alive;
-    if (stale) {
-      await Deno.remove(path, { recursive: true });
-      removed.push(path);
-    }
-  }
-  return removed;
+  return removeStaleLeftovers(root, (name) => {
+    if (!name.startsWith(prefix)) return undefined;
+    const pid = Number(name.slice(prefix.length).split("-")[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  });
 }
 
 /**

@@ -208,3 +208,39 @@ Deno.test("loader: a failing stage (cached or random part) names the file once, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cache: temporary files of interrupted writes are removed by the first store, live ones kept", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const task = await writeSyntheticDataset(dir, { numTraining: 1, shape: [8, 8, 6], seed: 6 });
+    const [file] = (await readDatasetJson(task)).training.map((t) => t.image);
+    const cacheDir = join(dir, "cache");
+    await Deno.mkdir(cacheDir);
+    const done = new Deno.Command(Deno.execPath(), { args: ["eval", "0"] }).spawn();
+    await done.status;
+    const uuid = "0123abcd-0123-4567-89ab-0123456789ab";
+    const names = {
+      dead: `aa.vol.${done.pid}-${uuid}.tmp`, // its process has ended
+      live: `bb.vol.1-${uuid}.tmp`, // pid 1 runs
+      oldFresh: `cc.vol.${uuid}.tmp`, // an older version's, no pid, recent: kept
+      oldStale: `dd.vol.${uuid}.tmp`, // same, two days old: removed
+      other: "notes.txt",
+    };
+    for (const n of Object.values(names)) await Deno.writeTextFile(join(cacheDir, n), "x");
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    await Deno.utime(join(cacheDir, names.oldStale), twoDaysAgo, twoDaysAgo);
+    const cache = new VolumeCache(cacheDir);
+    const steps = [selectChannel(0)];
+    await cache.getOrCompute(file, steps, () => ({
+      data: new Float32Array(8),
+      shape: [1, 2, 2, 2],
+      affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+      spacing: [1, 1, 1],
+    }));
+    const left = (await Array.fromAsync(Deno.readDir(cacheDir))).map((e) => e.name).sort();
+    const entry = cache.entryPath(file, steps).split("/").at(-1)!;
+    assert.deepEqual(left, [names.live, names.oldFresh, entry, names.other].sort());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -8,7 +8,7 @@ import { createGunzip } from "node:zlib";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import tar from "tar-stream";
 import { splitSection } from "./split.ts";
-import { removeStaleLeftovers } from "./stale.ts";
+import { processAlive, removeStaleLeftovers } from "./stale.ts";
 
 /** Where the reference downloads Task01 from and its md5 (SPEC §1.1). */
 export const TASK01 = {
@@ -385,38 +385,76 @@ export interface PrepareOptions {
 /**
  * Makes sure `root/Task01_BrainTumour` is complete (downloading, verifying and extracting on request); returns
  * the task folder. Temporary extraction folders of interrupted runs are removed first; a partial download
- * (`.tar.part`) is resumed.
+ * (`.tar.part`) is resumed. Concurrent calls (the ranks of one run) download once: the others wait on a lock
+ * file `.Task01_BrainTumour.lock` beside the folder.
  */
 export async function prepareDecathlon(root: string, options: PrepareOptions = {}): Promise<string> {
   const folder = options.folder ?? TASK01.folder;
   const taskDir = join(root, folder);
   await removeStaleExtractions(root, folder);
-  if ((await fileSize(join(taskDir, "dataset.json"))) !== null) {
-    try {
-      await readDatasetJson(taskDir); // training images and labels present
-    } catch (e) {
-      throw new Error(
-        `dataset: '${taskDir}' is incomplete (an interrupted extraction by an older version?): ` +
-          `${(e as Error).message}; remove that folder to extract the archive again`,
-      );
-    }
-    return taskDir;
-  }
+  if (await existingTaskDir(taskDir)) return taskDir;
   if (!options.download) {
     throw new Error(
       `dataset: '${join(taskDir, "dataset.json")}' not found; download it (download: true / --download_data)`,
     );
   }
-  const url = options.url ?? TASK01.url;
-  const tarPath = join(root, `${folder}.tar`);
-  const md5 = options.md5 === undefined ? TASK01.md5 : options.md5 ?? undefined;
-  await downloadFile(url, tarPath, {
-    md5,
-    onProgress: options.onProgress,
-    maxRetries: options.maxRetries,
-    retryDelayMs: options.retryDelayMs,
+  await Deno.mkdir(root, { recursive: true });
+  // One download per machine: other processes (ranks) wait for it and then find the folder ready.
+  return await withLock(join(root, `.${folder}.lock`), async () => {
+    if (await existingTaskDir(taskDir)) return taskDir;
+    const url = options.url ?? TASK01.url;
+    const tarPath = join(root, `${folder}.tar`);
+    const md5 = options.md5 === undefined ? TASK01.md5 : options.md5 ?? undefined;
+    await downloadFile(url, tarPath, {
+      md5,
+      onProgress: options.onProgress,
+      maxRetries: options.maxRetries,
+      retryDelayMs: options.retryDelayMs,
+    });
+    return await extractTaskAtomically(tarPath, root, folder);
   });
-  return await extractTaskAtomically(tarPath, root, folder);
+}
+
+/** True when the task folder is in place with its training files; throws when it is there but incomplete. */
+async function existingTaskDir(taskDir: string): Promise<boolean> {
+  if ((await fileSize(join(taskDir, "dataset.json"))) === null) return false;
+  try {
+    await readDatasetJson(taskDir); // training images and labels present
+  } catch (e) {
+    throw new Error(
+      `dataset: '${taskDir}' is incomplete (an interrupted extraction by an older version?): ` +
+        `${(e as Error).message}; remove that folder to extract the archive again`,
+    );
+  }
+  return true;
+}
+
+/**
+ * Runs `fn` holding the lock file `lock` (it holds our pid). Waits while a live process holds it; a lock whose
+ * process is gone (or an unreadable one older than a minute) is taken over.
+ */
+export async function withLock<T>(lock: string, fn: () => Promise<T>, pollMs = 200): Promise<T> {
+  for (;;) {
+    try {
+      await Deno.writeTextFile(lock, String(Deno.pid), { createNew: true });
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    const holder = Number((await Deno.readTextFile(lock).catch(() => "")).trim());
+    let stale: boolean;
+    if (Number.isInteger(holder) && holder > 0) stale = (await processAlive(holder)) === false;
+    else {stale = Date.now() - ((await Deno.stat(lock).catch(() =>
+            null
+          ))?.mtime?.getTime() ?? Date.now()) > 60_000;}
+    if (stale) await Deno.remove(lock).catch(() => {});
+    else await new Promise((r) => setTimeout(r, pollMs));
+  }
+  try {
+    return await fn();
+  } finally {
+    await Deno.remove(lock).catch(() => {});
+  }
 }
 
 /** The datalist of one section as DecathlonDataset gives it: training/validation by the seeded split of `training`, or `test`. */

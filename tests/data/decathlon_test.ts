@@ -356,3 +356,24 @@ Deno.test("decathlon: the offline error names only files that exist", async () =
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("decathlon: concurrent calls (ranks) download once; a lock left by a dead process is taken over", async () => {
+  const { tarBytes, md5, work } = await syntheticTar();
+  const srv = serve(tarBytes);
+  try {
+    const root = join(work, "dl");
+    await Deno.mkdir(root);
+    const done = new Deno.Command(Deno.execPath(), { args: ["eval", "0"] }).spawn();
+    await done.status;
+    await Deno.writeTextFile(join(root, ".Task01_BrainTumour.lock"), String(done.pid));
+    const opts = { download: true, url: srv.url, md5 };
+    const [a, b] = await Promise.all([prepareDecathlon(root, opts), prepareDecathlon(root, opts)]);
+    assert.equal(a, b);
+    assert.deepEqual(srv.requests, [{ range: null }], "one download");
+    assert.equal((await readDatasetJson(a)).training.length, 5);
+    assert.deepEqual(await names(root), ["Task01_BrainTumour", "Task01_BrainTumour.tar"]);
+  } finally {
+    await srv.close();
+    await Deno.remove(work, { recursive: true });
+  }
+});

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
-import { removeStaleLeftovers } from "./stale.ts";
+import { removeStaleLeftovers } from "./pid_files.ts";
 import { describeChain, type Transform } from "./transforms/transform.ts";
 import type { Volume } from "./volume.ts";
 

@@ -8,7 +8,7 @@ import { createGunzip } from "node:zlib";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import tar from "tar-stream";
 import { splitSection } from "./split.ts";
-import { processAlive, removeStaleLeftovers } from "./stale.ts";
+import { removeStaleLeftovers, withLock } from "./pid_files.ts";
 
 /** Where the reference downloads Task01 from and its md5 (SPEC §1.1). */
 export const TASK01 = {
@@ -350,11 +350,9 @@ export async function extractTaskAtomically(tarPath: string, root: string, folde
     } catch (e) {
       // Another process may have put a complete folder in place meanwhile; anything else is an error.
       if ((await fileSize(join(taskDir, "dataset.json"))) === null) {
+        const why = (e as Error).message;
         throw new Error(
-          `dataset: cannot move the extracted '${folder}' into place at '${taskDir}' (${
-            (e as Error).message
-          }); ` +
-            `if that folder holds something else, move it away`,
+          `dataset: cannot move the extracted '${folder}' to '${taskDir}' (${why}); move that folder away`,
         );
       }
     }
@@ -385,7 +383,7 @@ export interface PrepareOptions {
 /**
  * Makes sure `root/Task01_BrainTumour` is complete (downloading, verifying and extracting on request); returns
  * the task folder. Temporary extraction folders of interrupted runs are removed first; a partial download
- * (`.tar.part`) is resumed. Concurrent calls (the ranks of one run) download once: the others wait on a lock
+ * (`.tar.part`) is resumed. Concurrent calls (the ranks of one run) download once: the others wait on the lock
  * file `.Task01_BrainTumour.lock` beside the folder.
  */
 export async function prepareDecathlon(root: string, options: PrepareOptions = {}): Promise<string> {
@@ -427,34 +425,6 @@ async function existingTaskDir(taskDir: string): Promise<boolean> {
     );
   }
   return true;
-}
-
-/**
- * Runs `fn` holding the lock file `lock` (it holds our pid). Waits while a live process holds it; a lock whose
- * process is gone (or an unreadable one older than a minute) is taken over.
- */
-export async function withLock<T>(lock: string, fn: () => Promise<T>, pollMs = 200): Promise<T> {
-  for (;;) {
-    try {
-      await Deno.writeTextFile(lock, String(Deno.pid), { createNew: true });
-      break;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    }
-    const holder = Number((await Deno.readTextFile(lock).catch(() => "")).trim());
-    let stale: boolean;
-    if (Number.isInteger(holder) && holder > 0) stale = (await processAlive(holder)) === false;
-    else {stale = Date.now() - ((await Deno.stat(lock).catch(() =>
-            null
-          ))?.mtime?.getTime() ?? Date.now()) > 60_000;}
-    if (stale) await Deno.remove(lock).catch(() => {});
-    else await new Promise((r) => setTimeout(r, pollMs));
-  }
-  try {
-    return await fn();
-  } finally {
-    await Deno.remove(lock).catch(() => {});
-  }
 }
 
 /** The datalist of one section as DecathlonDataset gives it: training/validation by the seeded split of `training`, or `test`. */

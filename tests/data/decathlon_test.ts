@@ -272,8 +272,8 @@ Deno.test("decathlon: a truncated or corrupt archive leaves nothing that looks r
             : /extract: '.*Task01_BrainTumour\.tar' could not be extracted/,
           kind,
         );
-        // Only the downloaded archive remains: no task folder, no temporary folder.
-        assert.deepEqual(await names(root), ["Task01_BrainTumour.tar"], kind);
+        // Only the downloaded archive (and the lock file) remain: no task folder, no temporary folder.
+        assert.deepEqual(await names(root), [".Task01_BrainTumour.lock", "Task01_BrainTumour.tar"], kind);
         await assert.rejects(() => prepareDecathlon(root), /dataset\.json' not found/, kind);
       } finally {
         await srv.close();
@@ -302,6 +302,7 @@ Deno.test("decathlon: stale temporary extraction folders are removed when a run 
     assert.equal((await readDatasetJson(task)).training.length, 5);
     assert.deepEqual(await names(root), [
       ".Task01_BrainTumour.extract-1-cafecafe",
+      ".Task01_BrainTumour.lock",
       "Task01_BrainTumour",
       "Task01_BrainTumour.tar",
     ]);
@@ -357,21 +358,33 @@ Deno.test("decathlon: the offline error names only files that exist", async () =
   }
 });
 
-Deno.test("decathlon: concurrent calls (ranks) download once; a lock left by a dead process is taken over", async () => {
+Deno.test("decathlon: concurrent calls (ranks) download and extract once; a crashed holder leaves no lock", async () => {
   const { tarBytes, md5, work } = await syntheticTar();
   const srv = serve(tarBytes);
   try {
     const root = join(work, "dl");
     await Deno.mkdir(root);
-    const done = new Deno.Command(Deno.execPath(), { args: ["eval", "0"] }).spawn();
-    await done.status;
-    await Deno.writeTextFile(join(root, ".Task01_BrainTumour.lock"), String(done.pid));
+    // A process that took the lock and died without releasing it.
+    const lock = join(root, ".Task01_BrainTumour.lock");
+    const crashed = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const f = Deno.openSync(${
+          JSON.stringify(lock)
+        }, { write: true, create: true }); f.lockSync(true); Deno.exit(3);`,
+      ],
+    }).output();
+    assert.equal(crashed.code, 3);
     const opts = { download: true, url: srv.url, md5 };
-    const [a, b] = await Promise.all([prepareDecathlon(root, opts), prepareDecathlon(root, opts)]);
-    assert.equal(a, b);
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => prepareDecathlon(root, opts)));
+    assert.ok(a === b && b === c);
     assert.deepEqual(srv.requests, [{ range: null }], "one download");
     assert.equal((await readDatasetJson(a)).training.length, 5);
-    assert.deepEqual(await names(root), ["Task01_BrainTumour", "Task01_BrainTumour.tar"]);
+    assert.deepEqual(await names(root), [
+      ".Task01_BrainTumour.lock",
+      "Task01_BrainTumour",
+      "Task01_BrainTumour.tar",
+    ]);
   } finally {
     await srv.close();
     await Deno.remove(work, { recursive: true });

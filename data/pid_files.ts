@@ -1,6 +1,7 @@
 /**
- * Leftovers of interrupted runs (temporary files and folders, named with the id of the process that made
- * them): found and removed when a later run starts, never while their process still runs.
+ * Files that belong to a process: temporary files and folders named with its pid, left over when it ended, are
+ * removed when a later run starts (never while their process still runs); a lock file held by a process makes
+ * concurrent processes (the ranks of one run) take turns.
  */
 import { join } from "node:path";
 
@@ -55,4 +56,19 @@ export async function removeStaleLeftovers(
     }
   }
   return removed;
+}
+
+/**
+ * Runs `fn` holding an exclusive advisory lock (flock) on the file `lock`, waiting while another process or call
+ * holds it. The system releases the lock when its process ends, so a crashed holder leaves no stale lock; the
+ * (empty) lock file stays, as removing it would let a waiter and a newcomer lock different files.
+ */
+export async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+  using file = await Deno.open(lock, { read: true, write: true, create: true });
+  await file.lock(true);
+  try {
+    return await fn();
+  } finally {
+    await file.unlock();
+  }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
+import { DEFAULT_MAX_RESAMPLED_VOXELS } from "../data/transforms/spacing.ts";
 
 /** The model classes a config may name in `_target_` (or our `kind`). */
 export type ModelKind = "AutoencoderKL" | "DiffusionModelUNet" | "PatchDiscriminator";
@@ -177,6 +178,8 @@ export interface TrainConfig {
   channel: number;
   /** Resampling voxel size in mm [X, Y, Z]. */
   spacing: [number, number, number];
+  /** Cap on a resampled volume in voxels (`max_resampled_voxels`, ours; raised to the crop size when smaller). */
+  maxResampledVoxels: number;
   /** Spatial dimensions. */
   spatialDims: number;
   /** Image channels. */
@@ -564,6 +567,11 @@ export function parseTrainConfig(
 
   const channel = top.req(names("channel"), nonNegativeInteger);
   const spacing = top.req(names("spacing"), triple);
+  const maxResampledVoxels = top.opt(
+    names("max_resampled_voxels"),
+    positiveInteger,
+    DEFAULT_MAX_RESAMPLED_VOXELS,
+  );
   const spatialDims = top.req(names("spatial_dims"), positiveInteger);
   const imageChannels = top.req(names("image_channels"), positiveInteger);
   const latentChannels = top.req(names("latent_channels"), positiveInteger);
@@ -825,6 +833,7 @@ export function parseTrainConfig(
     edition,
     channel,
     spacing,
+    maxResampledVoxels,
     spatialDims,
     imageChannels,
     latentChannels,

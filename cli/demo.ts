@@ -63,6 +63,7 @@ async function heldOutVolumes(cfg: TrainConfig, files: string[]): Promise<HostVo
       train: false,
       channel: cfg.channel,
       spacing: cfg.spacing,
+      maxResampledVoxels: cfg.maxResampledVoxels,
       patchSize: cfg.diffusionTrain.patchSize,
       autoencoderLevels: cfg.autoencoder.channels.length,
     }),

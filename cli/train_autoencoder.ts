@@ -59,6 +59,7 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
       train,
       channel: cfg.channel,
       spacing: cfg.spacing,
+      maxResampledVoxels: cfg.maxResampledVoxels,
       patchSize: tc.patchSize,
       autoencoderLevels: levels,
       cropSeed: seed,

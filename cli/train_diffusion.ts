@@ -104,6 +104,7 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     train: true,
     channel: cfg.channel,
     spacing: cfg.spacing,
+    maxResampledVoxels: cfg.maxResampledVoxels,
     patchSize: tc.patchSize,
     autoencoderLevels: cfg.autoencoder.channels.length,
   });

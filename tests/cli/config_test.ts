@@ -85,6 +85,7 @@ function expected32g(): Omit<TrainConfig, "source" | "edition"> {
   return {
     channel: 0,
     spacing: [1.1, 1.1, 1.1],
+    maxResampledVoxels: 2 ** 27,
     spatialDims: 3,
     imageChannels: 1,
     latentChannels: 8,
@@ -178,6 +179,17 @@ Deno.test("config: the reference's 32g file, unchanged, normalises fully", async
   const c = await loadTrainConfig(`${REF}config_train_32g.json`, quiet);
   assertEquals(c.edition, "generative");
   assertEquals(strip(c), expected32g());
+});
+
+Deno.test("config: max_resampled_voxels (ours) is read and must be a positive integer", () => {
+  const ours: any = structuredClone(OURS);
+  ours.max_resampled_voxels = 5000;
+  assertEquals(parseTrainConfig(ours, "cap.json", quiet).maxResampledVoxels, 5000);
+  ours.max_resampled_voxels = -1;
+  assertMatch(
+    problems(ours, "cap.json").join("\n"),
+    /cap\.json: max_resampled_voxels: expected positive integer, got -1/,
+  );
 });
 
 Deno.test("config: the reference's 16g file differs only in batch sizes and learning rates", async () => {

@@ -1,15 +1,17 @@
 /**
  * The epoch loop both training commands share: resume position (epoch, step, batches into the epoch),
  * per-epoch loader reseeding, progress lines, loss readback once per logging interval (NaN guard included),
- * validation with best-checkpoint tracking, atomic "last" checkpoints, and a clean SIGINT stop that saves
- * where it stopped.
+ * validation with best-checkpoint tracking, atomic "last" checkpoints, and a clean stop (Ctrl-C, SIGTERM, the
+ * launcher's death; agreed by every rank, see `cli/stop.ts`) after the step in progress that saves where it
+ * stopped.
  */
 import type { DataLoader } from "../data/mod.ts";
 import type { AllReduce } from "../nn/dist/allreduce.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import type { Batch } from "../data/mod.ts";
 import { Progress } from "./progress.ts";
-import { datasetFiles, ensureWritableDir, LossBook, stopSignal } from "./run_context.ts";
+import { datasetFiles, ensureWritableDir, LossBook } from "./run_context.ts";
+import { listenForInterrupts, StopControl } from "./stop.ts";
 import { join } from "node:path";
 import * as T from "../tensor/mod.ts";
 
@@ -30,6 +32,8 @@ export interface TrainingRunOptions {
   comm?: AllReduce | null;
   /** Gradient hook between backward and the optimizer step (multi-process averaging). */
   gradHook?: (params: T.Tensor[]) => Promise<void>;
+  /** Stop requests and the ranks' agreement (default: a single process's own, fed by Ctrl-C/SIGTERM). */
+  stop?: StopControl;
   log?: (s: string) => void;
 }
 
@@ -104,6 +108,8 @@ export interface LoopHooks {
   afterEpoch?: (epoch: number) => Promise<void>;
   /** Writes a checkpoint: "last" every epoch and on interrupt, "best" on a new best validation metric. */
   save: (which: "last" | "best", position: LoopPosition) => Promise<void>;
+  /** Stop requests (default: this process's own, fed by Ctrl-C/SIGTERM while the loop runs). */
+  stop?: StopControl;
 }
 
 /** How the loop ended. */
@@ -117,11 +123,24 @@ export interface LoopResult {
 /** Runs epochs from `start` to `hooks.maxEpochs` (see the module doc). */
 export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Promise<LoopResult> {
   const pos = { ...start };
-  const stop = stopSignal(hooks.log);
+  const stop = hooks.stop ?? new StopControl();
+  const unlisten = listenForInterrupts(stop, hooks.log);
   const book = new LossBook();
   let lastTrainLoss = NaN, interrupted = false;
+  // The device work of the previous step: waiting for it keeps the host at most one step ahead, so a stop
+  // request (handled by the event loop) lands within a step instead of after a whole queued-up epoch.
+  let inFlight: Promise<void> | null = null;
   try {
     for (; pos.epoch < hooks.maxEpochs; pos.epoch++) {
+      if (stop.shouldStop) {
+        // Asked during validation or previews: the checkpoint of the finished epoch is already written.
+        hooks.log(
+          `interrupted: the checkpoint of epoch ${pos.epoch} (step ${pos.step}) is up to date; ${RESUME}`,
+        );
+        stop.honour();
+        interrupted = true;
+        break;
+      }
       hooks.beforeEpoch?.(pos.epoch);
       hooks.loader.setEpoch(pos.epoch);
       const total = hooks.loader.length;
@@ -139,22 +158,28 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
         pos.step++;
         b++;
         book.add(pos.step, terms);
+        const queued = T.backend().sync();
+        queued.catch(() => {}); // awaited next step (or superseded by the loss readback)
+        if (inFlight) await inFlight;
+        inFlight = queued;
         if (pos.step % hooks.logEvery === 0 || b === total) {
           const { rows, means } = await book.read();
           lastTrainLoss = Object.values(means)[0] ?? NaN;
           progress?.update(b, hooks.onLosses(rows, means));
         }
-        if (stop.stopped) break;
+        if (stop.shouldStop) break;
       }
       progress?.done();
-      if (stop.stopped) {
+      if (stop.shouldStop) {
         await book.read();
         const complete = b >= total;
         pos.batchesIntoEpoch = complete ? 0 : b;
         if (complete) pos.epoch++;
         await hooks.save("last", pos);
+        stop.honour();
         hooks.log(
-          `interrupted: checkpoint written (epoch ${pos.epoch}, step ${pos.step}); run again with resume_ckpt to continue`,
+          `interrupted (${stop.reason ?? "another rank asked to stop"}): checkpoint written after step ` +
+            `${pos.step} (epoch ${pos.epoch}, ${pos.batchesIntoEpoch} batches into it); ${RESUME}`,
         );
         interrupted = true;
         break;
@@ -177,10 +202,12 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
       await hooks.save("last", done);
     }
   } finally {
-    stop.dispose();
+    unlisten();
   }
   return { position: pos, interrupted, lastTrainLoss };
 }
+
+const RESUME = "run again with resume_ckpt to continue";
 
 /** The loop position stored in a checkpoint's info. */
 export function positionFrom(

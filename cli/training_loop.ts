@@ -135,7 +135,10 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
       if (stop.shouldStop) {
         // Asked during validation or previews: the checkpoint of the finished epoch is already written.
         hooks.log(
-          `interrupted: the checkpoint of epoch ${pos.epoch} (step ${pos.step}) is up to date; ${RESUME}`,
+          `interrupted (${
+            stopReason(stop)
+          }): the checkpoint of epoch ${pos.epoch} (step ${pos.step}) is up to ` +
+            `date; ${RESUME}`,
         );
         stop.honour();
         interrupted = true;
@@ -178,8 +181,10 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
         await hooks.save("last", pos);
         stop.honour();
         hooks.log(
-          `interrupted (${stop.reason ?? "another rank asked to stop"}): checkpoint written after step ` +
-            `${pos.step} (epoch ${pos.epoch}, ${pos.batchesIntoEpoch} batches into it); ${RESUME}`,
+          `interrupted (${
+            stopReason(stop)
+          }): checkpoint written after step ${pos.step} (epoch ${pos.epoch}, ` +
+            `${pos.batchesIntoEpoch} batch${pos.batchesIntoEpoch === 1 ? "" : "es"} into it); ${RESUME}`,
         );
         interrupted = true;
         break;
@@ -208,6 +213,11 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
 }
 
 const RESUME = "run again with resume_ckpt to continue";
+
+/** Why the loop stops: this process's own reason, or (on the other ranks) the vote. */
+function stopReason(stop: StopControl): string {
+  return stop.reason ?? "another rank asked to stop";
+}
 
 /** The loop position stored in a checkpoint's info. */
 export function positionFrom(

@@ -12,7 +12,7 @@
  * rank 0 writes one checkpoint, and they exit with 130, which the launcher passes on. A second signal is
  * forwarded too (ranks quit at once) and whatever is left is killed after the grace period. The ranks also
  * know the launcher's pid and stop cleanly on their own when it dies, even by `kill -9`
- * (`nn/dist/launcher_watch.ts`). Under mpirun the interrupt travels as SIGUSR1, which mpirun forwards to its
+ * (`nn/dist/launcher_watch.ts`). Under mpirun the interrupt travels as SIGUSR2, which mpirun forwards to its
  * ranks (it would kill them on SIGINT/SIGTERM).
  *
  *     deno run -A cli/launch.ts -g 2 cli/train_autoencoder.ts -c config/config_train_32g.json -e config/environment.json
@@ -174,7 +174,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
         `[launch] ${signal}: the ranks stop after the current step and save a checkpoint (again to quit at once)`,
         "stderr",
       );
-      signalAll(mpi ? "SIGUSR1" : signal); // mpirun forwards SIGUSR1; it kills its ranks on SIGINT/SIGTERM
+      signalAll(mpi ? "SIGUSR2" : signal); // mpirun forwards SIGUSR2; it kills its ranks on SIGINT/SIGTERM
     } else {
       write(`[launch] ${signal} again: the ranks quit now`, "stderr");
       signalAll(signal);

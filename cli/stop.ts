@@ -72,11 +72,11 @@ export class StopControl {
   }
 }
 
-/** SIGUSR1 is how an interrupt reaches ranks under mpirun (which forwards it; it kills ranks on SIGINT). */
-const SIGNALS = ["SIGINT", "SIGTERM", "SIGUSR1"] as const;
+/** SIGUSR2 is how an interrupt reaches ranks under mpirun (which forwards it; it kills ranks on SIGINT). */
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGUSR2"] as const;
 
 /**
- * While the returned disposer has not been called, SIGINT, SIGTERM and SIGUSR1 request a stop (with one
+ * While the returned disposer has not been called, SIGINT, SIGTERM and SIGUSR2 request a stop (with one
  * message); a second signal exits at once with status 130 (the previous checkpoint is intact: writes are
  * atomic).
  */
@@ -84,9 +84,10 @@ export function listenForInterrupts(stop: StopControl, log: (s: string) => void 
   let count = 0;
   const handler = (signal: string) => () => {
     if (++count > 1) Deno.exit(INTERRUPTED_EXIT_CODE);
-    stop.request(signal === "SIGUSR1" ? "SIGINT via mpirun" : signal);
+    const label = signal === "SIGUSR2" ? "SIGINT via mpirun" : signal;
+    stop.request(label);
     log(
-      `interrupt (${signal}): stopping after the step in progress, then writing a checkpoint and exiting ` +
+      `interrupt (${label}): stopping after the step in progress, then writing a checkpoint and exiting ` +
         `(Ctrl-C again to quit at once)`,
     );
   };

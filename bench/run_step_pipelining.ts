@@ -22,16 +22,18 @@ await T.init();
 manualSeed(0);
 
 const latent = [1, 3, 8, 8, 8];
-const unet = new DiffusionModelUNet({
-  spatialDims: 3,
-  inChannels: 3,
-  outChannels: 3,
-  numChannels: [16, 16, 32],
-  attentionLevels: [false, false, true],
-  numHeadChannels: [0, 0, 32],
-  numResBlocks: 1,
-  normNumGroups: 8,
-} as unknown as ConstructorParameters<typeof DiffusionModelUNet>[0]);
+const unet = new DiffusionModelUNet(
+  {
+    spatialDims: 3,
+    inChannels: 3,
+    outChannels: 3,
+    numChannels: [16, 16, 32],
+    attentionLevels: [false, false, true],
+    numHeadChannels: [0, 0, 32],
+    numResBlocks: 1,
+    normNumGroups: 8,
+  } as unknown as ConstructorParameters<typeof DiffusionModelUNet>[0],
+);
 const optimizer = new Adam(unet.parameters(), { lr: 1e-4 });
 const inferer = new LatentDiffusionInferer(
   new DDPMScheduler({ schedule: "scaled_linear_beta", betaStart: 0.0015, betaEnd: 0.0195 }),

@@ -6,7 +6,7 @@
  * extra collective; a rank whose launcher has died votes to stop (see `cli/stop.ts`).
  */
 import * as T from "../tensor/mod.ts";
-import type { AllReduce } from "../nn/dist/allreduce.ts";
+import { type AllReduce, meanScalar } from "../nn/dist/allreduce.ts";
 import { initDistributed, rankFromEnv } from "../nn/dist/init.ts";
 import { pinThisProcess, reportGpu } from "../nn/dist/gpu_pinning.ts";
 import { launcherPidFromEnv, silenceOutput, watchLauncher } from "../nn/dist/launcher_watch.ts";
@@ -50,7 +50,7 @@ export async function distributedContext(gpus: number, dist = "shm"): Promise<Di
   const comm = await initDistributed({ dist: dist === "mpi" ? "mpi" : "auto" });
   // The launcher checks these reports: two ranks on one GPU fail the job when enough GPUs exist.
   reportGpu(rank, (await T.init()).description);
-  const stop = new StopControl(worldSize);
+  const stop = new StopControl(worldSize, (vote) => meanScalar(comm, vote));
   const launcher = launcherPidFromEnv();
   const watch = launcher === null ? null : watchLauncher(launcher, () => {
     // Nobody reads our output any more; writing to the broken pipe would throw during the clean stop.

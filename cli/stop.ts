@@ -6,6 +6,8 @@
  * the same step, otherwise one would wait in an all-reduce for a partner that has left: each rank votes with
  * its local request in the gradient all-reduce it already makes every step (`cli/distributed.ts`), and a rank
  * stops only once that vote says some rank asked. Every rank sees the same all-reduced vote, so they agree.
+ * At epoch boundaries (where a long validation or preview may have taken the request) the loop also settles
+ * the vote with one tiny all-reduce of its own, so the ranks need not run another step first.
  *
  * @module
  */
@@ -21,9 +23,15 @@ export class StopControl {
   #agreed = false;
   #honoured = false;
   #listeners = 0;
+  #voteAcrossRanks: ((vote: number) => Promise<number>) | null;
 
-  constructor(ranks = 1) {
+  /**
+   * `voteAcrossRanks` returns the mean of every rank's vote (one all-reduce); every rank must call
+   * {@linkcode settle} at the same points.
+   */
+  constructor(ranks = 1, voteAcrossRanks?: (vote: number) => Promise<number>) {
     this.ranks = ranks;
+    this.#voteAcrossRanks = voteAcrossRanks ?? null;
   }
 
   /** Asks for a stop (the first reason is kept). */
@@ -44,6 +52,11 @@ export class StopControl {
   /** Records an all-reduced vote (the mean of every rank's `vote`): any positive value means stop. */
   agree(meanVote: number): void {
     if (meanVote > 0) this.#agreed = true;
+  }
+
+  /** Agrees now, with a collective of its own (called by every rank at the same points); a no-op alone. */
+  async settle(): Promise<void> {
+    if (this.ranks > 1 && this.#voteAcrossRanks) this.agree(await this.#voteAcrossRanks(this.vote));
   }
 
   /** What the loop asks after each step: the local request alone, or the ranks' agreement. */

@@ -132,6 +132,7 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
   let inFlight: Promise<void> | null = null;
   try {
     for (; pos.epoch < hooks.maxEpochs; pos.epoch++) {
+      await stop.settle();
       if (stop.shouldStop) {
         // Asked during validation or previews: the checkpoint of the finished epoch is already written.
         hooks.log(

@@ -116,6 +116,33 @@ Deno.test("training loop: ranks stop only on the agreed vote, not on their own r
   assert.equal(saved.length, 1);
 });
 
+Deno.test("training loop: ranks settle the vote at epoch boundaries: a request during validation costs no extra step", async () => {
+  await T.init();
+  const seen: number[] = [], saved: LoopPosition[] = [];
+  let collectives = 0;
+  const stop = new StopControl(2, (vote) => {
+    collectives++;
+    return Promise.resolve(vote / 2); // the partner votes 0
+  });
+  const h = hooks(fakeLoader(3), seen, saved);
+  const r = await runTrainingLoop({ epoch: 0, step: 0, batchesIntoEpoch: 0, bestValLoss: 100 }, {
+    ...h,
+    stop,
+    validate: () => {
+      stop.request("SIGINT");
+      return Promise.resolve(1);
+    },
+  });
+  assert.ok(r.interrupted && stop.honoured);
+  assert.equal(collectives, 2, "one tiny all-reduce per epoch start");
+  assert.deepEqual(seen, [0, 1, 2], "no step of epoch 1");
+  assert.deepEqual(
+    saved,
+    [{ epoch: 1, step: 3, batchesIntoEpoch: 0, bestValLoss: 1 }],
+    "the epoch's checkpoint only",
+  );
+});
+
 // ---- 2-rank jobs through the launcher (subprocesses) ----
 
 /** Pids of the direct children of `pid` (from /proc). */
@@ -210,7 +237,7 @@ async function tinyDataset(): Promise<string> {
   return dir;
 }
 
-Deno.test("launch -g 2: SIGINT to the launcher stops both ranks after one step, one checkpoint, exit 130, nothing left", async () => {
+Deno.test("launch -g 2: SIGINT to the launcher stops both ranks together, one checkpoint, exit 130, nothing left", async () => {
   const dir = await tinyDataset();
   const job = new Job(dir);
   try {
@@ -220,15 +247,17 @@ Deno.test("launch -g 2: SIGINT to the launcher stops both ranks after one step, 
     const status = await job.child.status;
     const text = await job.output();
     assert.equal(status.code, 130, text);
-    assert.equal(
-      text.match(/\[rank 0\] interrupted \(SIGINT\): checkpoint written after step \d+/g)?.length,
-      1,
-      text,
-    );
+    // After the step in progress, or at the epoch boundary if the vote settled there (the epoch's checkpoint).
+    const stops = [
+      ...text.matchAll(
+        /\[rank 0\] interrupted \(SIGINT\): (?:checkpoint written after step (\d+)|the checkpoint of epoch \d+ \(step (\d+)\))/g,
+      ),
+    ];
+    assert.equal(stops.length, 1, text);
     assert.doesNotMatch(text, /failed|error/i);
     const info = (await readCheckpointInfo(join(job.modelDir, AUTOENCODER_FILES.last)))!;
     assert.ok(info.step >= before, `${info.step} < ${before}`);
-    assert.match(text, new RegExp(`checkpoint written after step ${info.step} `));
+    assert.equal(Number(stops[0][1] ?? stops[0][2]), info.step, "the checkpoint is where the ranks stopped");
     assert.ok(await waitUntil(() => job.ranks.every((p) => !processAlive(p)), 5000), "a rank is still alive");
   } finally {
     await job.cleanup();

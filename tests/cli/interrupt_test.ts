@@ -226,6 +226,12 @@ class Job {
   }
 }
 
+/** The RANK a process was started with (from /proc/PID/environ). */
+function rankOf(pid: number): number {
+  const env = Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0");
+  return Number(env.find((e) => e.startsWith("RANK="))!.slice(5));
+}
+
 async function tinyDataset(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "ldm-interrupt-" });
   await writeSyntheticDataset(join(dir, "data"), {
@@ -259,6 +265,31 @@ Deno.test("launch -g 2: SIGINT to the launcher stops both ranks together, one ch
     assert.ok(info.step >= before, `${info.step} < ${before}`);
     assert.equal(Number(stops[0][1] ?? stops[0][2]), info.step, "the checkpoint is where the ranks stopped");
     assert.ok(await waitUntil(() => job.ranks.every((p) => !processAlive(p)), 5000), "a rank is still alive");
+  } finally {
+    await job.cleanup();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("launch -g 2: SIGINT to rank 1 alone stops rank 0 too, through the vote; rank 0 writes the checkpoint", async () => {
+  const dir = await tinyDataset();
+  const job = new Job(dir);
+  try {
+    await job.started();
+    const rank1 = job.ranks.find((p) => rankOf(p) === 1)!;
+    Deno.kill(rank1, "SIGINT");
+    const status = await job.child.status;
+    const text = await job.output();
+    assert.equal(status.code, 130, text);
+    const stops = [
+      ...text.matchAll(
+        /\[rank 0\] interrupted \(another rank asked to stop\): .*(?:after step (\d+)|\(step (\d+)\))/g,
+      ),
+    ];
+    assert.equal(stops.length, 1, text);
+    const info = (await readCheckpointInfo(join(job.modelDir, AUTOENCODER_FILES.last)))!;
+    assert.equal(Number(stops[0][1] ?? stops[0][2]), info.step, text);
+    assert.doesNotMatch(text, /failed|error/i);
   } finally {
     await job.cleanup();
     await Deno.remove(dir, { recursive: true });

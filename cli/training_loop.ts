@@ -135,11 +135,10 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
       await stop.settle();
       if (stop.shouldStop) {
         // Asked during validation or previews: the checkpoint of the finished epoch is already written.
+        // Epochs in messages count from 1, as in the progress lines: `pos.epoch` epochs are complete.
         hooks.log(
-          `interrupted (${
-            stopReason(stop)
-          }): the checkpoint of epoch ${pos.epoch} (step ${pos.step}) is up to ` +
-            `date; ${RESUME}`,
+          `interrupted (${stopReason(stop)}): the checkpoint of epoch ${pos.epoch} (step ${pos.step}) is ` +
+            `up to date; ${RESUME}`,
         );
         stop.honour();
         interrupted = true;
@@ -181,12 +180,12 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
         if (complete) pos.epoch++;
         await hooks.save("last", pos);
         stop.honour();
-        hooks.log(
-          `interrupted (${
-            stopReason(stop)
-          }): checkpoint written after step ${pos.step} (epoch ${pos.epoch}, ` +
-            `${pos.batchesIntoEpoch} batch${pos.batchesIntoEpoch === 1 ? "" : "es"} into it); ${RESUME}`,
-        );
+        const n = pos.batchesIntoEpoch;
+        const where = n > 0
+          ? `${n} batch${n === 1 ? "" : "es"} into epoch ${pos.epoch + 1}`
+          : `end of epoch ${pos.epoch}`;
+        const why = stopReason(stop);
+        hooks.log(`interrupted (${why}): checkpoint written after step ${pos.step} (${where}); ${RESUME}`);
         interrupted = true;
         break;
       }

@@ -40,17 +40,9 @@ export async function distributedContext(gpus: number, dist = "shm"): Promise<Di
       close: () => Promise.resolve(),
     };
   }
-  // Ranks started by mpirun pin themselves (the shm launcher pins through the environment it sets).
-  if (Deno.env.get("OMPI_COMM_WORLD_LOCAL_RANK") !== undefined) {
-    await pinThisProcess(
-      Number(Deno.env.get("OMPI_COMM_WORLD_LOCAL_RANK")),
-      Number(Deno.env.get("OMPI_COMM_WORLD_LOCAL_SIZE") ?? worldSize),
-    );
-  }
-  const comm = await initDistributed({ dist: dist === "mpi" ? "mpi" : "auto" });
-  // The launcher checks these reports: two ranks on one GPU fail the job when enough GPUs exist.
-  reportGpu(rank, (await T.init()).description);
-  const stop = new StopControl(worldSize, (vote) => meanScalar(comm, vote));
+  // From the start: a rank whose launcher has died must not go on setting up (or training) for nobody.
+  let comm: AllReduce | null = null;
+  const stop = new StopControl(worldSize, (vote) => meanScalar(comm!, vote));
   const launcher = launcherPidFromEnv();
   const watch = launcher === null ? null : watchLauncher(launcher, () => {
     // Nobody reads our output any more; writing to the broken pipe would throw during the clean stop.
@@ -59,16 +51,32 @@ export async function distributedContext(gpus: number, dist = "shm"): Promise<Di
     // Outside the training loop there is nothing to save: leave now.
     if (!stop.listening) Deno.exit(INTERRUPTED_EXIT_CODE);
   });
+  try {
+    // Ranks started by mpirun pin themselves (the shm launcher pins through the environment it sets).
+    if (Deno.env.get("OMPI_COMM_WORLD_LOCAL_RANK") !== undefined) {
+      await pinThisProcess(
+        Number(Deno.env.get("OMPI_COMM_WORLD_LOCAL_RANK")),
+        Number(Deno.env.get("OMPI_COMM_WORLD_LOCAL_SIZE") ?? worldSize),
+      );
+    }
+    comm = await initDistributed({ dist: dist === "mpi" ? "mpi" : "auto" });
+    // The launcher checks these reports: two ranks on one GPU fail the job when enough GPUs exist.
+    reportGpu(rank, (await T.init()).description);
+  } catch (e) {
+    watch?.stop();
+    throw e;
+  }
+  const group = comm;
   return {
     rank,
     worldSize,
     comm,
-    gradHook: (params) => averageGradients(comm, params, BUCKET_BYTES, stop),
+    gradHook: (params) => averageGradients(group, params, BUCKET_BYTES, stop),
     log: (s) => rank === 0 && console.log(s),
     stop,
     close: async () => {
       watch?.stop();
-      await comm.close();
+      await group.close();
     },
   };
 }

@@ -214,9 +214,10 @@ class Job {
     return this.text;
   }
 
-  /** Kills whatever is left (launcher and ranks) and waits for the launcher. */
+  /** Kills whatever is left (ranks first, also those not noted yet, then the launcher) and waits for it. */
   async cleanup(): Promise<void> {
-    for (const pid of [this.child.pid, ...this.ranks]) {
+    const ranks = new Set([...this.ranks, ...childrenOf(this.child.pid)]);
+    for (const pid of [...ranks, this.child.pid]) {
       try {
         if (processAlive(pid)) Deno.kill(pid, "SIGKILL");
       } catch { /* gone */ }

@@ -159,6 +159,17 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
+/** Pids of every process below `pid` (children, grandchildren, …). */
+function descendantsOf(pid: number): number[] {
+  const out: number[] = [];
+  for (let queue = [pid]; queue.length;) {
+    const kids = childrenOf(queue.shift()!);
+    out.push(...kids);
+    queue.push(...kids);
+  }
+  return out;
+}
+
 async function waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
   const end = performance.now() + ms;
   while (performance.now() < end) {
@@ -168,7 +179,7 @@ async function waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
   return cond();
 }
 
-/** A `-g 2` autoencoder job on a tiny synthetic dataset, with its output collected. */
+/** A `-g 2` autoencoder job on a tiny synthetic dataset (shared memory, or `mpi`), with its output collected. */
 class Job {
   readonly child: Deno.ChildProcess;
   readonly modelDir: string;
@@ -176,7 +187,10 @@ class Job {
   ranks: number[] = [];
   #done: Promise<void>;
 
-  constructor(dir: string) {
+  readonly mpi: boolean;
+
+  constructor(dir: string, dist: "shm" | "mpi" = "shm") {
+    this.mpi = dist === "mpi";
     this.modelDir = join(dir, "models");
     const env = join(dir, "env.json");
     Deno.writeTextFileSync(
@@ -189,7 +203,22 @@ class Job {
       }),
     );
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", LAUNCH, "-g", "2", TRAIN_AE, "-c", CONFIG, "-e", env, "--epochs", "200"],
+      args: [
+        "run",
+        "-A",
+        LAUNCH,
+        "-g",
+        "2",
+        "--dist",
+        dist,
+        TRAIN_AE,
+        "-c",
+        CONFIG,
+        "-e",
+        env,
+        "--epochs",
+        "200",
+      ],
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
@@ -202,10 +231,14 @@ class Job {
 
   /** Waits for the end of rank 0's first validation (training is running on both ranks), then notes the ranks. */
   async started(): Promise<void> {
-    const ok = await waitUntil(() => /\[rank 0\] autoencoder epoch 1: val loss/.test(this.text), 240_000);
+    const rank0 = this.mpi
+      ? /\[1,0\]<stdout>:autoencoder epoch 1: val loss/
+      : /\[rank 0\] autoencoder epoch 1: val loss/;
+    const ok = await waitUntil(() => rank0.test(this.text), 240_000);
     assert.ok(ok, `the job did not get through epoch 1:\n${this.text}`);
-    this.ranks = childrenOf(this.child.pid);
-    assert.equal(this.ranks.length, 2, `ranks of launcher ${this.child.pid}: ${this.ranks}`);
+    // The ranks (and under MPI mpirun, their parent).
+    this.ranks = descendantsOf(this.child.pid);
+    assert.equal(this.ranks.length, this.mpi ? 3 : 2, `below launcher ${this.child.pid}: ${this.ranks}`);
   }
 
   /** Output, once both pipes are closed (at most `ms`). */
@@ -216,7 +249,7 @@ class Job {
 
   /** Kills whatever is left (ranks first, also those not noted yet, then the launcher) and waits for it. */
   async cleanup(): Promise<void> {
-    const ranks = new Set([...this.ranks, ...childrenOf(this.child.pid)]);
+    const ranks = new Set([...this.ranks, ...descendantsOf(this.child.pid)]);
     for (const pid of [...ranks, this.child.pid]) {
       try {
         if (processAlive(pid)) Deno.kill(pid, "SIGKILL");
@@ -318,4 +351,45 @@ Deno.test("launch -g 2: after kill -9 of the launcher the ranks checkpoint and e
     await job.cleanup();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+const hasMpirun = (() => {
+  try {
+    return new Deno.Command("mpirun", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name:
+    "launch -g 2 --dist mpi: SIGINT to the launcher reaches the ranks through mpirun; one checkpoint, exit 130",
+  ignore: !hasMpirun,
+  fn: async () => {
+    const dir = await tinyDataset();
+    const job = new Job(dir, "mpi");
+    try {
+      await job.started();
+      job.child.kill("SIGINT");
+      const status = await job.child.status;
+      const text = await job.output();
+      assert.equal(status.code, 130, text);
+      const stops = [
+        ...text.matchAll(
+          /\[1,0\]<stdout>:interrupted \(SIGINT via mpirun\): .*(?:after step (\d+)|\(step (\d+)\))/g,
+        ),
+      ];
+      assert.equal(stops.length, 1, text);
+      const info = (await readCheckpointInfo(join(job.modelDir, AUTOENCODER_FILES.last)))!;
+      assert.equal(Number(stops[0][1] ?? stops[0][2]), info.step, text);
+      assert.ok(
+        await waitUntil(() => job.ranks.every((p) => !processAlive(p)), 5000),
+        "a process is still alive",
+      );
+    } finally {
+      await job.cleanup();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

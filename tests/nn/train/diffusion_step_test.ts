@@ -11,7 +11,7 @@ import { DiffusionModelUNet, type DiffusionModelUNetOptions } from "../../../dif
 import { DDPMScheduler } from "../../../diffusion/ddpm.ts";
 import { LatentDiffusionInferer } from "../../../diffusion/inferer.ts";
 import { loadStateDictFile } from "../../../nn/serialization/mod.ts";
-import { loadCase, relError } from "../../fixtures.ts";
+import { loadCase } from "../../fixtures.ts";
 import { assertGradient, fixtureTensor, gradientScale, setup } from "../_helpers.ts";
 
 await setup();

@@ -48,13 +48,15 @@ export function maxAbs(v: ArrayLike<number>): number {
 
 /**
  * Mathematically-zero gradients. Some parameters cannot move the loss: a key bias (softmax ignores a per-query
- * constant), a conv bias feeding a GroupNorm with one channel per group (the mean subtraction removes it). Their
- * gradients hold only float32 cancellation residue on both sides, so a relative error between them is noise.
+ * constant), a conv bias feeding a GroupNorm with one channel per group (the mean subtraction removes it, e.g. the
+ * last decoder ResBlock before the output norm). Their gradients hold only float32 cancellation residue on both
+ * sides, so a relative error between them is noise.
  * Rule: a reference gradient is zero when its max |g| ≤ ZERO_GRAD_REL × the largest |g| of all reference gradients
- * of the same model (`gradientScale`); ours must then be within 10× that bound. In the fixtures such residue sits
- * at ≤ 4e-8 of the scale and the smallest real gradient at ≥ 1e-4, so the bound falls well between the two.
+ * of the same model (`gradientScale`); ours must then be within 10× that bound. Measured on both fixture sets: the
+ * residue reaches 1.7e-6 of the scale (it grows with the number of summed positions), the smallest real gradient
+ * is 1.5e-4 of it, so 1e-5 (and 1e-4 for ours) separates the two.
  */
-export const ZERO_GRAD_REL = 1e-6;
+export const ZERO_GRAD_REL = 1e-5;
 
 /** The largest |g| over a model's reference gradients: the scale `assertGradient` measures "zero" against. */
 export function gradientScale(grads: Iterable<ArrayLike<number>>): number {

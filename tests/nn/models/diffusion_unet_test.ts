@@ -70,11 +70,11 @@ Deno.test({
     console.log("diffusion_unet_tiny rel errors:", JSON.stringify(report));
 
     // int32 timestep tensors go through the tabulated embedding and give the same output.
-    const tt = tensor(Int32Array.from(t), [2], "int32");
+    const tt = tensor(Int32Array.from(t), [t.length], "int32");
     const out2 = unet.forward(x, tt);
     await assertRel(out2, await out.data(), 1e-6, "out (int32 timesteps)");
     // float32 timestep tensors are embedded on the device.
-    const tf = tensor(Float32Array.from(t), [2]);
+    const tf = tensor(Float32Array.from(t), [t.length]);
     const out3 = unet.forward(x, tf);
     await assertRel(out3, await out.data(), 1e-4, "out (float32 timesteps)");
     for (const h of [x, out, target, loss, tt, out2, tf, out3, ...hidden.values()]) h.dispose();

@@ -12,12 +12,14 @@ import {
 import { AutoencoderTrainer } from "../../../nn/train/autoencoder_step.ts";
 import { loadStateDictFile } from "../../../nn/serialization/mod.ts";
 import { loadCase } from "../../fixtures.ts";
-import { assertGradient, assertRel, fixtureTensor, gradientScale, setup } from "../_helpers.ts";
+import { assertGradient, assertRel, fixtureTensor, gradientScale, maxAbs, setup } from "../_helpers.ts";
 import { join } from "node:path";
 
 await setup();
 
 const fx = loadCase("train_step_tiny");
+/** Deep-model gradients (fixtures README). */
+const GRAD_TOL = 5e-4;
 
 Deno.test({
   name:
@@ -111,7 +113,7 @@ Deno.test({
       for (const [k] of model.namedParameters()) {
         const got = gradsAtHook.get(`${which}:${k}`)!;
         assert.ok(ref.get(k), `${file}: no reference gradient for ${k}`);
-        const r = await assertGradient(got, ref.get(k)!.data, scale, 5e-4, `${which} grad ${k}`);
+        const r = await assertGradient(got, ref.get(k)!.data, scale, GRAD_TOL, `${which} grad ${k}`);
         worst = Math.max(worst, r.error);
         if (r.zero) zero++;
       }
@@ -119,8 +121,10 @@ Deno.test({
       report[`${file} zero`] = zero;
     }
 
-    // Weights after Adam's first step: p − lr·m̂/(√v̂ + eps) ≈ p − lr·g/(|g| + eps). Where |g| is within two
-    // orders of eps the update is sensitive to the gradient's last bits, so the tolerance there is lr.
+    // Weights after Adam's first step: p − lr·m̂/(√v̂ + eps) = p − lr·g/(|g| + eps), i.e. about p − lr·sign(g).
+    // Our gradient is verified to GRAD_TOL·max|g| per tensor, so where the reference |g| is below that bound (or
+    // within two orders of eps) the sign, and so the update, is not determined by the verified gradient: those
+    // elements are only held to Adam's step bound (|Δ| ≤ 2·lr) and counted.
     for (
       const [file, gradFile, model] of [
         ["autoencoder_after.safetensors", "grads_autoencoder.safetensors", ae],
@@ -133,22 +137,23 @@ Deno.test({
       let worst = 0, sensitive = 0, worstSensitive = 0;
       for (const [k, v] of after) {
         const got = sd.get(k)!.data, g = refGrads.get(k)?.data;
+        const undetermined = g ? Math.max(100 * o.eps, GRAD_TOL * maxAbs(g)) : 0;
         for (let i = 0; i < got.length; i++) {
           const d = Math.abs(got[i] - v.data[i]);
-          const tiny = g !== undefined && Math.abs(g[i]) < 100 * o.eps;
-          if (tiny) {
+          const weak = g !== undefined && Math.abs(g[i]) <= undetermined;
+          if (weak) {
             sensitive++;
             worstSensitive = Math.max(worstSensitive, d / o.lr);
           }
           assert.ok(
-            d <= (tiny ? o.lr : 2e-7 + 2e-6 * Math.abs(v.data[i])),
-            `${file} ${k}[${i}]: ${got[i]} vs ${v.data[i]}`,
+            d <= (weak ? 2 * o.lr * (1 + 1e-3) : 2e-7 + 2e-6 * Math.abs(v.data[i])),
+            `${file} ${k}[${i}]: ${got[i]} vs ${v.data[i]} (reference gradient ${g?.[i]})`,
           );
-          if (!tiny) worst = Math.max(worst, d);
+          if (!weak) worst = Math.max(worst, d);
         }
       }
-      report[`${file} max |Δ| (insensitive elements)`] = worst;
-      report[`${file} elements with |g| < 100·eps`] = sensitive;
+      report[`${file} max |Δ| (determined elements)`] = worst;
+      report[`${file} elements with |g| ≤ max(100·eps, GRAD_TOL·max|g|)`] = sensitive;
       report[`${file} their max |Δ|/lr`] = worstSensitive;
     }
     console.log("train_step_tiny:", JSON.stringify(report));

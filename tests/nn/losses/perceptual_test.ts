@@ -24,17 +24,21 @@ async function loaded(ratio: number): Promise<PerceptualLoss> {
 }
 
 /** Input gradient of the loss with the given near-ties flipped. */
-async function inputGradient(p: PerceptualLoss, y: Tensor, idx: SliceIndices, flips: NearTie[]) {
+/** Loss and input gradient with the given near-ties flipped. */
+async function lossAndGradient(p: PerceptualLoss, y: Tensor, idx: SliceIndices, flips: NearTie[]) {
   const x = fixtureTensor(fx!, fx!.meta.config.lpips2d.source_input).requireGrad();
   const out = withFlippedTies(p, flips, () => {
     const o = p.forward(x, y, idx);
     o.loss.backward();
     return o;
   });
-  const g = await x.grad!.data() as Float32Array;
+  const loss = await out.loss.item(), grad = await x.grad!.data() as Float32Array;
   for (const t of [x, out.loss, ...out.perAxis]) t.dispose();
-  return g;
+  return { loss, grad };
 }
+
+const inputGradient = async (p: PerceptualLoss, y: Tensor, idx: SliceIndices, flips: NearTie[]) =>
+  (await lossAndGradient(p, y, idx, flips)).grad;
 
 /**
  * Compares our input gradient with the reference. If it misses the tolerance, near-tied max-pool windows (see
@@ -221,6 +225,51 @@ Deno.test({
     const thin = tensor(new Float32Array(16 * 20), [1, 1, 16, 20]);
     assert.throws(() => noGrad(() => p.perceptualFunction.features(thin)), /maxPool2d: output size \[0,/);
     thin.dispose();
+    p.dispose();
+  },
+});
+
+Deno.test({
+  name:
+    "flipping a max-pool window moves only that slice's gradient, not the loss (the near-tie mechanism works)",
+  ignore: !fx,
+  fn: async () => {
+    const cfg = fx!.meta.config, run = cfg.ratio_runs.at(-1);
+    const p = await loaded(run.fake_3d_ratio);
+    const x = fixtureTensor(fx!, cfg.lpips2d.source_input), y = fixtureTensor(fx!, cfg.lpips2d.source_target);
+    const idx = (run.slice_indices as string[]).map((n) => fx!.tensor(n).data) as unknown as SliceIndices;
+    // A loose gap finds ordinary close windows; flipping the closest must behave as a true tie would.
+    const ties = await findNearTies(p, x, idx, 1e-2);
+    assert.ok(ties.length > 0, "some window within 1% of a tie");
+    const t = ties.reduce((a, b) =>
+      (a.winnerValue - a.runnerUpValue) / a.winnerValue <= (b.winnerValue - b.runnerUpValue) / b.winnerValue
+        ? a
+        : b
+    );
+    const base = await lossAndGradient(p, y, idx, []), flipped = await lossAndGradient(p, y, idx, [t]);
+    const gap = (t.winnerValue - t.runnerUpValue) / t.winnerValue;
+    assert.ok(
+      Math.abs(flipped.loss - base.loss) <= Math.max(10 * gap, 1e-5) * Math.abs(base.loss),
+      `loss ${flipped.loss} vs ${base.loss}`,
+    );
+    // The changed gradient lies in the one slice (plane along the tie's axis) that holds the flipped window.
+    const [, C, ...dims] = x.shape, axis = t.call, picked = idx[axis][t.batch];
+    const [batch, slice] = [Math.floor(picked / dims[axis]), picked % dims[axis]];
+    let changed = 0, outside = 0;
+    for (let i = 0; i < base.grad.length; i++) {
+      if (base.grad[i] === flipped.grad[i]) continue;
+      changed++;
+      const vox = [
+        Math.floor(i / (dims[1] * dims[2])) % dims[0],
+        Math.floor(i / dims[2]) % dims[1],
+        i % dims[2],
+      ];
+      const b = Math.floor(i / (C * dims[0] * dims[1] * dims[2]));
+      if (vox[axis] !== slice || b !== batch) outside++;
+    }
+    assert.ok(changed > 0, "the flip moved the gradient");
+    assert.equal(outside, 0, "only the flipped slice's gradient moved");
+    for (const u of [x, y]) u.dispose();
     p.dispose();
   },
 });

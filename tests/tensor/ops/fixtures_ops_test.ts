@@ -21,6 +21,8 @@ function linear(x: T.Tensor, w: T.Tensor, b: T.Tensor): T.Tensor {
 function buildModule(m: any, p: (name: string) => T.Tensor): (x: T.Tensor) => T.Tensor {
   switch (m.type) {
     case "Conv3d":
+      assert.equal(m.groups, 1, `Conv3d: groups ${m.groups} is not supported`);
+      assert.equal(m.padding_mode, "zeros", `Conv3d: padding_mode ${m.padding_mode} is not supported`);
       return (x) =>
         T.conv3d(x, p("weight"), m.bias ? p("bias") : null, {
           stride: m.stride,

@@ -1,3 +1,7 @@
+/**
+ * The perceptual loss against the perceptual_loss fixture: LPIPS features and values on 2-D slices, the fake-3D loss
+ * and its input gradient per ratio run (settings, counts and names from meta.json), plus LPIPS on thin slices.
+ */
 import assert from "node:assert/strict";
 import { noGrad, type Tensor, tensor } from "../../../tensor/mod.ts";
 import { PerceptualLoss, type SliceIndices } from "../../../nn/mod.ts";
@@ -23,7 +27,6 @@ async function loaded(ratio: number): Promise<PerceptualLoss> {
   return p;
 }
 
-/** Input gradient of the loss with the given near-ties flipped. */
 /** Loss and input gradient with the given near-ties flipped. */
 async function lossAndGradient(p: PerceptualLoss, y: Tensor, idx: SliceIndices, flips: NearTie[]) {
   const x = fixtureTensor(fx!, fx!.meta.config.lpips2d.source_input).requireGrad();
@@ -36,9 +39,6 @@ async function lossAndGradient(p: PerceptualLoss, y: Tensor, idx: SliceIndices, 
   for (const t of [x, out.loss, ...out.perAxis]) t.dispose();
   return { loss, grad };
 }
-
-const inputGradient = async (p: PerceptualLoss, y: Tensor, idx: SliceIndices, flips: NearTie[]) =>
-  (await lossAndGradient(p, y, idx, flips)).grad;
 
 /**
  * Compares our input gradient with the reference. If it misses the tolerance, near-tied max-pool windows (see
@@ -60,7 +60,7 @@ async function matchGradient(
   const ties = await findNearTies(p, x, idx);
   x.dispose();
   for (const t of ties) {
-    const g = await inputGradient(p, y, idx, [...flips, t]);
+    const { grad: g } = await lossAndGradient(p, y, idx, [...flips, t]);
     if (sse(g) < sse(best)) {
       best = g;
       flips = [...flips, t];

@@ -12,15 +12,7 @@ import {
 import { AutoencoderTrainer } from "../../../nn/train/autoencoder_step.ts";
 import { loadStateDictFile } from "../../../nn/serialization/mod.ts";
 import { loadCase } from "../../fixtures.ts";
-import {
-  assertGradient,
-  assertRel,
-  fixtureTensor,
-  gradientScale,
-  maxAbs,
-  setup,
-  ZERO_GRAD_REL,
-} from "../_helpers.ts";
+import { assertGradient, assertRel, fixtureTensor, gradientScale, setup } from "../_helpers.ts";
 import { join } from "node:path";
 
 await setup();
@@ -129,46 +121,38 @@ Deno.test({
       report[`${file} zero`] = zero;
     }
 
-    // Weights after Adam's first step: p − lr·m̂/(√v̂ + eps) = p − lr·g/(|g| + eps), i.e. about p − lr·sign(g).
-    // Our gradient is verified to GRAD_TOL·max|g| per tensor, so where the reference |g| is below that bound (or
-    // within two orders of eps), and in every tensor whose gradient is mathematically zero (pure rounding residue,
-    // which Adam scales up to ±lr), the sign and so the update is not determined by the verified gradient: those
-    // elements are only held to Adam's step bound (|Δ| ≤ 2·lr) and counted.
+    // Weights after Adam's first step: p − lr·m̂/(√v̂ + eps) = p − lr·u(g) with u(g) = g/(|g| + eps) ≈ sign(g).
+    // Our gradient differs from the reference's within the tolerance checked above, and u amplifies that where
+    // |g| is near eps or the sign differs (e.g. mathematically-zero gradients, pure rounding residue). So each
+    // element must match up to lr·|u(g_ours) − u(g_ref)| plus float32 rounding; the elements where that allowance
+    // exceeds 1% of lr are counted.
+    const u = (g: number) => g / (Math.abs(g) + o.eps);
     for (
-      const [file, gradFile, model] of [
-        ["autoencoder_after.safetensors", "grads_autoencoder.safetensors", ae],
-        ["discriminator_after.safetensors", "grads_discriminator.safetensors", disc],
+      const [which, file, gradFile, model] of [
+        ["generator", "autoencoder_after.safetensors", "grads_autoencoder.safetensors", ae],
+        ["discriminator", "discriminator_after.safetensors", "grads_discriminator.safetensors", disc],
       ] as const
     ) {
       const after = await loadStateDictFile(fx!.file(file));
       const refGrads = await loadStateDictFile(fx!.file(gradFile));
       const sd = await model.stateDict();
-      const scale = gradientScale([...refGrads.values()].map((g) => g.data));
-      let worst = 0, sensitive = 0, worstSensitive = 0;
+      let worst = 0, loose = 0;
       for (const [k, v] of after) {
-        const got = sd.get(k)!.data, g = refGrads.get(k)?.data;
-        const undetermined = !g
-          ? 0
-          : maxAbs(g) <= ZERO_GRAD_REL * scale
-          ? Infinity
-          : Math.max(100 * o.eps, GRAD_TOL * maxAbs(g));
+        const got = sd.get(k)!.data, g = refGrads.get(k)?.data, ours = gradsAtHook.get(`${which}:${k}`);
+        assert.ok(g && ours, `${file} ${k}: no gradient to predict its update from`);
         for (let i = 0; i < got.length; i++) {
+          const allowance = o.lr * Math.abs(u(ours[i]) - u(g[i]));
+          if (allowance > 0.01 * o.lr) loose++;
           const d = Math.abs(got[i] - v.data[i]);
-          const weak = g !== undefined && Math.abs(g[i]) <= undetermined;
-          if (weak) {
-            sensitive++;
-            worstSensitive = Math.max(worstSensitive, d / o.lr);
-          }
           assert.ok(
-            d <= (weak ? 2 * o.lr * (1 + 1e-3) : 2e-7 + 2e-6 * Math.abs(v.data[i])),
-            `${file} ${k}[${i}]: ${got[i]} vs ${v.data[i]} (reference gradient ${g?.[i]})`,
+            d <= allowance + 2e-7 + 2e-6 * Math.abs(v.data[i]),
+            `${file} ${k}[${i}]: ${got[i]} vs ${v.data[i]} (gradient ours ${ours[i]}, reference ${g[i]})`,
           );
-          if (!weak) worst = Math.max(worst, d);
+          worst = Math.max(worst, d - allowance);
         }
       }
-      report[`${file} max |Δ| (determined elements)`] = worst;
-      report[`${file} undetermined elements`] = sensitive;
-      report[`${file} their max |Δ|/lr`] = worstSensitive;
+      report[`${file} max |Δ| beyond the gradient allowance`] = worst;
+      report[`${file} elements allowed > 1% lr`] = loose;
     }
     console.log("train_step_tiny:", JSON.stringify(report));
     for (const t of [x, eps, ...scalars.map(([t]) => t), r.reconstruction!]) t.dispose();

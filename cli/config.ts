@@ -7,23 +7,25 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { DEFAULT_MAX_RESAMPLED_VOXELS } from "../data/transforms/spacing.ts";
-import {
-  boolean,
-  describe,
-  finiteNumber,
-  nonNegativeInteger,
-  oneOf,
-  positiveInteger,
-  positiveNumber,
-  string,
-  tripleOf,
-} from "../nn/args/checkers.ts";
-import { arg, type ArgTable, type ConfigOf, type Declaration, declareArgs } from "../nn/args/declare.ts";
+import { describe, string } from "../nn/args/checkers.ts";
+import type { ArgTable, ConfigOf, Declaration } from "../nn/args/declare.ts";
 import { isRecord, Problems, readArgs, Section } from "../nn/args/reader.ts";
 import { AUTOENCODER_KL_ARGS } from "../nn/models/autoencoder_kl.ts";
 import { PATCH_DISCRIMINATOR_ARGS } from "../nn/models/patch_discriminator.ts";
 import { DIFFUSION_MODEL_UNET_ARGS } from "../diffusion/unet.ts";
+import {
+  AUTOENCODER_TRAIN_ARGS,
+  type AutoencoderTrainConfig,
+  DIFFUSION_TRAIN_ARGS,
+  type DiffusionTrainConfig,
+  ENVIRONMENT_ARGS,
+  type EnvironmentConfig,
+  NOISE_SCHEDULER_ARGS,
+  type NoiseSchedulerConfig,
+  TOP_ARGS,
+} from "./config_sections.ts";
+
+export type { AutoencoderTrainConfig, DiffusionTrainConfig, EnvironmentConfig, NoiseSchedulerConfig };
 
 /** The model classes a config may name in `_target_` (or our `kind`). */
 export type ModelKind = "AutoencoderKL" | "DiffusionModelUNet" | "PatchDiscriminator";
@@ -41,111 +43,6 @@ export type DiffusionUNetConfig =
 export type DiscriminatorConfig =
   & { kind: "PatchDiscriminator" }
   & ConfigOf<typeof PATCH_DISCRIMINATOR_ARGS.args>;
-
-const required = { config: "required" } as const;
-
-/** The top level: data settings and the shared sizes the sections refer to. */
-const TOP_ARGS = declareArgs("config", {
-  /** MRI channel to keep (0 = FLAIR). */
-  channel: arg(nonNegativeInteger, required),
-  /** Resampling voxel size in mm [X, Y, Z]. */
-  spacing: arg(tripleOf(positiveNumber), required),
-  /** Cap on a resampled volume in voxels (ours; raised to the crop size when smaller). */
-  maxResampledVoxels: arg(positiveInteger, { default: DEFAULT_MAX_RESAMPLED_VOXELS }),
-  /** Spatial dimensions. */
-  spatialDims: arg(positiveInteger, required),
-  /** Image channels. */
-  imageChannels: arg(positiveInteger, required),
-  /** Latent channels. */
-  latentChannels: arg(positiveInteger, required),
-});
-
-/** Autoencoder training settings (`autoencoder_train`, SPEC.md §5). */
-const AUTOENCODER_TRAIN_ARGS = declareArgs("autoencoder_train", {
-  /** Batch size per GPU. */
-  batchSize: arg(positiveInteger, required),
-  /** Random crop size [X, Y, Z]; divisible by the autoencoder's downsampling factor. */
-  patchSize: arg(tripleOf(positiveInteger), required),
-  /** Adam learning rate per GPU (multiplied by the number of GPUs). */
-  lr: arg(positiveNumber, required),
-  /** Perceptual loss weight. */
-  perceptualWeight: arg(finiteNumber, required),
-  /** KL loss weight. */
-  klWeight: arg(finiteNumber, required),
-  /** Reconstruction loss: "l1" (L1Loss) or "l2" (MSELoss). */
-  reconLoss: arg(oneOf("l1", "l2"), required),
-  /** Epochs (GM: `n_epochs`, core: `max_epochs`). */
-  maxEpochs: arg(nonNegativeInteger, { gm: "n_epochs", config: "required" }),
-  /** Validate when `epoch % valInterval == 0`. */
-  valInterval: arg(positiveInteger, required),
-  // Reference behaviour: adv_weight = 0.01 and a 5-epoch warm-up are hard-coded in train_autoencoder.py.
-  /** Adversarial loss weight. */
-  advWeight: arg(finiteNumber, { default: 0.01 }),
-  /** Adversarial terms start when `epoch > warmUpEpochs`. */
-  warmUpEpochs: arg(nonNegativeInteger, { default: 5 }),
-});
-
-/** Diffusion training settings (`diffusion_train`, SPEC.md §8). */
-const DIFFUSION_TRAIN_ARGS = declareArgs("diffusion_train", {
-  /** Batch size per GPU. */
-  batchSize: arg(positiveInteger, required),
-  /** Centre crop size [X, Y, Z]; divisible by (autoencoder × UNet) downsampling. */
-  patchSize: arg(tripleOf(positiveInteger), required),
-  /** Adam learning rate per GPU (multiplied by the number of GPUs). */
-  lr: arg(positiveNumber, required),
-  /** Epochs (GM: `n_epochs`, core: `max_epochs`). */
-  maxEpochs: arg(nonNegativeInteger, { gm: "n_epochs", config: "required" }),
-  /** Validate when `epoch % valInterval == 0`. */
-  valInterval: arg(positiveInteger, required),
-});
-
-/** DDPM scheduler settings (`NoiseScheduler`, SPEC.md §7.1); unset arguments take the class defaults. */
-const NOISE_SCHEDULER_ARGS = declareArgs("NoiseScheduler", {
-  /** Training timesteps. */
-  numTrainTimesteps: arg(positiveInteger, required),
-  /** First beta. */
-  betaStart: arg(positiveNumber, required),
-  /** Last beta. */
-  betaEnd: arg(positiveNumber, required),
-  /** Beta schedule. */
-  schedule: arg(oneOf("linear_beta", "scaled_linear_beta", "sigmoid_beta", "cosine"), {
-    default: "scaled_linear_beta",
-  }),
-  /** Variance type. */
-  varianceType: arg(oneOf("fixed_small", "fixed_large"), { default: "fixed_small" }),
-  /** Clamp x̂0 to [-1, 1]. */
-  clipSample: arg(boolean, { default: true }),
-  /** What the network predicts. */
-  predictionType: arg(oneOf("epsilon", "sample", "v_prediction"), { default: "epsilon" }),
-}, [
-  ({ betaStart, betaEnd }) =>
-    betaStart >= betaEnd
-      ? [{ arg: "betaStart", message: `must be below beta_end (${betaStart} ≥ ${betaEnd})` }]
-      : [],
-]);
-
-/** The environment file (`environment.json`). */
-const ENVIRONMENT_ARGS = declareArgs("environment", {
-  /** Where `Task01_BrainTumour/` lives or is downloaded to. */
-  dataBaseDir: arg(string, required),
-  /** Checkpoint directory. */
-  modelDir: arg(string, required),
-  /** TensorBoard event directory. */
-  tfeventPath: arg(string, required),
-  /** Continue from the checkpoints in `modelDir`. */
-  resumeCkpt: arg(boolean, required),
-  /** Where `generate` writes its volumes (the reference's inference.py reads `output_dir` from here). */
-  outputDir: arg(string, { config: "ifGiven" }),
-});
-
-/** Autoencoder training settings (`autoencoder_train`, SPEC.md §5). */
-export type AutoencoderTrainConfig = ConfigOf<typeof AUTOENCODER_TRAIN_ARGS.args>;
-/** Diffusion training settings (`diffusion_train`, SPEC.md §8). */
-export type DiffusionTrainConfig = ConfigOf<typeof DIFFUSION_TRAIN_ARGS.args>;
-/** DDPM scheduler settings (`NoiseScheduler`, SPEC.md §7.1). */
-export type NoiseSchedulerConfig = ConfigOf<typeof NOISE_SCHEDULER_ARGS.args>;
-/** A validated environment file (`environment.json`). */
-export type EnvironmentConfig = ConfigOf<typeof ENVIRONMENT_ARGS.args>;
 
 /** A validated, normalised training config (either edition, or ours). */
 export type TrainConfig = ConfigOf<typeof TOP_ARGS.args> & {
@@ -382,42 +279,27 @@ export function parseTrainConfig(
   // Cross-section rules (SPEC.md §8.12): AE patch divisible by the AE's downsampling, diffusion patch by
   // AE × UNet downsampling; the latent must match the UNet's channels.
   if (ctx.problems.length === 0) {
-    const aeDown = 2 ** (autoencoder.channels.length - 1);
-    const unetDown = 2 ** (diffusion.channels.length - 1);
-    const bad = (p: number[], d: number) => p.some((x) => x % d !== 0);
-    const aePath = top.find(["autoencoder_train", "autoencoderTrain"]) ?? "autoencoder_train";
-    const dfPath = top.find(["diffusion_train", "diffusionTrain"]) ?? "diffusion_train";
-    if (bad(autoencoderTrain.patchSize, aeDown)) {
+    const aeDown = 2 ** (autoencoder.channels.length - 1), unetDown = 2 ** (diffusion.channels.length - 1);
+    const patch = (p: number[]) => JSON.stringify(p);
+    const aePatch = `${top.find(["autoencoder_train", "autoencoderTrain"])}.patch_size`;
+    const dfPatch = `${top.find(["diffusion_train", "diffusionTrain"])}.patch_size`;
+    const down = `(autoencoder ${aeDown}× × UNet ${unetDown}× downsampling)`;
+    if (autoencoderTrain.patchSize.some((x) => x % aeDown !== 0)) {
+      const why = `(the autoencoder downsamples ${aeDown}×)`;
+      ctx.problem(`${aePatch}: ${patch(autoencoderTrain.patchSize)} must be divisible by ${aeDown} ${why}`);
+    }
+    if (diffusionTrain.patchSize.some((x) => x % (aeDown * unetDown) !== 0)) {
       ctx.problem(
-        `${aePath}.patch_size: ${
-          JSON.stringify(autoencoderTrain.patchSize)
-        } must be divisible by ${aeDown} (the autoencoder downsamples ${aeDown}×)`,
+        `${dfPatch}: ${patch(diffusionTrain.patchSize)} must be divisible by ${aeDown * unetDown} ${down}`,
       );
     }
-    if (bad(diffusionTrain.patchSize, aeDown * unetDown)) {
-      ctx.problem(
-        `${dfPath}.patch_size: ${JSON.stringify(diffusionTrain.patchSize)} must be divisible by ${
-          aeDown * unetDown
-        } (autoencoder ${aeDown}× × UNet ${unetDown}× downsampling)`,
-      );
+    const latent = autoencoder.latentChannels, { inChannels, outChannels } = diffusion;
+    if (latent !== inChannels || latent !== outChannels) {
+      const unet = `the UNet takes ${inChannels}→${outChannels} channels`;
+      ctx.problem(`${dfS!.path}.in_channels: ${unet} but the autoencoder's latent has ${latent}`);
     }
-    if (
-      autoencoder.latentChannels !== diffusion.inChannels ||
-      autoencoder.latentChannels !== diffusion.outChannels
-    ) {
-      ctx.problem(
-        `${
-          dfS!.path
-        }.in_channels: the UNet takes ${diffusion.inChannels}→${diffusion.outChannels} channels but the autoencoder's latent has ${autoencoder.latentChannels}`,
-      );
-    }
-    if (autoencoder.inChannels !== base.imageChannels) {
-      ctx.problem(
-        `${
-          aeS!.path
-        }.in_channels: ${autoencoder.inChannels} differs from image_channels ${base.imageChannels}`,
-      );
-    }
+    const { inChannels: aeIn } = autoencoder, image = base.imageChannels;
+    if (aeIn !== image) ctx.problem(`${aeS!.path}.in_channels: ${aeIn} differs from image_channels ${image}`);
   }
 
   if (editions.size > 1) ctx.problem(`mixes GenerativeModels and MONAI-core targets/keys; use one edition`);

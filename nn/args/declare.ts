@@ -51,8 +51,7 @@ export interface Arg<In, Out, G extends string, C extends ConfigUse, D extends b
   readonly _out?: Out;
 }
 
-// deno-lint-ignore no-explicit-any
-type AnyArg = Arg<any, any, string, ConfigUse, boolean>;
+type AnyArg = Arg<unknown, unknown, string, ConfigUse, boolean>;
 /** A declaration's arguments by camelCase name, in the reference's order. */
 export type ArgTable = Record<string, AnyArg>;
 
@@ -109,9 +108,8 @@ export interface Declaration<A extends ArgTable> {
   readonly owner: string;
   /** The arguments. */
   readonly args: A;
-  /** Checks across arguments, run on the resolved values. */
-  // deno-lint-ignore no-explicit-any
-  readonly rules: readonly ArgRule<any>[];
+  /** Checks across arguments, run on the resolved values (typed `never`: any rule fits here). */
+  readonly rules: readonly ArgRule<never>[];
 }
 
 /** Declares `owner`'s arguments once; `rules` check across them. */
@@ -197,7 +195,7 @@ export function resolveArgs<A extends ArgTable>(decl: Declaration<A>, options: o
     out[key] = v;
   }
   expandLevels(decl.args, out, (key, v, levels) => perLevel(`${decl.owner} ${key}`, v, levels));
-  const problems = decl.rules.flatMap((rule) => rule(out));
+  const problems = decl.rules.flatMap((rule) => rule(out as never));
   if (problems.length) {
     throw new Error(
       problems.map((p) => `${decl.owner}: ${fileNames(p.arg, decl.args[p.arg])[0]}: ${p.message}`).join("\n"),

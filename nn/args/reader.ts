@@ -6,14 +6,7 @@
  * @module
  */
 import { type Checker, describe } from "./checkers.ts";
-import {
-  type ArgTable,
-  type ConfigOf,
-  type Declaration,
-  expandLevels,
-  fileNames,
-  type RuleProblem,
-} from "./declare.ts";
+import { type ArgTable, type ConfigOf, type Declaration, expandLevels, fileNames } from "./declare.ts";
 
 /** Problems (fatal) and warnings of one file, each line prefixed with the file. */
 export class Problems {
@@ -164,7 +157,7 @@ export function readArgs<A extends ArgTable>(
     return list;
   });
   if (s.ctx.problems.length === before) {
-    for (const p of decl.rules.flatMap((rule) => rule(out) as RuleProblem[])) {
+    for (const p of decl.rules.flatMap((rule) => rule(out as never))) {
       s.ctx.problem(`${s.at(fileNames(p.arg, decl.args[p.arg])[0])}: ${p.message}`);
     }
   }

@@ -19,24 +19,7 @@ import {
   tensor,
   upsampleNearest3d,
 } from "../tensor/mod.ts";
-import {
-  arg,
-  declareArgs,
-  levelListArg,
-  type OptionsOf,
-  perLevelArg,
-  resolveArgs,
-  type RuleProblem,
-} from "../nn/args/declare.ts";
-import {
-  boolean,
-  finiteNumber,
-  levelList,
-  nonNegativeInteger,
-  nullableInteger,
-  positiveInteger,
-  positiveNumber,
-} from "../nn/args/checkers.ts";
+import { type Declaration, type OptionsOf, resolveArgs, type RuleProblem } from "../nn/args/declare.ts";
 import { normGroupsDivideChannels } from "../nn/models/norm_groups_rule.ts";
 import { globalRng, type HostRng, setTensorData } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
@@ -51,52 +34,63 @@ import { ModuleList, Sequential } from "../nn/layers/sequential.ts";
  * MONAI `DiffusionModelUNet`'s arguments (SPEC §6.1), camelCased, with the class's defaults. A config file
  * must give those the reference config gives ("required"); `include_fc` & co. exist in MONAI core only.
  */
-export const DIFFUSION_MODEL_UNET_ARGS = declareArgs("DiffusionModelUNet", {
-  /** Only 3 is supported. */
-  spatialDims: arg(positiveInteger, { default: 3, config: "required" }),
-  /** Latent channels in. */
-  inChannels: arg(positiveInteger, { config: "required" }),
-  /** Latent channels out. */
-  outChannels: arg(positiveInteger, { config: "required" }),
-  /** Residual blocks per level (one number for every level, or one per level). */
-  numResBlocks: perLevelArg(nonNegativeInteger, { default: 2, config: "required" }),
-  /** Feature channels per level (GenerativeModels: `num_channels`). */
-  channels: arg(levelList(positiveInteger), {
-    default: [32, 64, 64, 64],
-    gm: "num_channels",
-    config: "required",
-  }),
-  /** Self-attention at each level. */
-  attentionLevels: levelListArg(boolean, { default: [false, false, true, true], config: "required" }),
-  /** GroupNorm groups; must divide every entry of `channels`. */
-  normNumGroups: arg(positiveInteger, { default: 32 }),
-  /** GroupNorm epsilon. */
-  normEps: arg(positiveNumber, { default: 1e-6 }),
-  /** Residual blocks for up/down-sampling (not supported: throws when set). */
-  resblockUpdown: arg(boolean, { default: false }),
-  /** Channels per attention head per level (0 where a level has no attention). */
-  numHeadChannels: perLevelArg(nonNegativeInteger, { default: 8, config: "required" }),
-  /** Cross-attention conditioning (not supported: throws when set). */
-  withConditioning: arg(boolean, { default: false }),
-  /** Transformer layers per attention block (accepted for compatibility; no effect). */
-  transformerNumLayers: arg(positiveInteger, { default: 1 }),
-  /** Cross-attention context size (accepted for compatibility; no effect). */
-  crossAttentionDim: arg(nullableInteger, { default: null }),
-  /** Class conditioning: an embedding table of this many classes added to the time embedding. */
-  numClassEmbeds: arg(nullableInteger, { default: null }),
-  /** Upcast attention to fp32 (accepted for compatibility; no effect). */
-  upcastAttention: arg(boolean, { default: false }),
-  /** Attention output projection `attn.out_proj` (MONAI core; false = GenerativeModels' forward). */
-  includeFc: arg(boolean, { default: true, config: "ifGiven" }),
-  /** One qkv Linear instead of three (MONAI core). */
-  useCombinedLinear: arg(boolean, { default: false, config: "ifGiven" }),
-  /** Cross-attention dropout (accepted for compatibility; no effect). */
-  dropoutCattn: arg(finiteNumber, { default: 0, config: "never" }),
-  /** Flash attention (accepted for compatibility; no effect). */
-  useFlashAttention: arg(boolean, { default: false, config: "ifGiven" }),
-  /** Largest integer timestep + 1 for the tabulated embedding of int32 timestep tensors (ours). */
-  numTrainTimesteps: arg(positiveInteger, { default: 1000, config: "never" }),
-}, [normGroupsDivideChannels, headsDivideChannels]);
+export const DIFFUSION_MODEL_UNET_ARGS = {
+  owner: "DiffusionModelUNet",
+  args: {
+    /** Only 3 is supported. */
+    spatialDims: { type: "positive integer", default: 3, config: "required" },
+    /** Latent channels in. */
+    inChannels: { type: "positive integer", config: "required" },
+    /** Latent channels out. */
+    outChannels: { type: "positive integer", config: "required" },
+    /** Residual blocks per level (one number for every level, or one per level). */
+    numResBlocks: { type: "non-negative integer", levels: "expand", default: 2, config: "required" },
+    /** Feature channels per level (GenerativeModels: `num_channels`). */
+    channels: {
+      type: "positive integer",
+      list: "nonEmpty",
+      default: [32, 64, 64, 64],
+      gm: "num_channels",
+      config: "required",
+    },
+    /** Self-attention at each level. */
+    attentionLevels: {
+      type: "boolean",
+      levels: "list",
+      default: [false, false, true, true],
+      config: "required",
+    },
+    /** GroupNorm groups; must divide every entry of `channels`. */
+    normNumGroups: { type: "positive integer", default: 32 },
+    /** GroupNorm epsilon. */
+    normEps: { type: "positive number", default: 1e-6 },
+    /** Residual blocks for up/down-sampling (not supported: throws when set). */
+    resblockUpdown: { type: "boolean", default: false },
+    /** Channels per attention head per level (0 where a level has no attention). */
+    numHeadChannels: { type: "non-negative integer", levels: "expand", default: 8, config: "required" },
+    /** Cross-attention conditioning (not supported: throws when set). */
+    withConditioning: { type: "boolean", default: false },
+    /** Transformer layers per attention block (accepted for compatibility; no effect). */
+    transformerNumLayers: { type: "positive integer", default: 1 },
+    /** Cross-attention context size (accepted for compatibility; no effect). */
+    crossAttentionDim: { type: "integer | null", default: null },
+    /** Class conditioning: an embedding table of this many classes added to the time embedding. */
+    numClassEmbeds: { type: "integer | null", default: null },
+    /** Upcast attention to fp32 (accepted for compatibility; no effect). */
+    upcastAttention: { type: "boolean", default: false },
+    /** Attention output projection `attn.out_proj` (MONAI core; false = GenerativeModels' forward). */
+    includeFc: { type: "boolean", default: true, config: "ifGiven" },
+    /** One qkv Linear instead of three (MONAI core). */
+    useCombinedLinear: { type: "boolean", default: false, config: "ifGiven" },
+    /** Cross-attention dropout (accepted for compatibility; no effect). */
+    dropoutCattn: { type: "number", default: 0, config: "never" },
+    /** Flash attention (accepted for compatibility; no effect). */
+    useFlashAttention: { type: "boolean", default: false, config: "ifGiven" },
+    /** Largest integer timestep + 1 for the tabulated embedding of int32 timestep tensors (ours). */
+    numTrainTimesteps: { type: "positive integer", default: 1000, config: "never" },
+  },
+  rules: [normGroupsDivideChannels, headsDivideChannels],
+} as const satisfies Declaration;
 
 /** Constructor options: MONAI `DiffusionModelUNet` kwargs camelCased (GenerativeModels' names accepted). */
 export type DiffusionModelUNetOptions = OptionsOf<typeof DIFFUSION_MODEL_UNET_ARGS.args> & {

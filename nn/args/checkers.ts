@@ -49,6 +49,28 @@ export const nullableInteger: Checker<number | null> = {
   check: (v): v is number | null => v === null || (typeof v === "number" && Number.isInteger(v)),
 };
 
+/** The element types a declaration may name (`type: "positive integer"`), and what each is in TypeScript. */
+export interface ArgTypes {
+  "positive integer": number;
+  "non-negative integer": number;
+  "number": number;
+  "positive number": number;
+  "boolean": boolean;
+  "string": string;
+  "integer | null": number | null;
+}
+
+/** The checker of each type name (its `expected` is the name). */
+export const NAMED_CHECKERS: { readonly [K in keyof ArgTypes]: Checker<ArgTypes[K]> } = {
+  "positive integer": positiveInteger,
+  "non-negative integer": nonNegativeInteger,
+  "number": finiteNumber,
+  "positive number": positiveNumber,
+  "boolean": boolean,
+  "string": string,
+  "integer | null": nullableInteger,
+};
+
 /** One of the given strings. */
 export function oneOf<T extends string>(...values: T[]): Checker<T> {
   return {

@@ -6,90 +6,51 @@
  *
  * @module
  */
-import { type Checker, describe, listOf, oneOrList } from "./checkers.ts";
+import {
+  type ArgTypes,
+  type Checker,
+  describe,
+  levelList,
+  listOf,
+  NAMED_CHECKERS,
+  oneOf,
+  oneOrList,
+} from "./checkers.ts";
 import { perLevel, snakeToCamel } from "../config.ts";
 
 /**
  * How a training config file treats an argument: "required" (the file must give it; the reference's files
- * always do), "optional" (the default fills it), "ifGiven" (carried only when given, so that absent means
- * "the edition's default", decided later) or "never" (not read from files: an unknown key there).
+ * always do), "optional" (the default fills it; the default when unsaid), "ifGiven" (carried only when given,
+ * so that absent means "the edition's default", decided later) or "never" (not read from files).
  */
 export type ConfigUse = "required" | "optional" | "ifGiven" | "never";
 
-/** Per-level arguments have one entry per level of `channels`: "expand" also takes one value for all. */
-export type Levels = "expand" | "list";
-
-/** What an argument declaration may say besides its type. */
-export interface ArgSpec<In, G extends string, C extends ConfigUse> {
+/**
+ * One argument, written as a plain literal (`{ type: "positive integer", default: 1 }`) so that types
+ * derive from it without inference. A value is one element (`type`, or one of `oneOf`), a list of them
+ * (`list`), or per level of `channels` (`levels`).
+ */
+export interface ArgSpec {
+  /** The element type's name; see {@link ArgTypes}. */
+  readonly type?: keyof ArgTypes;
+  /** Instead of `type`: one of these strings. */
+  readonly oneOf?: readonly string[];
+  /** A list of elements: of exactly this length, or "nonEmpty" (at least one, e.g. `channels`). */
+  readonly list?: number | "nonEmpty";
+  /** One element per level of `channels`: "expand" also takes a single one for every level. */
+  readonly levels?: "expand" | "list";
   /** The model's default (the reference class's); absent = callers must give it. */
-  default?: In;
+  readonly default?: unknown;
   /** GenerativeModels' snake_case name where it differs; a file using it is the GenerativeModels edition. */
-  gm?: G;
+  readonly gm?: string;
   /** Other accepted snake_case names (each also in camelCase). */
-  aliases?: readonly string[];
+  readonly aliases?: readonly string[];
   /** How config files treat it (default "optional"). */
-  config?: C;
+  readonly config?: ConfigUse;
 }
 
-/** One declared argument: `In` is what callers give, `Out` what the model gets (per-level lists expanded). */
-export interface Arg<In, Out, G extends string, C extends ConfigUse, D extends boolean> {
-  /** The runtime type of what callers give. */
-  readonly type: Checker<In>;
-  /** The model's default. */
-  readonly default?: In;
-  /** Whether it has a default. */
-  readonly hasDefault: D;
-  /** GenerativeModels' name where it differs. */
-  readonly gm?: G;
-  /** Other accepted snake_case names. */
-  readonly aliases: readonly string[];
-  /** How config files treat it. */
-  readonly config: C;
-  /** Per-level expansion, if per level. */
-  readonly levels?: Levels;
-  /** Phantom: the resolved type. */
-  readonly _out?: Out;
-}
-
-type AnyArg = Arg<unknown, unknown, string, ConfigUse, boolean>;
 /** A declaration's arguments by camelCase name, in the reference's order. */
-export type ArgTable = Record<string, AnyArg>;
-
-/** Declares a plain argument of type `type`. */
-export function arg<T, G extends string = never, C extends ConfigUse = "optional">(
-  type: Checker<T>,
-  spec: ArgSpec<NoInfer<T>, G, C> & { default: NoInfer<T> },
-): Arg<T, T, NoInfer<G>, NoInfer<C>, true>;
-export function arg<T, G extends string = never, C extends ConfigUse = "optional">(
-  type: Checker<T>,
-  spec?: ArgSpec<NoInfer<T>, G, C>,
-): Arg<T, T, NoInfer<G>, NoInfer<C>, false>;
-export function arg<T>(type: Checker<T>, spec: ArgSpec<T, string, ConfigUse> = {}): AnyArg {
-  return {
-    type,
-    default: spec.default,
-    hasDefault: Object.hasOwn(spec, "default"),
-    gm: spec.gm,
-    aliases: spec.aliases ?? [],
-    config: spec.config ?? "optional",
-  };
-}
-
-/** Declares a per-level argument given as one `item` (repeated per level) or one per level. */
-export function perLevelArg<E, G extends string = never, C extends ConfigUse = "optional">(
-  item: Checker<E>,
-  spec: ArgSpec<NoInfer<E | E[]>, G, C> & { default: NoInfer<E | E[]> },
-): Arg<E | E[], E[], NoInfer<G>, NoInfer<C>, true> {
-  return { ...arg(oneOrList(item), spec), levels: "expand" } as Arg<E | E[], E[], G, C, true>;
-}
-
-/** Declares a per-level argument given as a list with one `item` per level. */
-export function levelListArg<E, G extends string = never, C extends ConfigUse = "optional">(
-  item: Checker<E>,
-  spec: ArgSpec<NoInfer<E[]>, G, C> & { default: NoInfer<E[]> },
-): Arg<E[], E[], NoInfer<G>, NoInfer<C>, true> {
-  return { ...arg(listOf(item), spec), levels: "list" };
-}
+export type ArgTable = { readonly [key: string]: ArgSpec };
 
 /** A problem a cross-argument rule finds: which argument, and what is wrong (without the key path). */
 export interface RuleProblem {
@@ -99,54 +60,68 @@ export interface RuleProblem {
   message: string;
 }
 
-/** A check across resolved arguments (e.g. groups divide channels). */
-export type ArgRule<R> = (args: R) => RuleProblem[];
+/** A check across resolved arguments (e.g. groups divide channels); typed `never` so that any rule fits. */
+export type ArgRule = (args: never) => RuleProblem[];
 
-/** A model's (or a config section's) declared arguments. */
-export interface Declaration<A extends ArgTable> {
+/** A model's (or a config section's) declared arguments, written `{ … } as const satisfies Declaration`. */
+export interface Declaration<A extends ArgTable = ArgTable> {
   /** Who takes them, for messages ("AutoencoderKL"). */
   readonly owner: string;
   /** The arguments. */
   readonly args: A;
-  /** Checks across arguments, run on the resolved values (typed `never`: any rule fits here). */
-  readonly rules: readonly ArgRule<never>[];
+  /** Checks across arguments, run on the resolved values. */
+  readonly rules?: readonly ArgRule[];
 }
 
-/** Declares `owner`'s arguments once; `rules` check across them. */
-export function declareArgs<A extends ArgTable>(
-  owner: string,
-  args: A,
-  rules: readonly ArgRule<ArgsOf<A>>[] = [],
-): Declaration<A> {
-  return { owner, args, rules };
+/** The runtime checker of what callers give for `spec`. */
+export function checkerOf(spec: ArgSpec): Checker<unknown> {
+  const item: Checker<unknown> = spec.oneOf ? oneOf(...spec.oneOf) : NAMED_CHECKERS[spec.type ?? "number"];
+  if (spec.levels === "expand") return oneOrList(item);
+  if (spec.levels === "list") return listOf(item);
+  if (spec.list === "nonEmpty") return levelList(item);
+  return spec.list === undefined ? item : listOf(item, spec.list);
+}
+
+/** A fresh copy of `spec`'s default (lists are copied: declarations are shared). */
+export function defaultOf(spec: ArgSpec): unknown {
+  return Array.isArray(spec.default) ? [...spec.default] : spec.default;
+}
+
+/** Whether `spec` has a default. */
+export function hasDefault(spec: ArgSpec): boolean {
+  return Object.hasOwn(spec, "default");
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Types derived from a declaration
 
-type InOf<X> = X extends Arg<infer I, infer _O, infer _G, infer _C, infer _D> ? I : never;
-type OutOf<X> = X extends Arg<infer _I, infer O, infer _G, infer _C, infer _D> ? O : never;
-type UseOf<X> = X extends Arg<infer _I, infer _O, infer _G, infer C, infer _D> ? C : never;
+type Elem<S> = S extends { oneOf: readonly (infer O)[] } ? O
+  : S extends { type: infer T extends keyof ArgTypes } ? ArgTypes[T]
+  : number;
+type Listed<S, E> = S extends { list: 3 } ? [E, E, E] : S extends { list: number | "nonEmpty" } ? E[] : E;
+type InOf<S> = S extends { levels: "expand" } ? Elem<S> | Elem<S>[]
+  : S extends { levels: "list" } ? Elem<S>[]
+  : Listed<S, Elem<S>>;
+type OutOf<S> = S extends { levels: string } ? Elem<S>[] : Listed<S, Elem<S>>;
+type UseOf<S> = S extends { config: infer C } ? C : "optional";
 /** Required in the options type: no default and no other name to give it by. */
-type Needed<X> = X extends Arg<infer _I, infer _O, infer G, infer _C, infer D>
-  ? [G] extends [never] ? D extends true ? false : true : false
-  : false;
+type Needed<S> = S extends { default: unknown } ? false : S extends { gm: string } ? false : true;
 type Camel<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<Camel<T>>}` : S;
-type GmOption<X> = X extends Arg<infer _I, infer _O, infer G, infer _C, infer _D> ? Camel<G> : never;
-type Flat<T> = { [K in keyof T]: T[K] } & unknown;
+type GmOption<S> = S extends { gm: infer G extends string } ? Camel<G> : never;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Constructor options: camelCase, GenerativeModels' names accepted, optional where a default exists. */
-export type OptionsOf<A extends ArgTable> = Flat<
+export type OptionsOf<A extends ArgTable> = Mutable<
   & { [K in keyof A as Needed<A[K]> extends true ? K : never]: InOf<A[K]> }
   & { [K in keyof A as Needed<A[K]> extends true ? never : K]?: InOf<A[K]> }
   & { [K in keyof A as GmOption<A[K]>]?: InOf<A[K]> }
 >;
 
 /** Resolved arguments: every one present, defaults applied, per-level lists expanded. */
-export type ArgsOf<A extends ArgTable> = { [K in keyof A]: OutOf<A[K]> };
+export type ArgsOf<A extends ArgTable> = { -readonly [K in keyof A]: OutOf<A[K]> };
 
 /** What a config section becomes: required and optional arguments, and the "ifGiven" ones when given. */
-export type ConfigOf<A extends ArgTable> = Flat<
+export type ConfigOf<A extends ArgTable> = Mutable<
   & { [K in keyof A as UseOf<A[K]> extends "required" | "optional" ? K : never]: OutOf<A[K]> }
   & { [K in keyof A as UseOf<A[K]> extends "ifGiven" ? K : never]?: OutOf<A[K]> }
 >;
@@ -160,15 +135,15 @@ export function camelToSnake(name: string): string {
 }
 
 /** Names a config file may use, the reference's spelling first (messages use it): GM, snake, camel, aliases. */
-export function fileNames(key: string, a: AnyArg): string[] {
+export function fileNames(key: string, a: ArgSpec): string[] {
   const names = [a.gm, a.gm && snakeToCamel(a.gm), camelToSnake(key), key];
-  for (const alias of a.aliases) names.push(alias, snakeToCamel(alias));
+  for (const alias of a.aliases ?? []) names.push(alias, snakeToCamel(alias));
   return [...new Set(names.filter((n): n is string => !!n))];
 }
 
 /** Names constructor options may use: the camelCase name, then GM's and the aliases' in camelCase. */
-export function optionNames(key: string, a: AnyArg): string[] {
-  return [...new Set([key, ...[a.gm, ...a.aliases].filter((n) => !!n).map((n) => snakeToCamel(n!))])];
+export function optionNames(key: string, a: ArgSpec): string[] {
+  return [...new Set([key, ...[a.gm, ...a.aliases ?? []].filter((n) => !!n).map((n) => snakeToCamel(n!))])];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -184,18 +159,19 @@ export function resolveArgs<A extends ArgTable>(decl: Declaration<A>, options: o
   const out: Record<string, unknown> = {};
   for (const [key, a] of Object.entries(decl.args)) {
     const name = optionNames(key, a).find((n) => given[n] !== undefined);
-    const v = name === undefined ? a.default : given[name];
+    const v = name === undefined ? defaultOf(a) : given[name];
     if (v === undefined) {
-      if (!a.hasDefault) throw new Error(`${decl.owner}: \`${key}\` is required`);
+      if (!hasDefault(a)) throw new Error(`${decl.owner}: \`${key}\` is required`);
       continue;
     }
-    if (!a.type.check(v)) {
-      throw new Error(`${decl.owner}: ${name ?? key}: expected ${a.type.expected}, got ${describe(v)}`);
+    const type = checkerOf(a);
+    if (!type.check(v)) {
+      throw new Error(`${decl.owner}: ${name ?? key}: expected ${type.expected}, got ${describe(v)}`);
     }
     out[key] = v;
   }
   expandLevels(decl.args, out, (key, v, levels) => perLevel(`${decl.owner} ${key}`, v, levels));
-  const problems = decl.rules.flatMap((rule) => rule(out as never));
+  const problems = (decl.rules ?? []).flatMap((rule) => rule(out as never));
   if (problems.length) {
     throw new Error(
       problems.map((p) => `${decl.owner}: ${fileNames(p.arg, decl.args[p.arg])[0]}: ${p.message}`).join("\n"),

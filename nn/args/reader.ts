@@ -6,7 +6,15 @@
  * @module
  */
 import { type Checker, describe } from "./checkers.ts";
-import { type ArgTable, type ConfigOf, type Declaration, expandLevels, fileNames } from "./declare.ts";
+import {
+  type ArgTable,
+  checkerOf,
+  type ConfigOf,
+  type Declaration,
+  defaultOf,
+  expandLevels,
+  fileNames,
+} from "./declare.ts";
 
 /** Problems (fatal) and warnings of one file, each line prefixed with the file. */
 export class Problems {
@@ -130,17 +138,19 @@ export function readArgs<A extends ArgTable>(
   const before = s.ctx.problems.length;
   const out: Record<string, unknown> = {};
   for (const [key, a] of Object.entries(decl.args)) {
-    if (a.config === "never") continue;
+    const use = a.config ?? "optional";
+    if (use === "never") continue;
     const names = fileNames(key, a);
     const found = s.find(names);
     if (found !== undefined && found === a.gm) options.onGenerativeName?.();
-    if (found !== undefined) out[key] = s.value(found, a.type);
-    else if (a.config === "required") {
-      s.ctx.problem(`${s.at(names[0])}: missing (expected ${a.type.expected})`);
-    } else if (a.config === "optional") {
+    const type = checkerOf(a);
+    if (found !== undefined) out[key] = s.value(found, type);
+    else if (use === "required") {
+      s.ctx.problem(`${s.at(names[0])}: missing (expected ${type.expected})`);
+    } else if (use === "optional") {
       const fallback = options.defaults && Object.hasOwn(options.defaults, key)
         ? options.defaults[key]
-        : a.default;
+        : defaultOf(a);
       if (fallback !== undefined) out[key] = fallback;
     }
   }
@@ -157,7 +167,7 @@ export function readArgs<A extends ArgTable>(
     return list;
   });
   if (s.ctx.problems.length === before) {
-    for (const p of decl.rules.flatMap((rule) => rule(out as never))) {
+    for (const p of (decl.rules ?? []).flatMap((rule) => rule(out as never))) {
       s.ctx.problem(`${s.at(fileNames(p.arg, decl.args[p.arg])[0])}: ${p.message}`);
     }
   }

@@ -19,16 +19,7 @@ import {
   silu,
   Tensor,
 } from "../../tensor/mod.ts";
-import {
-  arg,
-  type ArgsOf,
-  declareArgs,
-  levelListArg,
-  type OptionsOf,
-  perLevelArg,
-  resolveArgs,
-} from "../args/declare.ts";
-import { boolean, levelList, nonNegativeInteger, positiveInteger, positiveNumber } from "../args/checkers.ts";
+import { type ArgsOf, type Declaration, type OptionsOf, resolveArgs } from "../args/declare.ts";
 import { normGroupsDivideChannels } from "./norm_groups_rule.ts";
 import { globalRng, type HostRng } from "../init.ts";
 import { Module } from "../module.ts";
@@ -42,44 +33,50 @@ import { ModuleList } from "../layers/sequential.ts";
  * MONAI `AutoencoderKL`'s arguments (SPEC §2.1), camelCased, with the class's defaults. A config file must
  * give those its reference config gives ("required"); `include_fc` & co. exist in MONAI core only.
  */
-export const AUTOENCODER_KL_ARGS = declareArgs("AutoencoderKL", {
-  /** Only 3 is supported. */
-  spatialDims: arg(positiveInteger, { default: 3, config: "required" }),
-  /** Image channels in. */
-  inChannels: arg(positiveInteger, { default: 1, config: "required" }),
-  /** Image channels out. */
-  outChannels: arg(positiveInteger, { default: 1, config: "required" }),
-  /** Latent channels. */
-  latentChannels: arg(positiveInteger, { default: 3, config: "required" }),
-  /** Feature channels per level (GenerativeModels: `num_channels`). */
-  channels: arg(levelList(positiveInteger), {
-    default: [32, 64, 64],
-    gm: "num_channels",
-    config: "required",
-  }),
-  /** Residual blocks per level (one number for every level, or one per level). */
-  numResBlocks: perLevelArg(nonNegativeInteger, { default: 2, config: "required" }),
-  /** GroupNorm groups; must divide every entry of `channels`. */
-  normNumGroups: arg(positiveInteger, { default: 32, config: "required" }),
-  /** GroupNorm epsilon. */
-  normEps: arg(positiveNumber, { default: 1e-6, config: "required" }),
-  /** Self-attention after each residual block of a level. */
-  attentionLevels: levelListArg(boolean, { default: [false, false, true], config: "required" }),
-  /** Non-local attention in the encoder's middle block. */
-  withEncoderNonlocalAttn: arg(boolean, { default: true, config: "required" }),
-  /** Non-local attention in the decoder's middle block. */
-  withDecoderNonlocalAttn: arg(boolean, { default: true, config: "required" }),
-  /** Transposed-conv upsampling (`deconv`, k2 s2) instead of nearest ×2 + conv. */
-  useConvtranspose: arg(boolean, { default: false }),
-  /** Gradient checkpointing of every encoder/decoder block (GenerativeModels: `use_checkpointing`). */
-  useCheckpoint: arg(boolean, { default: false, gm: "use_checkpointing" }),
-  /** Attention output projection (MONAI core; GenerativeModels has none); unset in a file = the edition's. */
-  includeFc: arg(boolean, { default: true, config: "ifGiven" }),
-  /** One qkv Linear instead of three (MONAI core). */
-  useCombinedLinear: arg(boolean, { default: false, config: "ifGiven" }),
-  /** Accepted for config compatibility (attention always uses the chunked attention op). */
-  useFlashAttention: arg(boolean, { default: false, config: "ifGiven" }),
-}, [normGroupsDivideChannels]);
+export const AUTOENCODER_KL_ARGS = {
+  owner: "AutoencoderKL",
+  args: {
+    /** Only 3 is supported. */
+    spatialDims: { type: "positive integer", default: 3, config: "required" },
+    /** Image channels in. */
+    inChannels: { type: "positive integer", default: 1, config: "required" },
+    /** Image channels out. */
+    outChannels: { type: "positive integer", default: 1, config: "required" },
+    /** Latent channels. */
+    latentChannels: { type: "positive integer", default: 3, config: "required" },
+    /** Feature channels per level (GenerativeModels: `num_channels`). */
+    channels: {
+      type: "positive integer",
+      list: "nonEmpty",
+      default: [32, 64, 64],
+      gm: "num_channels",
+      config: "required",
+    },
+    /** Residual blocks per level (one number for every level, or one per level). */
+    numResBlocks: { type: "non-negative integer", levels: "expand", default: 2, config: "required" },
+    /** GroupNorm groups; must divide every entry of `channels`. */
+    normNumGroups: { type: "positive integer", default: 32, config: "required" },
+    /** GroupNorm epsilon. */
+    normEps: { type: "positive number", default: 1e-6, config: "required" },
+    /** Self-attention after each residual block of a level. */
+    attentionLevels: { type: "boolean", levels: "list", default: [false, false, true], config: "required" },
+    /** Non-local attention in the encoder's middle block. */
+    withEncoderNonlocalAttn: { type: "boolean", default: true, config: "required" },
+    /** Non-local attention in the decoder's middle block. */
+    withDecoderNonlocalAttn: { type: "boolean", default: true, config: "required" },
+    /** Transposed-conv upsampling (`deconv`, k2 s2) instead of nearest ×2 + conv. */
+    useConvtranspose: { type: "boolean", default: false },
+    /** Gradient checkpointing of every encoder/decoder block (GenerativeModels: `use_checkpointing`). */
+    useCheckpoint: { type: "boolean", default: false, gm: "use_checkpointing" },
+    /** Attention output projection (MONAI core; GenerativeModels has none); unset in a file = the edition's. */
+    includeFc: { type: "boolean", default: true, config: "ifGiven" },
+    /** One qkv Linear instead of three (MONAI core). */
+    useCombinedLinear: { type: "boolean", default: false, config: "ifGiven" },
+    /** Accepted for config compatibility (attention always uses the chunked attention op). */
+    useFlashAttention: { type: "boolean", default: false, config: "ifGiven" },
+  },
+  rules: [normGroupsDivideChannels],
+} as const satisfies Declaration;
 
 /** Constructor options: MONAI `AutoencoderKL` kwargs camelCased (GenerativeModels' names accepted). */
 export type AutoencoderKLOptions = OptionsOf<typeof AUTOENCODER_KL_ARGS.args> & {

@@ -5,16 +5,7 @@
 import { leakyRelu, scope, type Tensor } from "../../tensor/mod.ts";
 import { globalRng, type HostRng, setTensorData } from "../init.ts";
 import { Module } from "../module.ts";
-import { arg, declareArgs, type OptionsOf, resolveArgs } from "../args/declare.ts";
-import {
-  boolean,
-  finiteNumber,
-  nonNegativeInteger,
-  nullableInteger,
-  oneOf,
-  positiveInteger,
-  string,
-} from "../args/checkers.ts";
+import { type Declaration, type OptionsOf, resolveArgs } from "../args/declare.ts";
 import { Conv3d } from "../layers/conv.ts";
 import { InstanceNorm } from "../layers/norm.ts";
 
@@ -22,37 +13,40 @@ import { InstanceNorm } from "../layers/norm.ts";
  * MONAI `PatchDiscriminator`'s arguments (SPEC §3.1), camelCased, with the class's defaults. The reference
  * builds it in code; a config file may give the ones a file can set (the rest are "never").
  */
-export const PATCH_DISCRIMINATOR_ARGS = declareArgs("PatchDiscriminator", {
-  /** Only 3 is supported. */
-  spatialDims: arg(positiveInteger, { default: 3 }),
-  /** Strided layers after the initial conv. */
-  numLayersD: arg(positiveInteger, { default: 3 }),
-  /** Channels of the first conv; doubled at every layer (GenerativeModels: `num_channels`). */
-  channels: arg(positiveInteger, { gm: "num_channels" }),
-  /** Image channels in. */
-  inChannels: arg(positiveInteger, { default: 1 }),
-  /** Output channels. */
-  outChannels: arg(positiveInteger, { default: 1 }),
-  /** "INSTANCE" (the reference's) or "NONE"; batch norm (MONAI's default) is not supported. */
-  norm: arg(string, { default: "BATCH" }),
-  /** Kernel size of every conv but the last. */
-  kernelSize: arg(positiveInteger, { default: 4, config: "never" }),
-  /** LeakyReLU negative slope of the activation (MONAI default ("LEAKYRELU", {negative_slope: 0.2})). */
-  negativeSlope: arg(finiteNumber, { default: 0.2, config: "never" }),
-  /** Bias of the middle convs. */
-  bias: arg(boolean, { default: false, config: "never" }),
-  /** Padding of every conv but the last. */
-  padding: arg(nonNegativeInteger, { default: 1, config: "never" }),
-  /** Only 0 is supported. */
-  dropout: arg(finiteNumber, { default: 0, config: "never" }),
-  /** Kernel size of the last conv (null = `kernelSize`). */
-  lastConvKernelSize: arg(nullableInteger, { default: null, config: "never" }),
-  /**
-   * Init (ours): "normal" (MONAI `initialise_weights`: conv weights N(0, 0.02), biases 0 — core) or "gm"
-   * (GenerativeModels: weights N(0, 0.02), biases at PyTorch's default).
-   */
-  init: arg(oneOf("normal", "gm"), { default: "normal", config: "never" }),
-});
+export const PATCH_DISCRIMINATOR_ARGS = {
+  owner: "PatchDiscriminator",
+  args: {
+    /** Only 3 is supported. */
+    spatialDims: { type: "positive integer", default: 3 },
+    /** Strided layers after the initial conv. */
+    numLayersD: { type: "positive integer", default: 3 },
+    /** Channels of the first conv; doubled at every layer (GenerativeModels: `num_channels`). */
+    channels: { type: "positive integer", gm: "num_channels" },
+    /** Image channels in. */
+    inChannels: { type: "positive integer", default: 1 },
+    /** Output channels. */
+    outChannels: { type: "positive integer", default: 1 },
+    /** "INSTANCE" (the reference's) or "NONE"; batch norm (MONAI's default) is not supported. */
+    norm: { type: "string", default: "BATCH" },
+    /** Kernel size of every conv but the last. */
+    kernelSize: { type: "positive integer", default: 4, config: "never" },
+    /** LeakyReLU negative slope of the activation (MONAI default ("LEAKYRELU", {negative_slope: 0.2})). */
+    negativeSlope: { type: "number", default: 0.2, config: "never" },
+    /** Bias of the middle convs. */
+    bias: { type: "boolean", default: false, config: "never" },
+    /** Padding of every conv but the last. */
+    padding: { type: "non-negative integer", default: 1, config: "never" },
+    /** Only 0 is supported. */
+    dropout: { type: "number", default: 0, config: "never" },
+    /** Kernel size of the last conv (null = `kernelSize`). */
+    lastConvKernelSize: { type: "integer | null", default: null, config: "never" },
+    /**
+     * Init (ours): "normal" (MONAI `initialise_weights`: conv weights N(0, 0.02), biases 0 — core) or "gm"
+     * (GenerativeModels: weights N(0, 0.02), biases at PyTorch's default).
+     */
+    init: { oneOf: ["normal", "gm"], default: "normal", config: "never" },
+  },
+} as const satisfies Declaration;
 
 /** Constructor options: MONAI kwargs camelCased (GenerativeModels' `numChannels` accepted). */
 export type PatchDiscriminatorOptions = OptionsOf<typeof PATCH_DISCRIMINATOR_ARGS.args> & {

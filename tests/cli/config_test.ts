@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
 import { stringify as toYaml } from "yaml";
+import type { ArgTable } from "../../nn/args/declare.ts";
 import {
   ConfigError,
   loadEnvironment,
@@ -564,7 +565,7 @@ Deno.test("config: every name a model declaration accepts reads the same value (
   const base = expected32g() as any;
   let tried = 0;
   for (const [section, field, decl] of sections) {
-    for (const [key, a] of Object.entries(decl.args)) {
+    for (const [key, a] of Object.entries(decl.args as ArgTable)) {
       if (a.config === "never") continue;
       // Not in the expected object: a boolean only given in MONAI core files; flip its default.
       const value = key in base[field] ? base[field][key] : !a.default;
@@ -587,8 +588,8 @@ Deno.test("config: every name a model declaration accepts reads the same value (
 Deno.test("config: a model's optional arguments default to the model's own declared defaults", async () => {
   const { DIFFUSION_MODEL_UNET_ARGS } = await import("../../diffusion/unet.ts");
   const c = parseTrainConfig(readJson(`${REF}config_train_32g.json`), "d.json", quiet) as any;
-  for (const [key, a] of Object.entries(DIFFUSION_MODEL_UNET_ARGS.args)) {
-    if (a.config === "optional") assertEquals(c.diffusion[key], a.default, key);
+  for (const [key, a] of Object.entries(DIFFUSION_MODEL_UNET_ARGS.args as ArgTable)) {
+    if ((a.config ?? "optional") === "optional") assertEquals(c.diffusion[key], a.default, key);
     if (a.config === "ifGiven" || a.config === "never") assertEquals(key in c.diffusion, false, key);
   }
 });

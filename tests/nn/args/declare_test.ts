@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import {
-  arg,
-  declareArgs,
+  type ArgTable,
+  type Declaration,
   fileNames,
+  hasDefault,
   optionNames,
-  perLevelArg,
   resolveArgs,
 } from "../../../nn/args/declare.ts";
-import { listOf, nonNegativeInteger, positiveInteger } from "../../../nn/args/checkers.ts";
 import { Problems, readArgs, Section } from "../../../nn/args/reader.ts";
 import {
   AUTOENCODER_KL_ARGS,
@@ -102,21 +101,23 @@ const DECLARATIONS = [AUTOENCODER_KL_ARGS, PATCH_DISCRIMINATOR_ARGS, DIFFUSION_M
 Deno.test("declared defaults are MONAI's class defaults; required ones have none", () => {
   for (const decl of DECLARATIONS) {
     const defaults = Object.fromEntries(
-      Object.entries(decl.args).filter(([, a]) => a.hasDefault).map(([k, a]) => [k, a.default]),
+      Object.entries(decl.args as ArgTable).filter(([, a]) => hasDefault(a)).map(([k, a]) => [k, a.default]),
     );
     assert.deepEqual(defaults, MONAI_DEFAULTS[decl.owner], decl.owner);
   }
   assert.deepEqual(
-    Object.entries(DIFFUSION_MODEL_UNET_ARGS.args).filter(([, a]) => !a.hasDefault).map(([k]) => k),
+    Object.entries(DIFFUSION_MODEL_UNET_ARGS.args as ArgTable).filter(([, a]) => !hasDefault(a)).map(([k]) =>
+      k
+    ),
     ["inChannels", "outChannels"],
   );
-  assert.equal(PATCH_DISCRIMINATOR_ARGS.args.channels.hasDefault, false);
+  assert.equal(hasDefault(PATCH_DISCRIMINATOR_ARGS.args.channels), false);
 });
 
 Deno.test("the models build what their declared defaults say (same parameters as with every default spelled out)", () => {
   const spelled = (decl: typeof DECLARATIONS[number]) =>
     Object.fromEntries(
-      Object.entries(decl.args).filter(([, a]) => a.hasDefault).map(([k, a]) => [k, a.default]),
+      Object.entries(decl.args as ArgTable).filter(([, a]) => hasDefault(a)).map(([k, a]) => [k, a.default]),
     );
   const small = { channels: [8, 16], attentionLevels: [false, true], normNumGroups: 4, numHeadChannels: 8 };
   const aeA = new AutoencoderKL({ channels: [8, 16], attentionLevels: [false, true], normNumGroups: 4 });
@@ -198,11 +199,15 @@ Deno.test("names: the reference's spelling first, then camelCase and the aliases
 });
 
 Deno.test("readArgs: every problem at once with key paths; expansion; rules; did-you-mean", () => {
-  const decl = declareArgs("thing", {
-    channels: arg(listOf(positiveInteger), { config: "required" }),
-    depth: perLevelArg(nonNegativeInteger, { default: 1, aliases: ["num_layers"] }),
-    width: arg(positiveInteger, { default: 4 }),
-  }, [(a) => a.width > 10 ? [{ arg: "width", message: "is too wide" }] : []]);
+  const decl = {
+    owner: "thing",
+    args: {
+      channels: { type: "positive integer", list: "nonEmpty", config: "required" },
+      depth: { type: "non-negative integer", levels: "expand", default: 1, aliases: ["num_layers"] },
+      width: { type: "positive integer", default: 4 },
+    },
+    rules: [(a: { width: number }) => a.width > 10 ? [{ arg: "width", message: "is too wide" }] : []],
+  } as const satisfies Declaration;
   const read = (obj: Record<string, unknown>) => {
     const ctx = new Problems("f.json");
     const s = new Section(obj, "sec", ctx);
@@ -216,7 +221,7 @@ Deno.test("readArgs: every problem at once with key paths; expansion; rules; did
   assert.deepEqual(ctx.warnings, ['f.json: sec.widht: unknown key, ignored (did you mean "width"?)']);
   ({ ctx } = read({ depth: "x", width: 0 }));
   assert.deepEqual(ctx.problems, [
-    "f.json: sec.channels: missing (expected positive integer[])",
+    "f.json: sec.channels: missing (expected positive integer[] with at least one level)",
     'f.json: sec.depth: expected non-negative integer | non-negative integer[], got "x"',
     "f.json: sec.width: expected positive integer, got 0",
   ]);

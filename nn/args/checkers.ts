@@ -1,6 +1,7 @@
 /**
  * Runtime types for arguments read from config files or constructor options: each says what it accepts
- * and how a message names it ("positive integer[3]", `"l1" | "l2"`).
+ * and how a message names it ("positive integer[3]", `"l1" | "l2"`). Declarations name element types by
+ * these names ({@link ArgTypes}).
  *
  * @module
  */
@@ -105,11 +106,6 @@ export function oneOrList<T>(item: Checker<T>): Checker<T | T[]> {
     expected: `${item.expected} | ${list.expected}`,
     check: (v): v is T | T[] => item.check(v) || list.check(v),
   };
-}
-
-/** Three `item`s, e.g. a voxel size or a crop size [X, Y, Z]. */
-export function tripleOf(item: Checker<number>): Checker<[number, number, number]> {
-  return listOf(item, 3) as Checker<[number, number, number]>;
 }
 
 /** A value as messages quote it: JSON, cut to 60 characters; `undefined` reads "nothing". */

@@ -31,7 +31,7 @@ export type ConfigUse = "required" | "optional" | "ifGiven" | "never";
  * (`list`), or per level of `channels` (`levels`).
  */
 export interface ArgSpec {
-  /** The element type's name; see {@link ArgTypes}. */
+  /** The element type's name (see {@link ArgTypes}); "number" when neither this nor `oneOf` is given. */
   readonly type?: keyof ArgTypes;
   /** Instead of `type`: one of these strings. */
   readonly oneOf?: readonly string[];

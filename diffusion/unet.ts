@@ -19,7 +19,8 @@ import {
   tensor,
   upsampleNearest3d,
 } from "../tensor/mod.ts";
-import { perLevel } from "../nn/config.ts";
+import { type Declaration, type OptionsOf, resolveArgs, type RuleProblem } from "../nn/args/declare.ts";
+import { normGroupsDivideChannels } from "../nn/models/norm_groups_rule.ts";
 import { globalRng, type HostRng, setTensorData } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
 import { SpatialAttentionBlock } from "../nn/layers/attention.ts";
@@ -29,40 +30,88 @@ import { GroupNorm } from "../nn/layers/norm.ts";
 import { SiLU } from "../nn/layers/activation.ts";
 import { ModuleList, Sequential } from "../nn/layers/sequential.ts";
 
-/** Constructor options: MONAI `DiffusionModelUNet` kwargs camelCased (`numChannels` = GM's `channels`). */
-export interface DiffusionModelUNetOptions {
-  /** Only 3 is supported. */
-  spatialDims?: number;
-  inChannels: number;
-  outChannels: number;
-  /** Residual blocks per level (number or list). MONAI default [2, 2, 2, 2]. */
-  numResBlocks?: number | number[];
-  /** Channels per level. MONAI default [32, 64, 64, 64]. */
-  channels?: number[];
-  numChannels?: number[];
-  /** Self-attention at each level. MONAI default [false, false, true, true]. */
-  attentionLevels?: boolean[];
-  normNumGroups?: number;
-  normEps?: number;
-  /** Channels per attention head (number or list; 0 where a level has no attention). MONAI default 8. */
-  numHeadChannels?: number | number[];
-  /** Attention output projection `attn.out_proj` (core default true; false = GenerativeModels' forward). */
-  includeFc?: boolean;
-  useCombinedLinear?: boolean;
-  /** Class conditioning: an embedding table of this many classes added to the time embedding. */
-  numClassEmbeds?: number | null;
-  /** Not supported (throw when set): cross-attention conditioning and resnet up/down sampling. */
-  withConditioning?: boolean;
-  resblockUpdown?: boolean;
-  /** Accepted for config compatibility (no effect). */
-  transformerNumLayers?: number;
-  crossAttentionDim?: number | null;
-  upcastAttention?: boolean;
-  dropoutCattn?: number;
-  useFlashAttention?: boolean;
-  /** Largest integer timestep + 1 for the tabulated embedding of int32 timestep tensors (default 1000). */
-  numTrainTimesteps?: number;
+/**
+ * MONAI `DiffusionModelUNet`'s arguments (SPEC §6.1), camelCased, with the class's defaults. A config file
+ * must give those the reference config gives ("required"); `include_fc` & co. exist in MONAI core only.
+ */
+export const DIFFUSION_MODEL_UNET_ARGS = {
+  owner: "DiffusionModelUNet",
+  args: {
+    /** Only 3 is supported. */
+    spatialDims: { type: "positive integer", default: 3, config: "required" },
+    /** Latent channels in. */
+    inChannels: { type: "positive integer", config: "required" },
+    /** Latent channels out. */
+    outChannels: { type: "positive integer", config: "required" },
+    /** Residual blocks per level (one number for every level, or one per level). */
+    numResBlocks: { type: "non-negative integer", levels: "expand", default: 2, config: "required" },
+    /** Feature channels per level (GenerativeModels: `num_channels`). */
+    channels: {
+      type: "positive integer",
+      list: "nonEmpty",
+      default: [32, 64, 64, 64],
+      gm: "num_channels",
+      config: "required",
+    },
+    /** Self-attention at each level. */
+    attentionLevels: {
+      type: "boolean",
+      levels: "list",
+      default: [false, false, true, true],
+      config: "required",
+    },
+    /** GroupNorm groups; must divide every entry of `channels`. */
+    normNumGroups: { type: "positive integer", default: 32 },
+    /** GroupNorm epsilon. */
+    normEps: { type: "positive number", default: 1e-6 },
+    /** Residual blocks for up/down-sampling (not supported: throws when set). */
+    resblockUpdown: { type: "boolean", default: false },
+    /** Channels per attention head per level (0 where a level has no attention). */
+    numHeadChannels: { type: "non-negative integer", levels: "expand", default: 8, config: "required" },
+    /** Cross-attention conditioning (not supported: throws when set). */
+    withConditioning: { type: "boolean", default: false },
+    /** Transformer layers per attention block (accepted for compatibility; no effect). */
+    transformerNumLayers: { type: "positive integer", default: 1 },
+    /** Cross-attention context size (accepted for compatibility; no effect). */
+    crossAttentionDim: { type: "integer | null", default: null },
+    /** Class conditioning: an embedding table of this many classes added to the time embedding. */
+    numClassEmbeds: { type: "integer | null", default: null },
+    /** Upcast attention to fp32 (accepted for compatibility; no effect). */
+    upcastAttention: { type: "boolean", default: false },
+    /** Attention output projection `attn.out_proj` (MONAI core; false = GenerativeModels' forward). */
+    includeFc: { type: "boolean", default: true, config: "ifGiven" },
+    /** One qkv Linear instead of three (MONAI core). */
+    useCombinedLinear: { type: "boolean", default: false, config: "ifGiven" },
+    /** Cross-attention dropout (accepted for compatibility; no effect). */
+    dropoutCattn: { type: "number", default: 0, config: "never" },
+    /** Flash attention (accepted for compatibility; no effect). */
+    useFlashAttention: { type: "boolean", default: false, config: "ifGiven" },
+    /** Largest integer timestep + 1 for the tabulated embedding of int32 timestep tensors (ours). */
+    numTrainTimesteps: { type: "positive integer", default: 1000, config: "never" },
+  },
+  rules: [normGroupsDivideChannels, headsDivideChannels],
+} as const satisfies Declaration;
+
+/** Constructor options: MONAI `DiffusionModelUNet` kwargs camelCased (GenerativeModels' names accepted). */
+export type DiffusionModelUNetOptions = OptionsOf<typeof DIFFUSION_MODEL_UNET_ARGS.args> & {
+  /** Init generator (default: the global one). */
   rng?: HostRng;
+};
+
+/** Every level with attention needs a positive `numHeadChannels` that divides its channels. */
+function headsDivideChannels(
+  a: { channels: number[]; attentionLevels: boolean[]; numHeadChannels: number[] },
+): RuleProblem[] {
+  return a.channels.flatMap((c, i) => {
+    const h = a.numHeadChannels[i];
+    return a.attentionLevels[i] && (h <= 0 || c % h !== 0)
+      ? [{
+        arg: "numHeadChannels",
+        message:
+          `level ${i} has attention and ${c} channels, so it needs a positive divisor of ${c}, got ${h}`,
+      }]
+      : [];
+  });
 }
 
 /**
@@ -294,52 +343,29 @@ export class DiffusionModelUNet extends Module {
 
   constructor(options: DiffusionModelUNetOptions) {
     super();
-    if ((options.spatialDims ?? 3) !== 3) {
-      throw new Error("DiffusionModelUNet: only spatialDims 3 is supported");
-    }
-    if (options.withConditioning) {
+    const a = resolveArgs(DIFFUSION_MODEL_UNET_ARGS, options);
+    if (a.spatialDims !== 3) throw new Error("DiffusionModelUNet: only spatialDims 3 is supported");
+    if (a.withConditioning) {
       throw new Error("DiffusionModelUNet: withConditioning (cross-attention) is not supported");
     }
-    if (options.resblockUpdown) throw new Error("DiffusionModelUNet: resblockUpdown is not supported");
-    const channels = options.channels ?? options.numChannels ?? [32, 64, 64, 64];
-    const L = channels.length;
-    const numRes = perLevel("DiffusionModelUNet numResBlocks", options.numResBlocks ?? 2, L);
-    const attn = perLevel(
-      "DiffusionModelUNet attentionLevels",
-      options.attentionLevels ?? [false, false, true, true],
-      L,
-    );
-    const heads = perLevel("DiffusionModelUNet numHeadChannels", options.numHeadChannels ?? 8, L);
-    const groups = options.normNumGroups ?? 32;
-    for (const ch of channels) {
-      if (ch % groups !== 0) {
-        throw new Error(`DiffusionModelUNet: channels ${ch} not divisible by norm_num_groups ${groups}`);
-      }
-    }
-    attn.forEach((a, i) => {
-      if (a && (!heads[i] || channels[i] % heads[i] !== 0)) {
-        throw new Error(
-          `DiffusionModelUNet: level ${i} channels ${channels[i]} not divisible by num_head_channels ${
-            heads[i]
-          }`,
-        );
-      }
-    });
+    if (a.resblockUpdown) throw new Error("DiffusionModelUNet: resblockUpdown is not supported");
+    const { channels, numResBlocks: numRes, attentionLevels: attn, numHeadChannels: heads } = a;
+    const L = channels.length, groups = a.normNumGroups;
     this.channels = channels;
-    this.numTrainTimesteps = options.numTrainTimesteps ?? 1000;
+    this.numTrainTimesteps = a.numTrainTimesteps;
     const rng = options.rng ?? globalRng();
     const tembCh = channels[0] * 4;
     const c: Common = {
       tembCh,
       groups,
-      eps: options.normEps ?? 1e-6,
-      includeFc: options.includeFc ?? true,
-      useCombinedLinear: options.useCombinedLinear ?? false,
+      eps: a.normEps,
+      includeFc: a.includeFc,
+      useCombinedLinear: a.useCombinedLinear,
       rng,
     };
     this.convIn = this.registerModule(
       "conv_in",
-      new Convolution(options.inChannels, channels[0], 3, { padding: 1, rng }),
+      new Convolution(a.inChannels, channels[0], 3, { padding: 1, rng }),
     );
     this.timeEmbed = this.registerModule(
       "time_embed",
@@ -349,10 +375,10 @@ export class DiffusionModelUNet extends Module {
         new Linear(tembCh, tembCh, { rng }),
       ]),
     );
-    if (options.numClassEmbeds) {
+    if (a.numClassEmbeds) {
       this.classEmbedding = this.registerModule(
         "class_embedding",
-        new Embedding(options.numClassEmbeds, tembCh, rng),
+        new Embedding(a.numClassEmbeds, tembCh, rng),
       );
     }
     const down = new ModuleList<DownBlock>();
@@ -382,7 +408,7 @@ export class DiffusionModelUNet extends Module {
       new Sequential([
         new GroupNorm(groups, channels[0], c.eps),
         new SiLU(),
-        zeroModule(new Convolution(channels[0], options.outChannels, 3, { padding: 1, rng })),
+        zeroModule(new Convolution(channels[0], a.outChannels, 3, { padding: 1, rng })),
       ]),
     );
   }

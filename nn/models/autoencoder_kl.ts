@@ -19,7 +19,8 @@ import {
   silu,
   Tensor,
 } from "../../tensor/mod.ts";
-import { perLevel } from "../config.ts";
+import { type ArgsOf, type Declaration, type OptionsOf, resolveArgs } from "../args/declare.ts";
+import { normGroupsDivideChannels } from "./norm_groups_rule.ts";
 import { globalRng, type HostRng } from "../init.ts";
 import { Module } from "../module.ts";
 import { SpatialAttentionBlock } from "../layers/attention.ts";
@@ -28,40 +29,62 @@ import { GroupNorm } from "../layers/norm.ts";
 import { Upsample } from "../layers/sampling.ts";
 import { ModuleList } from "../layers/sequential.ts";
 
-/** Constructor options: MONAI `AutoencoderKL` kwargs, camelCased (GenerativeModels' `numChannels` accepted). */
-export interface AutoencoderKLOptions {
-  /** Only 3 is supported. */
-  spatialDims?: number;
-  inChannels?: number;
-  outChannels?: number;
-  /** Residual blocks per level (one number for every level, or one per level). Default [2, 2, 2]. */
-  numResBlocks?: number | number[];
-  /** Channels per level. Default [32, 64, 64]. */
-  channels?: number[];
-  /** GenerativeModels' name for `channels`. */
-  numChannels?: number[];
-  /** Self-attention after each residual block of a level. Default [false, false, true]. */
-  attentionLevels?: boolean[];
-  latentChannels?: number;
-  normNumGroups?: number;
-  normEps?: number;
-  withEncoderNonlocalAttn?: boolean;
-  withDecoderNonlocalAttn?: boolean;
-  /** Transposed-conv upsampling (`deconv`, k2 s2) instead of nearest ×2 + conv. */
-  useConvtranspose?: boolean;
-  /** Attention output projection (core default true). */
-  includeFc?: boolean;
-  useCombinedLinear?: boolean;
-  /** Gradient checkpointing of every encoder/decoder block (GenerativeModels: `useCheckpointing`). */
-  useCheckpoint?: boolean;
-  useCheckpointing?: boolean;
-  /** Accepted for config compatibility (attention always uses the chunked attention op). */
-  useFlashAttention?: boolean;
+/**
+ * MONAI `AutoencoderKL`'s arguments (SPEC §2.1), camelCased, with the class's defaults. A config file must
+ * give those its reference config gives ("required"); `include_fc` & co. exist in MONAI core only.
+ */
+export const AUTOENCODER_KL_ARGS = {
+  owner: "AutoencoderKL",
+  args: {
+    /** Only 3 is supported. */
+    spatialDims: { type: "positive integer", default: 3, config: "required" },
+    /** Image channels in. */
+    inChannels: { type: "positive integer", default: 1, config: "required" },
+    /** Image channels out. */
+    outChannels: { type: "positive integer", default: 1, config: "required" },
+    /** Latent channels. */
+    latentChannels: { type: "positive integer", default: 3, config: "required" },
+    /** Feature channels per level (GenerativeModels: `num_channels`). */
+    channels: {
+      type: "positive integer",
+      list: "nonEmpty",
+      default: [32, 64, 64],
+      gm: "num_channels",
+      config: "required",
+    },
+    /** Residual blocks per level (one number for every level, or one per level). */
+    numResBlocks: { type: "non-negative integer", levels: "expand", default: 2, config: "required" },
+    /** GroupNorm groups; must divide every entry of `channels`. */
+    normNumGroups: { type: "positive integer", default: 32, config: "required" },
+    /** GroupNorm epsilon. */
+    normEps: { type: "positive number", default: 1e-6, config: "required" },
+    /** Self-attention after each residual block of a level. */
+    attentionLevels: { type: "boolean", levels: "list", default: [false, false, true], config: "required" },
+    /** Non-local attention in the encoder's middle block. */
+    withEncoderNonlocalAttn: { type: "boolean", default: true, config: "required" },
+    /** Non-local attention in the decoder's middle block. */
+    withDecoderNonlocalAttn: { type: "boolean", default: true, config: "required" },
+    /** Transposed-conv upsampling (`deconv`, k2 s2) instead of nearest ×2 + conv. */
+    useConvtranspose: { type: "boolean", default: false },
+    /** Gradient checkpointing of every encoder/decoder block (GenerativeModels: `use_checkpointing`). */
+    useCheckpoint: { type: "boolean", default: false, gm: "use_checkpointing" },
+    /** Attention output projection (MONAI core; GenerativeModels has none); unset in a file = the edition's. */
+    includeFc: { type: "boolean", default: true, config: "ifGiven" },
+    /** One qkv Linear instead of three (MONAI core). */
+    useCombinedLinear: { type: "boolean", default: false, config: "ifGiven" },
+    /** Accepted for config compatibility (attention always uses the chunked attention op). */
+    useFlashAttention: { type: "boolean", default: false, config: "ifGiven" },
+  },
+  rules: [normGroupsDivideChannels],
+} as const satisfies Declaration;
+
+/** Constructor options: MONAI `AutoencoderKL` kwargs camelCased (GenerativeModels' names accepted). */
+export type AutoencoderKLOptions = OptionsOf<typeof AUTOENCODER_KL_ARGS.args> & {
   /** Init generator (default: the global one). */
   rng?: HostRng;
   /** Seed of the sampling noise when no eps is given (stream "vae/eps", one step per draw). */
   seed?: number;
-}
+};
 
 /** How `sampling` gets its N(0, 1) noise: an explicit tensor, or a keyed counter-based draw. */
 export type EpsSource = Tensor | RandomOptions;
@@ -147,22 +170,7 @@ export class AEKLUpsample extends Module {
 /** A block of the encoder/decoder list. */
 type Block = Module & { forward(x: Tensor): Tensor };
 
-interface Resolved {
-  inChannels: number;
-  outChannels: number;
-  channels: number[];
-  numResBlocks: number[];
-  attentionLevels: boolean[];
-  latentChannels: number;
-  normNumGroups: number;
-  normEps: number;
-  withEncoderNonlocalAttn: boolean;
-  withDecoderNonlocalAttn: boolean;
-  useConvtranspose: boolean;
-  includeFc: boolean;
-  useCombinedLinear: boolean;
-  useCheckpoint: boolean;
-}
+type Resolved = ArgsOf<typeof AUTOENCODER_KL_ARGS.args>;
 
 function attnBlock(r: Resolved, channels: number, rng: HostRng): SpatialAttentionBlock {
   return new SpatialAttentionBlock(channels, null, r.normNumGroups, r.normEps, {
@@ -294,34 +302,8 @@ export class AutoencoderKL extends Module {
 
   constructor(options: AutoencoderKLOptions = {}) {
     super();
-    if ((options.spatialDims ?? 3) !== 3) throw new Error(`AutoencoderKL: only spatialDims 3 is supported`);
-    const channels = options.channels ?? options.numChannels ?? [32, 64, 64];
-    const levels = channels.length;
-    const r: Resolved = {
-      inChannels: options.inChannels ?? 1,
-      outChannels: options.outChannels ?? 1,
-      channels,
-      numResBlocks: perLevel("AutoencoderKL numResBlocks", options.numResBlocks ?? 2, levels),
-      attentionLevels: perLevel(
-        "AutoencoderKL attentionLevels",
-        options.attentionLevels ?? [false, false, true],
-        levels,
-      ),
-      latentChannels: options.latentChannels ?? 3,
-      normNumGroups: options.normNumGroups ?? 32,
-      normEps: options.normEps ?? 1e-6,
-      withEncoderNonlocalAttn: options.withEncoderNonlocalAttn ?? true,
-      withDecoderNonlocalAttn: options.withDecoderNonlocalAttn ?? true,
-      useConvtranspose: options.useConvtranspose ?? false,
-      includeFc: options.includeFc ?? true,
-      useCombinedLinear: options.useCombinedLinear ?? false,
-      useCheckpoint: options.useCheckpoint ?? options.useCheckpointing ?? false,
-    };
-    for (const ch of channels) {
-      if (ch % r.normNumGroups !== 0) {
-        throw new Error(`AutoencoderKL: channels ${ch} not divisible by norm_num_groups ${r.normNumGroups}`);
-      }
-    }
+    const r = resolveArgs(AUTOENCODER_KL_ARGS, options);
+    if (r.spatialDims !== 3) throw new Error(`AutoencoderKL: only spatialDims 3 is supported`);
     this.config = r;
     this.latentChannels = r.latentChannels;
     this.seed = options.seed ?? 0;

@@ -5,37 +5,54 @@
 import { leakyRelu, scope, type Tensor } from "../../tensor/mod.ts";
 import { globalRng, type HostRng, setTensorData } from "../init.ts";
 import { Module } from "../module.ts";
+import { type Declaration, type OptionsOf, resolveArgs } from "../args/declare.ts";
 import { Conv3d } from "../layers/conv.ts";
 import { InstanceNorm } from "../layers/norm.ts";
 
-/** Constructor options: MONAI kwargs camelCased (`numChannels` = GenerativeModels' `channels`). */
-export interface PatchDiscriminatorOptions {
-  /** Only 3 is supported. */
-  spatialDims?: number;
-  /** Channels of the first conv; doubled at every layer. */
-  channels?: number;
-  numChannels?: number;
-  inChannels?: number;
-  outChannels?: number;
-  numLayersD?: number;
-  kernelSize?: number;
-  /** LeakyReLU negative slope of the activation (MONAI default ("LEAKYRELU", {negative_slope: 0.2})). */
-  negativeSlope?: number;
-  /** "INSTANCE" (reference) or "NONE"; batch norm is not supported. */
-  norm?: string | null;
-  /** Bias of the middle convs (default false). */
-  bias?: boolean;
-  padding?: number;
-  /** Only 0 is supported. */
-  dropout?: number;
-  lastConvKernelSize?: number | null;
-  /**
-   * Init: "normal" (MONAI `initialise_weights`: conv weights N(0, 0.02), biases 0 — core) or "gm"
-   * (GenerativeModels: weights N(0, 0.02), biases at PyTorch's default). Default "normal".
-   */
-  init?: "normal" | "gm";
+/**
+ * MONAI `PatchDiscriminator`'s arguments (SPEC §3.1), camelCased, with the class's defaults. The reference
+ * builds it in code; a config file may give the ones a file can set (the rest are "never").
+ */
+export const PATCH_DISCRIMINATOR_ARGS = {
+  owner: "PatchDiscriminator",
+  args: {
+    /** Only 3 is supported. */
+    spatialDims: { type: "positive integer", default: 3 },
+    /** Strided layers after the initial conv. */
+    numLayersD: { type: "positive integer", default: 3 },
+    /** Channels of the first conv; doubled at every layer (GenerativeModels: `num_channels`). */
+    channels: { type: "positive integer", gm: "num_channels" },
+    /** Image channels in. */
+    inChannels: { type: "positive integer", default: 1 },
+    /** Output channels. */
+    outChannels: { type: "positive integer", default: 1 },
+    /** "INSTANCE" (the reference's) or "NONE"; batch norm (MONAI's default) is not supported. */
+    norm: { type: "string", default: "BATCH" },
+    /** Kernel size of every conv but the last. */
+    kernelSize: { type: "positive integer", default: 4, config: "never" },
+    /** LeakyReLU negative slope of the activation (MONAI default ("LEAKYRELU", {negative_slope: 0.2})). */
+    negativeSlope: { type: "number", default: 0.2, config: "never" },
+    /** Bias of the middle convs. */
+    bias: { type: "boolean", default: false, config: "never" },
+    /** Padding of every conv but the last. */
+    padding: { type: "non-negative integer", default: 1, config: "never" },
+    /** Only 0 is supported. */
+    dropout: { type: "number", default: 0, config: "never" },
+    /** Kernel size of the last conv (null = `kernelSize`). */
+    lastConvKernelSize: { type: "integer | null", default: null, config: "never" },
+    /**
+     * Init (ours): "normal" (MONAI `initialise_weights`: conv weights N(0, 0.02), biases 0 — core) or "gm"
+     * (GenerativeModels: weights N(0, 0.02), biases at PyTorch's default).
+     */
+    init: { oneOf: ["normal", "gm"], default: "normal", config: "never" },
+  },
+} as const satisfies Declaration;
+
+/** Constructor options: MONAI kwargs camelCased (GenerativeModels' `numChannels` accepted). */
+export type PatchDiscriminatorOptions = OptionsOf<typeof PATCH_DISCRIMINATOR_ARGS.args> & {
+  /** Init generator (default: the global one). */
   rng?: HostRng;
-}
+};
 
 /** MONAI `Convolution` with ADN (norm → dropout → act): child `conv`, params-free norm/act. */
 export class DiscriminatorLayer extends Module {
@@ -71,28 +88,18 @@ export class PatchDiscriminator extends Module {
   readonly layers: DiscriminatorLayer[] = [];
   constructor(options: PatchDiscriminatorOptions = {}) {
     super();
-    if ((options.spatialDims ?? 3) !== 3) {
-      throw new Error("PatchDiscriminator: only spatialDims 3 is supported");
-    }
-    const channels = options.channels ?? options.numChannels;
-    if (!channels) throw new Error("PatchDiscriminator: `channels` is required");
-    const inChannels = options.inChannels ?? 1;
-    const outChannels = options.outChannels ?? 1;
-    const numLayers = options.numLayersD ?? 3;
-    const k = options.kernelSize ?? 4;
-    const slope = options.negativeSlope ?? 0.2;
-    const padding = options.padding ?? 1;
-    const bias = options.bias ?? false;
-    const lastK = options.lastConvKernelSize ?? k;
-    const normName = (options.norm ?? "BATCH") === null
-      ? "NONE"
-      : String(options.norm ?? "BATCH").toUpperCase();
+    const a = resolveArgs(PATCH_DISCRIMINATOR_ARGS, options);
+    if (a.spatialDims !== 3) throw new Error("PatchDiscriminator: only spatialDims 3 is supported");
+    const { channels, inChannels, outChannels, numLayersD: numLayers, kernelSize: k, padding, bias } = a;
+    const slope = a.negativeSlope;
+    const lastK = a.lastConvKernelSize ?? k;
+    const normName = a.norm.toUpperCase();
     if (normName !== "INSTANCE" && normName !== "NONE") {
       throw new Error(
-        `PatchDiscriminator: norm '${options.norm}' is not supported (use "INSTANCE", as the reference)`,
+        `PatchDiscriminator: norm '${a.norm}' is not supported (use "INSTANCE", as the reference)`,
       );
     }
-    if ((options.dropout ?? 0) !== 0) throw new Error("PatchDiscriminator: dropout > 0 is not supported");
+    if (a.dropout !== 0) throw new Error("PatchDiscriminator: dropout > 0 is not supported");
     const rng = options.rng ?? globalRng();
     const add = (name: string, l: DiscriminatorLayer) => this.layers.push(this.registerModule(name, l));
     add("initial_conv", new DiscriminatorLayer(inChannels, channels, k, 2, padding, true, false, slope, rng));
@@ -121,7 +128,7 @@ export class PatchDiscriminator extends Module {
       ),
     );
     // MONAI initialise_weights: conv weights ~ N(0, 0.02); core also zeroes the biases.
-    const zeroBias = (options.init ?? "normal") === "normal";
+    const zeroBias = a.init === "normal";
     for (const layer of this.layers) {
       const w = layer.conv.weight, b = layer.conv.bias;
       setTensorData(w, rng.normalArray(w.size, 0, 0.02));

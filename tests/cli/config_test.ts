@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
 import { stringify as toYaml } from "yaml";
+import type { ArgTable } from "../../nn/args/declare.ts";
 import {
   ConfigError,
   loadEnvironment,
@@ -549,4 +550,62 @@ Deno.test("config: the environment's output_dir (the reference's inference.py) i
       }),
     /output_dir: expected string, got 3/,
   );
+});
+
+Deno.test("config: every name a model declaration accepts reads the same value (aliases, GM names, camelCase)", async () => {
+  const { AUTOENCODER_KL_ARGS } = await import("../../nn/models/autoencoder_kl.ts");
+  const { PATCH_DISCRIMINATOR_ARGS } = await import("../../nn/models/patch_discriminator.ts");
+  const { DIFFUSION_MODEL_UNET_ARGS } = await import("../../diffusion/unet.ts");
+  const { fileNames } = await import("../../nn/args/declare.ts");
+  const sections = [
+    ["autoencoder_def", "autoencoder", AUTOENCODER_KL_ARGS],
+    ["discriminator_def", "discriminator", PATCH_DISCRIMINATOR_ARGS],
+    ["diffusion_def", "diffusion", DIFFUSION_MODEL_UNET_ARGS],
+  ] as const;
+  const base = expected32g() as any;
+  let tried = 0;
+  for (const [section, field, decl] of sections) {
+    for (const [key, a] of Object.entries(decl.args as ArgTable)) {
+      if (a.config === "never") continue;
+      // Not in the expected object: a boolean only given in MONAI core files; flip its default.
+      const value = key in base[field] ? base[field][key] : !a.default;
+      for (const name of fileNames(key, a)) {
+        const raw = readJson(`${REF}config_train_32g.json`);
+        raw[section] ??= {};
+        for (const n of fileNames(key, a)) delete raw[section][n];
+        raw[section][name] = value;
+        const warnings: string[] = [];
+        const c = parseTrainConfig(raw, "a.json", { onWarning: (w) => warnings.push(w) }) as any;
+        assertEquals(c[field][key], value, `${section}.${name}`);
+        assertEquals(warnings, [], `${section}.${name}`);
+        tried++;
+      }
+    }
+  }
+  assert(tried > 60, `${tried} names tried`);
+});
+
+Deno.test("config: a model's optional arguments default to the model's own declared defaults", async () => {
+  const { DIFFUSION_MODEL_UNET_ARGS } = await import("../../diffusion/unet.ts");
+  const c = parseTrainConfig(readJson(`${REF}config_train_32g.json`), "d.json", quiet) as any;
+  for (const [key, a] of Object.entries(DIFFUSION_MODEL_UNET_ARGS.args as ArgTable)) {
+    if ((a.config ?? "optional") === "optional") assertEquals(c.diffusion[key], a.default, key);
+    if (a.config === "ifGiven" || a.config === "never") assertEquals(key in c.diffusion, false, key);
+  }
+});
+
+Deno.test("config: an unknown key names the closest argument not given (did you mean)", () => {
+  const raw = readJson(`${REF}config_train_32g.json`);
+  raw.diffusion_def.norm_num_group = 16;
+  raw.autoencoder_def.useConvTranspose = true;
+  raw.discriminator_deff = { num_layers_d: 2 };
+  raw.NoiseScheduler.shedule = "linear_beta";
+  const warnings: string[] = [];
+  parseTrainConfig(raw, "m.json", { onWarning: (w) => warnings.push(w) });
+  assertEquals(warnings, [
+    'm.json: autoencoder_def.useConvTranspose: unknown key, ignored (did you mean "use_convtranspose"?)',
+    'm.json: diffusion_def.norm_num_group: unknown key, ignored (did you mean "norm_num_groups"?)',
+    'm.json: NoiseScheduler.shedule: unknown key, ignored (did you mean "schedule"?)',
+    'm.json: discriminator_deff: unknown key, ignored (did you mean "discriminator_def"?)',
+  ]);
 });

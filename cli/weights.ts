@@ -2,10 +2,13 @@
  * Loads one model's weights from any file a user may have: our training checkpoint (`model.<role>.*`
  * inside), a plain safetensors state dict, or a PyTorch `.pt` from the reference (GenerativeModels or MONAI
  * core key names, detected). Strict: another architecture's file fails naming the keys.
+ *
+ * `loadModelWeightsFromBytes` works on bytes (the browser page uses it); `loadModelWeights` reads a file first.
+ * Both give the same messages, naming `source` (a path or a URL).
  */
 import { CHECKPOINT_FORMAT } from "../nn/checkpoint.ts";
 import type { Module } from "../nn/module.ts";
-import { loadStateDictFile } from "../nn/serialization/mod.ts";
+import { parseStateDict } from "../nn/serialization/mod.ts";
 import { isSafetensors, readSafetensors } from "../nn/serialization/safetensors.ts";
 import { type ModelKind, type ProjectionPolicy, toCoreNames } from "../nn/serialization/key_names.ts";
 import type { StateDict } from "../nn/serialization/types.ts";
@@ -30,22 +33,36 @@ export async function loadModelWeights(
   } catch (e) {
     throw new Error(`${path}: cannot read weights (${(e as Error).message})`);
   }
+  return loadModelWeightsFromBytes(module, bytes, path, kind, role, options);
+}
+
+/** Loads `role`'s weights from the file contents `bytes` (named `source` in errors) into `module`. */
+export function loadModelWeightsFromBytes(
+  module: Module,
+  bytes: Uint8Array,
+  source: string,
+  kind: ModelKind,
+  role: string,
+  options: { projection?: ProjectionPolicy } = {},
+): LoadedWeights {
   if (isSafetensors(bytes)) {
-    const { tensors, metadata } = readSafetensors(bytes, path);
+    const { tensors, metadata } = readSafetensors(bytes, source);
     if (metadata.format === CHECKPOINT_FORMAT) {
       const prefix = `model.${role}.`;
       const sd: StateDict = new Map();
       for (const [k, v] of tensors) if (k.startsWith(prefix)) sd.set(k.slice(prefix.length), v);
       if (sd.size === 0) {
         throw new Error(
-          `${path}: this checkpoint holds no '${role}' model (it has ${JSON.parse(metadata.models ?? "[]")})`,
+          `${source}: this checkpoint holds no '${role}' model (it has ${
+            JSON.parse(metadata.models ?? "[]")
+          })`,
         );
       }
-      module.loadStateDict(sd, { strict: true, file: path });
+      module.loadStateDict(sd, { strict: true, file: source });
       return { source: "checkpoint", info: JSON.parse(metadata.info) };
     }
   }
-  const sd = toCoreNames(await loadStateDictFile(path), kind, { projection: options.projection });
-  module.loadStateDict(sd, { strict: true, file: path });
+  const sd = toCoreNames(parseStateDict(bytes, source).stateDict, kind, { projection: options.projection });
+  module.loadStateDict(sd, { strict: true, file: source });
   return { source: "state-dict", info: null };
 }

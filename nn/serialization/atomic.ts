@@ -1,10 +1,15 @@
-/** Atomic file writes: write a temporary file next to the target, then rename it over the target. */
-import { basename, dirname, join } from "node:path";
+/**
+ * Atomic file writes: write a temporary file next to the target, then rename it over the target. File-system
+ * code (Deno) that runs only when called, so modules importing it still load in a browser.
+ */
 
 /** Writes `bytes` to `path` atomically: a temp file in the same folder is written, synced and renamed over `path`. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  // The temp file sits in the target's folder (so the rename stays on one file system): same prefix, new name.
+  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  const tmp = `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}.tmp-${Deno.pid}-${
+    crypto.randomUUID().slice(0, 8)
+  }`;
   try {
     const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
     try {

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { axcodesToOrnt, ioOrientation, orntTransform } from "./affine.ts";
 import { MT19937 } from "./mt19937.ts";
-import { writeNifti } from "./nifti_write.ts";
+import { writeNifti } from "./nifti_write_file.ts";
 import { applyOrnt } from "./transforms/orientation.ts";
 import { makeVolume, type Volume } from "./volume.ts";
 

@@ -143,7 +143,7 @@ export interface SampleVolumeOptions {
   syncEvery?: number;
 }
 
-/** A decoded sample: voxels in (x, y, z) order, x fastest, as NIfTI stores them. */
+/** A decoded sample: voxels C-order over (x, y, z), z fastest (as `Volume` holds them). */
 export interface SampledVolume {
   data: Float32Array;
   shape: [number, number, number];

@@ -6,6 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { terminalColumns } from "./terminal.ts";
 
 /** One flag: its type, optional one-letter form, help line and default. */
 export interface FlagSpec {
@@ -21,7 +22,24 @@ export interface FlagSpec {
   valueName?: string;
   /** Other long spellings accepted (e.g. the reference's "config-file"). */
   aliases?: string[];
+  /** What a string flag's value must be (checked at parse time, the error names the flag and value). */
+  kind?: ValueKind;
+  /** The only values a string flag accepts. */
+  choices?: readonly string[];
 }
+
+/** Value checks for string flags. */
+export type ValueKind = "positive-integer" | "non-negative-integer" | "number" | "positive-number";
+
+const KIND_CHECKS: Record<ValueKind, { expected: string; ok: (s: string) => boolean }> = {
+  "positive-integer": { expected: "a positive integer", ok: (s) => /^\+?\d+$/.test(s) && Number(s) >= 1 },
+  "non-negative-integer": { expected: "a non-negative integer", ok: (s) => /^\+?\d+$/.test(s) },
+  number: { expected: "a number", ok: (s) => s.trim() !== "" && Number.isFinite(Number(s)) },
+  "positive-number": {
+    expected: "a positive number",
+    ok: (s) => s.trim() !== "" && Number.isFinite(Number(s)) && Number(s) > 0,
+  },
+};
 
 /** Flags by long name. */
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -50,6 +68,7 @@ export const COMMON_FLAGS = {
     description: "number of GPUs (one process each; >1 enables data-parallel training)",
     default: "1",
     valueName: "n",
+    kind: "positive-integer",
   },
   download_data: {
     type: "boolean",
@@ -129,29 +148,91 @@ function validList(flags: FlagSpecs): string {
   return Object.entries(flags).map(([n, s]) => flagLabel(n, s)).join(", ");
 }
 
-/** The help text for a command: usage, description, flags with defaults, epilog. */
-export function helpText(command: CommandSpec): string {
+/** Edit distance with adjacent transpositions (optimal string alignment), for "did you mean". */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+  for (let j = 0; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The flag a mistyped long name most likely meant: a near miss (edit distance) or a unique prefix. */
+export function suggestFlag(raw: string, names: readonly string[]): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replace(/_/g, "-");
+  const r = norm(raw);
+  let best: string | undefined, bestD = Infinity;
+  for (const n of names) {
+    const d = editDistance(r, norm(n));
+    if (d < bestD) [best, bestD] = [n, d];
+  }
+  if (best !== undefined && bestD <= (r.length >= 5 ? 2 : 1)) return best;
+  const prefixed = names.filter((n) => r.length >= 3 && norm(n).startsWith(r));
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
+/** Greedy word wrap to `width` columns (a longer word stands on its own line). */
+export function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const paragraph of text.split("\n")) {
+    let line = "";
+    for (const word of paragraph.split(/ +/)) {
+      if (line && line.length + 1 + word.length > width) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = line ? `${line} ${word}` : word;
+      }
+    }
+    lines.push(line);
+  }
+  return lines;
+}
+
+/**
+ * The help text for a command: usage, description, flags with their defaults (each stated once), epilog;
+ * wrapped to `columns` (default: the terminal's width, else 100).
+ */
+export function helpText(command: CommandSpec, columns: number = terminalColumns()): string {
+  const cols = Math.max(40, columns);
   const flags = allFlags(command);
   const rows = Object.entries(flags).map(([name, spec]) => {
     const left = `${spec.short ? `-${spec.short}, ` : "    "}--${name}${
       spec.type === "string" ? ` <${spec.valueName ?? "value"}>` : ""
     }`;
     const extra = [
+      spec.choices ? `one of: ${spec.choices.join(", ")}` : "",
       spec.default !== undefined ? `default: ${spec.default}` : "",
       spec.aliases?.length ? `also: ${spec.aliases.map((a) => `--${a}`).join(", ")}` : "",
     ].filter(Boolean).join("; ");
     return [left, `${spec.description}${extra ? ` (${extra})` : ""}`];
   });
   const width = Math.max(...rows.map(([l]) => l.length)) + 2;
+  // Descriptions beside the flags when there is room, else on their own lines below each flag.
+  const beside = cols - 2 - width >= 30;
+  const flagLines = rows.flatMap(([l, r]) => {
+    if (beside) {
+      const wrapped = wrapText(r, cols - 2 - width);
+      return wrapped.map((w, i) => `  ${(i === 0 ? l : "").padEnd(width)}${w}`.trimEnd());
+    }
+    return [`  ${l}`, ...wrapText(r, cols - 8).map((w) => `        ${w}`)];
+  });
   const lines = [
     `Usage: ${command.name} [flags]${command.positionals ? " [args...]" : ""}`,
     "",
-    command.description,
+    ...wrapText(command.description, cols),
     "",
     "Flags:",
-    ...rows.map(([l, r]) => `  ${l.padEnd(width)}${r}`),
+    ...flagLines,
   ];
-  if (command.epilog) lines.push("", command.epilog);
+  if (command.epilog) lines.push("", ...wrapText(command.epilog, cols));
   return lines.join("\n") + "\n";
 }
 
@@ -173,8 +254,15 @@ export function parseCliArgs<F extends FlagSpecs = Record<never, FlagSpec>>(
     if (spec.short) byShort.set(spec.short, name);
   }
   const valid = validList(flags);
-  const unknown = (token: string) =>
-    new ArgsError(`${command.name}: unknown flag "${token}"; valid flags: ${valid} (see --help)`);
+  const unknown = (token: string, meant?: string) => {
+    const hint = meant ??
+      (token.startsWith("--") ? suggestFlag(token.slice(2), [...longByAlias.keys()]) : undefined);
+    return new ArgsError(
+      `${command.name}: unknown flag "${token}"${
+        hint ? ` (did you mean --${hint}?)` : ""
+      }; valid flags: ${valid} (see --help)`,
+    );
+  };
 
   const missing = (name: string) =>
     new ArgsError(
@@ -214,6 +302,10 @@ export function parseCliArgs<F extends FlagSpecs = Record<never, FlagSpec>>(
       if (eq < 0) i++;
       args.push(`--${name}=${value}`);
     } else if (token.startsWith("-") && token.length > 1 && !/^-\d/.test(token)) {
+      // "-epochs": a long flag written with one dash.
+      if (token.length > 2 && longByAlias.has(token.slice(1).split("=")[0])) {
+        throw unknown(token, token.slice(1).split("=")[0]);
+      }
       for (let k = 1; k < token.length; k++) {
         const name = byShort.get(token[k]);
         if (name === undefined) throw unknown(`-${token[k]}`);
@@ -260,14 +352,21 @@ export function parseCliArgs<F extends FlagSpecs = Record<never, FlagSpec>>(
     values[name] = spec.type === "boolean" ? v === true : (v as string | undefined) ?? spec.default;
   }
 
-  let gpus = 1;
-  if (flags.gpus) {
-    const g = String(values.gpus);
-    if (!/^\d+$/.test(g) || Number(g) < 1) {
-      throw new ArgsError(`${command.name}: -g/--gpus: expected a positive integer, got "${g}"`);
+  for (const [name, spec] of Object.entries(flags)) {
+    const v = values[name];
+    if (typeof v !== "string") continue;
+    if (spec.choices && !spec.choices.includes(v)) {
+      throw new ArgsError(
+        `${command.name}: ${flagLabel(name, spec)}: expected one of ${spec.choices.join(", ")}, got "${v}"`,
+      );
     }
-    gpus = Number(g);
+    if (spec.kind && !KIND_CHECKS[spec.kind].ok(v)) {
+      throw new ArgsError(
+        `${command.name}: ${flagLabel(name, spec)}: expected ${KIND_CHECKS[spec.kind].expected}, got "${v}"`,
+      );
+    }
   }
+  const gpus = flags.gpus ? Number(values.gpus) : 1;
   const own: Record<string, unknown> = {};
   for (const name of Object.keys(command.flags ?? {})) own[name] = values[name];
   return {

@@ -14,27 +14,44 @@ export interface CommandContext<F extends FlagSpecs> {
   env: EnvironmentConfig;
 }
 
-/** Parses flags, prints help, loads the config files, runs `fn`; prints errors as one line and exits 1. */
-export async function runCommand<F extends FlagSpecs>(
+/** Prints a command's failure as one line, naming the command once. */
+export function reportFailure(name: string, e: unknown): void {
+  const err = e as Error;
+  const message = err?.message ?? String(e);
+  console.error(message.startsWith(`${name}: `) ? message : `${name}: ${message}`);
+  if (Deno.env.get("LDM_DEBUG")) console.error(err?.stack);
+}
+
+/** Parses flags, prints help, runs `fn`; errors are printed as one line (command named once), exit 1. */
+export async function runCli<F extends FlagSpecs>(
   spec: CommandSpec<F>,
   argv: readonly string[],
-  fn: (ctx: CommandContext<F>) => Promise<void>,
+  fn: (args: ParsedArgs<F>) => Promise<void>,
 ): Promise<void> {
   try {
     const args = parseCliArgs(argv, spec);
     if (args.help) {
-      console.log(helpText(spec));
+      console.log(helpText(spec).trimEnd());
       return;
     }
+    await fn(args);
+  } catch (e) {
+    reportFailure(spec.name, e);
+    Deno.exit(1);
+  }
+}
+
+/** {@link runCli} that also loads the config and environment files (validated before any work). */
+export function runCommand<F extends FlagSpecs>(
+  spec: CommandSpec<F>,
+  argv: readonly string[],
+  fn: (ctx: CommandContext<F>) => Promise<void>,
+): Promise<void> {
+  return runCli(spec, argv, async (args) => {
     const config = await loadTrainConfig(args.config, { onWarning: (m) => console.warn(`warning: ${m}`) });
     const env = await loadEnvironment(args.environment);
     await fn({ args, config, env });
-  } catch (e) {
-    const err = e as Error;
-    console.error(`${spec.name}: ${err.message}`);
-    if (Deno.env.get("LDM_DEBUG")) console.error(err.stack);
-    Deno.exit(1);
-  }
+  });
 }
 
 /** Splits "trunk.pt,heads.pt" into the perceptual weight files (or undefined when empty). */
@@ -51,16 +68,25 @@ export function perceptualFiles(value: string | undefined): { trunk: string; hea
 
 /** Flags both training commands take besides the reference's. */
 export const TRAINING_FLAGS = {
-  epochs: { type: "string", description: "override the config's epoch count", valueName: "n" },
+  epochs: {
+    type: "string",
+    description: "override the config's epoch count",
+    valueName: "n",
+    kind: "positive-integer",
+  },
   seed: {
     type: "string",
-    description: "random seed (default 42, as the reference's set_determinism)",
+    description: "random seed (the reference's set_determinism)",
     default: "42",
+    valueName: "n",
+    kind: "non-negative-integer",
   },
   dist: {
     type: "string",
-    description: "gradient averaging for -g > 1: shm (default) or mpi",
+    description: "gradient averaging for -g > 1",
     default: "shm",
+    valueName: "transport",
+    choices: ["shm", "mpi"],
   },
 } as const satisfies FlagSpecs;
 
@@ -69,6 +95,13 @@ export interface TrainingRun {
   maxEpochs: number | undefined;
   seed: number;
   dist: DistributedContext;
+}
+
+/** A training command's full spec: its own flags plus {@link TRAINING_FLAGS}. */
+export function trainingSpec<F extends FlagSpecs>(
+  spec: CommandSpec<F>,
+): CommandSpec<F & typeof TRAINING_FLAGS> {
+  return { ...spec, flags: { ...TRAINING_FLAGS, ...spec.flags } } as CommandSpec<F & typeof TRAINING_FLAGS>;
 }
 
 /**
@@ -80,15 +113,9 @@ export function runTrainingCommand<F extends FlagSpecs>(
   argv: readonly string[],
   fn: (ctx: CommandContext<F & typeof TRAINING_FLAGS>, run: TrainingRun) => Promise<void>,
 ): Promise<void> {
-  const full = { ...spec, flags: { ...TRAINING_FLAGS, ...spec.flags } } as CommandSpec<
-    F & typeof TRAINING_FLAGS
-  >;
-  return runCommand(full, argv, async (ctx) => {
+  return runCommand(trainingSpec(spec), argv, async (ctx) => {
     const flags = ctx.args.flags as Record<string, unknown>;
-    const transport = flags.dist as string;
-    if (transport !== "shm" && transport !== "mpi") {
-      throw new Error(`--dist must be shm or mpi, got "${transport}"`);
-    }
+    const transport = flags.dist as "shm" | "mpi";
     await launchSelfIfNeeded(ctx.args.gpus, { dist: transport });
     const dist = await distributedContext(ctx.args.gpus, transport);
     try {

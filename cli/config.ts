@@ -6,6 +6,7 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
+import { DEFAULT_MAX_RESAMPLED_VOXELS } from "../data/transforms/spacing.ts";
 
 /** The model classes a config may name in `_target_` (or our `kind`). */
 export type ModelKind = "AutoencoderKL" | "DiffusionModelUNet" | "PatchDiscriminator";
@@ -177,6 +178,8 @@ export interface TrainConfig {
   channel: number;
   /** Resampling voxel size in mm [X, Y, Z]. */
   spacing: [number, number, number];
+  /** Cap on a resampled volume in voxels (`max_resampled_voxels`, ours; raised to the crop size when smaller). */
+  maxResampledVoxels: number;
   /** Spatial dimensions. */
   spatialDims: number;
   /** Image channels. */
@@ -207,6 +210,8 @@ export interface EnvironmentConfig {
   tfeventPath: string;
   /** Continue from the checkpoints in `modelDir`. */
   resumeCkpt: boolean;
+  /** Where `generate` writes its volumes (the reference's inference.py reads `output_dir` from here). */
+  outputDir?: string;
 }
 
 /** Options for parsing configs. */
@@ -357,6 +362,14 @@ function listOf<T>(item: Checker<T>, length?: number): Checker<T[]> {
     expected: `${name}[${length ?? ""}]`,
     check: (v): v is T[] =>
       Array.isArray(v) && (length === undefined || v.length === length) && v.every((x) => item.check(x)),
+  };
+}
+/** A per-level list (channels): at least one level. */
+function levelList<T>(item: Checker<T>): Checker<T[]> {
+  const list = listOf(item);
+  return {
+    expected: `${list.expected} with at least one level`,
+    check: (v): v is T[] => list.check(v) && (v as T[]).length > 0,
   };
 }
 const triple: Checker<[number, number, number]> = listOf(positiveNumber, 3) as Checker<
@@ -554,6 +567,11 @@ export function parseTrainConfig(
 
   const channel = top.req(names("channel"), nonNegativeInteger);
   const spacing = top.req(names("spacing"), triple);
+  const maxResampledVoxels = top.opt(
+    names("max_resampled_voxels"),
+    positiveInteger,
+    DEFAULT_MAX_RESAMPLED_VOXELS,
+  );
   const spatialDims = top.req(names("spatial_dims"), positiveInteger);
   const imageChannels = top.req(names("image_channels"), positiveInteger);
   const latentChannels = top.req(names("latent_channels"), positiveInteger);
@@ -570,7 +588,7 @@ export function parseTrainConfig(
   if (aeS) {
     readTarget(aeS, "AutoencoderKL", editions);
     noteChannelEdition(aeS);
-    const channels = aeS.req(channelNames, listOf(positiveInteger));
+    const channels = aeS.req(channelNames, levelList(positiveInteger));
     const levels = channels?.length;
     const rawRes = aeS.req(names("num_res_blocks"), intOrIntList);
     const attentionLevels = aeS.req(names("attention_levels"), listOf(boolean));
@@ -660,7 +678,7 @@ export function parseTrainConfig(
   if (dfS) {
     readTarget(dfS, "DiffusionModelUNet", editions);
     noteChannelEdition(dfS);
-    const channels = dfS.req(channelNames, listOf(positiveInteger));
+    const channels = dfS.req(channelNames, levelList(positiveInteger));
     const levels = channels?.length;
     const attentionLevels = dfS.req(names("attention_levels"), listOf(boolean));
     const rawHeads = dfS.req(names("num_head_channels"), intOrIntList);
@@ -815,6 +833,7 @@ export function parseTrainConfig(
     edition,
     channel,
     spacing,
+    maxResampledVoxels,
     spatialDims,
     imageChannels,
     latentChannels,
@@ -844,6 +863,8 @@ export function parseEnvironment(
     tfeventPath: s.req(names("tfevent_path"), string),
     resumeCkpt: s.req(names("resume_ckpt"), boolean),
   };
+  const outputDir = s.opt(names("output_dir"), string, undefined);
+  if (outputDir !== undefined) env.outputDir = outputDir;
   s.leftovers();
   if (ctx.problems.length) throw new ConfigError(ctx.problems);
   const warn = options.onWarning ?? ((m: string) => console.warn(`warning: ${m}`));

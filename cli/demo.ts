@@ -6,7 +6,7 @@
  * (a) autoencoder reconstructions of them (the ceiling), (b) generated samples, (c) samples of an untrained
  * UNet (the floor). Everything lands in one folder, named at the end.
  */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { DataLoader, referenceTransforms, writeSyntheticDataset } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
 import { AutoencoderKL } from "../nn/mod.ts";
@@ -24,6 +24,8 @@ import { trainDiffusion } from "./train_diffusion.ts";
 import { generate } from "./generate.ts";
 import { loadModelWeights } from "./weights.ts";
 import { volumeRowsPng } from "./png.ts";
+import type { CommandSpec } from "./args.ts";
+import { DEMO_MANIFEST, prepareDemoOutput } from "./demo_output.ts";
 
 /** Demo settings (defaults: finishes in a few minutes on a 2-core CPU with a software GPU). */
 export interface DemoOptions {
@@ -35,6 +37,8 @@ export interface DemoOptions {
   samples?: number;
   ddimSteps?: number;
   seed?: number;
+  /** Use a non-empty output folder that is not a previous demo output (nothing in it is deleted). */
+  force?: boolean;
   log?: (s: string) => void;
 }
 
@@ -59,6 +63,7 @@ async function heldOutVolumes(cfg: TrainConfig, files: string[]): Promise<HostVo
       train: false,
       channel: cfg.channel,
       spacing: cfg.spacing,
+      maxResampledVoxels: cfg.maxResampledVoxels,
       patchSize: cfg.diffusionTrain.patchSize,
       autoencoderLevels: cfg.autoencoder.channels.length,
     }),
@@ -76,7 +81,8 @@ async function heldOutVolumes(cfg: TrainConfig, files: string[]): Promise<HostVo
 export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   const log = o.log ?? console.log;
   const seed = o.seed ?? 42;
-  const output = resolve(o.output ?? "runs/demo");
+  // Checked before any work: never delete what the demo did not create.
+  const output = await prepareDemoOutput(o.output ?? "runs/demo", { force: o.force });
   const seconds: Record<string, number> = {};
   let t = performance.now();
   const lap = (name: string) => {
@@ -86,7 +92,6 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   };
   await T.init();
   log(`demo: device ${T.backend().description}; output folder ${output}`);
-  await Deno.remove(output, { recursive: true }).catch(() => {});
   const config = await loadTrainConfig(
     o.configPath ?? new URL("../config/config_demo.json", import.meta.url).pathname,
   );
@@ -211,39 +216,64 @@ function reportText(r: DemoReport): string {
   ].join("\n");
 }
 
+/** The `demo` command line. */
+export const DEMO_COMMAND = {
+  name: "demo",
+  description:
+    "Runs the whole pipeline offline on synthetic phantoms (autoencoder, diffusion, generation) and writes a report.",
+  common: ["help"],
+  flags: {
+    output: {
+      type: "string",
+      description:
+        `output folder; it must be new, empty, or a previous demo output (marked by ${DEMO_MANIFEST}), ` +
+        "of which only the demo's own files are replaced; the working directory is always refused",
+      default: "runs/demo",
+      valueName: "dir",
+    },
+    force: {
+      type: "boolean",
+      description:
+        "use a non-empty --output folder that is not a previous demo output; nothing in it is deleted",
+    },
+    "autoencoder-epochs": {
+      type: "string",
+      description: "autoencoder epochs (when not given: the demo config's)",
+      valueName: "n",
+      kind: "positive-integer",
+    },
+    "diffusion-epochs": {
+      type: "string",
+      description: "diffusion epochs (when not given: the demo config's)",
+      valueName: "n",
+      kind: "positive-integer",
+    },
+    samples: {
+      type: "string",
+      description: "volumes to generate",
+      default: "8",
+      valueName: "n",
+      kind: "positive-integer",
+    },
+    strict: {
+      type: "boolean",
+      description: "exit with code 2 when the report's verdict is 'training failed'",
+    },
+  },
+} as const satisfies CommandSpec;
+
 if (import.meta.main) {
-  const { parseArgs } = await import("node:util");
-  try {
-    const { values } = parseArgs({
-      args: Deno.args,
-      options: {
-        output: { type: "string" },
-        "autoencoder-epochs": { type: "string" },
-        "diffusion-epochs": { type: "string" },
-        samples: { type: "string" },
-        strict: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-    if (values.help) {
-      console.log(
-        "usage: deno task demo [--output DIR] [--autoencoder-epochs N] [--diffusion-epochs N] [--samples N] [--strict]\n" +
-          "  --strict  exit with code 2 when the report's verdict is 'training failed'",
-      );
-      Deno.exit(0);
-    }
+  const { runCli } = await import("./command.ts");
+  await runCli(DEMO_COMMAND, Deno.args, async ({ flags }) => {
     const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
     const r = await runDemo({
-      output: values.output,
-      autoencoderEpochs: num(values["autoencoder-epochs"]),
-      diffusionEpochs: num(values["diffusion-epochs"]),
-      samples: num(values.samples),
+      output: flags.output,
+      force: flags.force,
+      autoencoderEpochs: num(flags["autoencoder-epochs"]),
+      diffusionEpochs: num(flags["diffusion-epochs"]),
+      samples: num(flags.samples),
     });
     console.log(`demo finished: ${r.verdict}; everything is in ${r.output}`);
-    if (values.strict && r.verdict !== "ok") Deno.exit(2);
-  } catch (e) {
-    console.error((e as Error).message);
-    if (Deno.env.get("LDM_DEBUG")) console.error((e as Error).stack);
-    Deno.exit(1);
-  }
+    if (flags.strict && r.verdict !== "ok") Deno.exit(2);
+  });
 }

@@ -20,6 +20,7 @@ import {
 } from "./sampling.ts";
 import { volumeRowsPng } from "./png.ts";
 import { Progress } from "./progress.ts";
+import type { CommandSpec } from "./args.ts";
 
 export { centredRasAffine } from "./sampling.ts";
 
@@ -70,7 +71,8 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   const log = o.log ?? console.log;
   const cfg = o.config;
   const num = o.num ?? 1, seed = o.seed ?? 42;
-  const output = o.output ?? join(o.env.modelDir, "samples");
+  // Reference behaviour: inference.py writes to the environment's output_dir.
+  const output = o.output ?? o.env.outputDir ?? join(o.env.modelDir, "samples");
   await ensureWritableDir(output, "output folder");
   await T.init();
   const models = loadSamplingModels(cfg, {
@@ -123,90 +125,96 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   return { files, volumes, shape, scaleFactor };
 }
 
+/** The `generate` command line. */
+export const GENERATE_COMMAND = {
+  name: "generate",
+  description: "Generates brain volumes with the trained autoencoder and diffusion UNet (NIfTI + PNG).",
+  common: ["config", "environment", "help"],
+  flags: {
+    num: {
+      type: "string",
+      short: "n",
+      description: "number of volumes",
+      default: "1",
+      valueName: "n",
+      kind: "positive-integer",
+    },
+    scheduler: {
+      type: "string",
+      description: "ddpm (reference inference.py) or ddim (bundle recipe)",
+      default: "ddpm",
+      valueName: "name",
+      choices: ["ddpm", "ddim"],
+    },
+    steps: {
+      type: "string",
+      description: "inference steps (all training steps for ddpm, 50 for ddim when not given)",
+      valueName: "n",
+      kind: "positive-integer",
+    },
+    eta: { type: "string", description: "DDIM eta", default: "0", valueName: "x", kind: "number" },
+    seed: {
+      type: "string",
+      description: "random seed",
+      default: "42",
+      valueName: "n",
+      kind: "non-negative-integer",
+    },
+    output: {
+      type: "string",
+      description: "output folder (when not given: the environment's output_dir, else model_dir/samples)",
+      valueName: "dir",
+    },
+    "autoencoder-checkpoint": {
+      type: "string",
+      description: "autoencoder weights (ours, or the reference's .pt/safetensors)",
+      valueName: "file",
+    },
+    "diffusion-checkpoint": {
+      type: "string",
+      description: "UNet weights (ours, or the reference's .pt/safetensors)",
+      valueName: "file",
+    },
+    "scale-factor": {
+      type: "string",
+      description: "latent scale factor (when not given: stored with our checkpoint, else 1.0)",
+      valueName: "x",
+      kind: "positive-number",
+    },
+    "clip-sample": {
+      type: "string",
+      description: "clip the predicted x0 to [-1, 1] (when not given: the config's clip_sample)",
+      valueName: "bool",
+      choices: ["true", "false"],
+    },
+    "include-fc": {
+      type: "string",
+      description: "UNet attention output projection (when not given: by the weights' key naming)",
+      valueName: "bool",
+      choices: ["true", "false"],
+    },
+  },
+} as const satisfies CommandSpec;
+
 if (import.meta.main) {
   const { runCommand } = await import("./command.ts");
-  await runCommand(
-    {
-      name: "generate",
-      description: "Generates brain volumes with the trained autoencoder and diffusion UNet (NIfTI + PNG).",
-      common: ["config", "environment", "help"],
-      flags: {
-        num: { type: "string", description: "number of volumes", default: "1", valueName: "n" },
-        scheduler: {
-          type: "string",
-          description: "ddpm (reference inference.py) or ddim (bundle recipe)",
-          default: "ddpm",
-        },
-        steps: {
-          type: "string",
-          description: "inference steps (default: all training steps for ddpm, 50 for ddim)",
-          valueName: "n",
-        },
-        eta: { type: "string", description: "DDIM eta (default 0)", default: "0" },
-        seed: { type: "string", description: "random seed", default: "42" },
-        output: {
-          type: "string",
-          description: "output folder (default model_dir/samples)",
-          valueName: "dir",
-        },
-        "autoencoder-checkpoint": {
-          type: "string",
-          description: "autoencoder weights (ours, or the reference's .pt/safetensors)",
-          valueName: "file",
-        },
-        "diffusion-checkpoint": {
-          type: "string",
-          description: "UNet weights (ours, or the reference's .pt/safetensors)",
-          valueName: "file",
-        },
-        "scale-factor": {
-          type: "string",
-          description: "latent scale factor (default: stored with our checkpoint, else 1.0)",
-          valueName: "x",
-        },
-        "clip-sample": {
-          type: "string",
-          description: "clip the predicted x0 to [-1, 1]: true|false (default: config)",
-          valueName: "bool",
-        },
-        "include-fc": {
-          type: "string",
-          description: "UNet attention output projection: true|false (default: by key naming)",
-          valueName: "bool",
-        },
-      },
-    },
-    Deno.args,
-    async ({ args, config, env }) => {
-      const f = args.flags;
-      const bool = (name: string, v: unknown) => {
-        if (v === undefined) return undefined;
-        if (v !== "true" && v !== "false") throw new Error(`--${name} expects true or false, got "${v}"`);
-        return v === "true";
-      };
-      const scheduler = f.scheduler as string;
-      if (scheduler !== "ddpm" && scheduler !== "ddim") {
-        throw new Error(`--scheduler must be ddpm or ddim, got "${scheduler}"`);
-      }
-      const num = Number(f.num);
-      if (!Number.isInteger(num) || num < 1) {
-        throw new Error(`--num must be a positive integer, got "${f.num}"`);
-      }
-      await generate({
-        config,
-        env,
-        num,
-        scheduler,
-        steps: f.steps ? Number(f.steps) : undefined,
-        eta: Number(f.eta),
-        seed: Number(f.seed),
-        output: f.output as string | undefined,
-        autoencoderCheckpoint: f["autoencoder-checkpoint"] as string | undefined,
-        diffusionCheckpoint: f["diffusion-checkpoint"] as string | undefined,
-        scaleFactor: f["scale-factor"] ? Number(f["scale-factor"]) : undefined,
-        clipSample: bool("clip-sample", f["clip-sample"]),
-        includeFc: bool("include-fc", f["include-fc"]),
-      });
-    },
-  );
+  await runCommand(GENERATE_COMMAND, Deno.args, async ({ args, config, env }) => {
+    const f = args.flags;
+    const bool = (v: string | undefined) => (v === undefined ? undefined : v === "true");
+    await generate({
+      config,
+      env,
+      num: Number(f.num),
+      scheduler: f.scheduler as "ddpm" | "ddim",
+      steps: f.steps ? Number(f.steps) : undefined,
+      eta: Number(f.eta),
+      seed: Number(f.seed),
+      output: f.output,
+      autoencoderCheckpoint: f["autoencoder-checkpoint"],
+      diffusionCheckpoint: f["diffusion-checkpoint"],
+      scaleFactor: f["scale-factor"] ? Number(f["scale-factor"]) : undefined,
+      clipSample: bool(f["clip-sample"]),
+      includeFc: bool(f["include-fc"]),
+    });
+  });
 }

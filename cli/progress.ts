@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { terminalColumns } from "./terminal.ts";
 
 /** Options for {@link Progress}. */
 export interface ProgressOptions {
@@ -22,6 +23,8 @@ export interface ProgressOptions {
   columns?: number;
   /** Clock in milliseconds (default `performance.now()`), for tests. */
   now?: () => number;
+  /** Text appended to every line (e.g. the whole run's ETA, {@link RunEta}). */
+  suffix?: () => string;
 }
 
 /** Formats seconds as `1h02m03s`, `2m03s` or `3.2s`. */
@@ -61,12 +64,14 @@ export class Progress {
   private readonly intervalMs: number;
   private readonly columns: number;
   private readonly now: () => number;
+  private readonly suffix?: () => string;
   private readonly start: number;
   // Recent (time, step) marks for a rate that follows the current speed, not the warm-up.
   private marks: [number, number][] = [];
   private step = 0;
   private terms: Record<string, number> = {};
   private lastDraw = -Infinity;
+  private lastDrawnStep = -1;
   private finished = false;
 
   /** Starts timing now. */
@@ -78,8 +83,9 @@ export class Progress {
     });
     this.tty = options.tty ?? safeIsTerminal();
     this.intervalMs = options.intervalMs ?? 10_000;
-    this.columns = options.columns ?? safeColumns();
+    this.columns = options.columns ?? terminalColumns();
     this.now = options.now ?? (() => performance.now());
+    this.suffix = options.suffix;
     this.start = this.now();
     this.marks.push([this.start, 0]);
   }
@@ -131,6 +137,8 @@ export class Progress {
     } else {
       parts.push(formatDuration(elapsed));
     }
+    const suffix = this.suffix?.();
+    if (suffix) parts.push(suffix);
     return parts.join(" | ");
   }
 
@@ -139,12 +147,16 @@ export class Progress {
     if (this.finished) return;
     this.terms = { ...this.terms, ...terms };
     this.finished = true;
-    this.draw(this.now(), true);
+    // In a log, a line just printed for the same step need not be repeated.
+    if (this.tty || this.lastDrawnStep !== this.step || Object.keys(terms).length) {
+      this.draw(this.now(), true);
+    }
   }
 
   /** Writes the line (in place on a terminal). */
   private draw(t: number, final = false): void {
     this.lastDraw = t;
+    this.lastDrawnStep = this.step;
     let text = this.line();
     if (this.tty) {
       if (text.length > this.columns - 1) text = text.slice(0, this.columns - 1);
@@ -155,18 +167,34 @@ export class Progress {
   }
 }
 
+/**
+ * The whole run's ETA across epochs: wall time per step so far in this process (validation, previews and
+ * checkpoints included, so the estimate is honest) times the steps left (epochs × steps per epoch).
+ */
+export class RunEta {
+  private readonly start: number;
+  private readonly now: () => number;
+  /** `totalSteps`: optimizer steps this process will run from now to the end of the run. */
+  constructor(readonly totalSteps: number, options: { now?: () => number } = {}) {
+    this.now = options.now ?? (() => performance.now());
+    this.start = this.now();
+  }
+  /** Seconds left after `stepsDone` of `totalSteps` (NaN before the first step). */
+  remaining(stepsDone: number): number {
+    if (!(stepsDone > 0)) return NaN;
+    const perStep = (this.now() - this.start) / 1000 / stepsDone;
+    return Math.max(0, this.totalSteps - stepsDone) * perStep;
+  }
+  /** E.g. `run 12/300 steps, ETA 1h02m03s`. */
+  text(stepsDone: number): string {
+    return `run ${stepsDone}/${this.totalSteps} steps, ETA ${formatDuration(this.remaining(stepsDone))}`;
+  }
+}
+
 function safeIsTerminal(): boolean {
   try {
     return Deno.stderr.isTerminal();
   } catch {
     return false;
-  }
-}
-
-function safeColumns(): number {
-  try {
-    return Deno.consoleSize().columns;
-  } catch {
-    return 100;
   }
 }

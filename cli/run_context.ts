@@ -7,7 +7,7 @@ import { decathlonDatalist, prepareDecathlon } from "../data/mod.ts";
 import type { Batch } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
 import { TfEventWriter } from "./tfevents.ts";
-import { volumeSlicesPng } from "./png.ts";
+import { referenceSlicePngs } from "./reference_slices.ts";
 
 /** Training and validation image files of the Decathlon task under `dataBaseDir` (downloaded on request). */
 export async function datasetFiles(
@@ -49,11 +49,12 @@ export class RunLog {
   scalar(tag: string, value: number, step: number): void {
     this.writer?.addScalar(tag, value, step);
   }
-  /** Logs the three orthogonal mid-slices of a [X, Y, Z] volume as one PNG image; returns the PNG. */
-  volume(tag: string, data: Float32Array, shape: [number, number, number], step: number): Uint8Array {
-    const img = volumeSlicesPng(data, shape, { window: "minmax", upscale: 2 });
-    this.writer?.addImage(tag, img.png, img.height, img.width, step, 1);
-    return img.png;
+  /** Logs the centre slices of a [X, Y, Z] volume as the reference does: `<tag>_0`, `<tag>_1`, `<tag>_2`. */
+  slices(tag: string, data: Float32Array, shape: [number, number, number], step: number): void {
+    if (!this.writer) return;
+    referenceSlicePngs(data, shape).forEach((img, axis) => {
+      this.writer?.addImage(`${tag}_${axis}`, img.png, img.height, img.width, step, 1);
+    });
   }
   /** Flushes and closes the event file. */
   close(): void {

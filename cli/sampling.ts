@@ -6,7 +6,7 @@
 import * as T from "../tensor/mod.ts";
 import { AutoencoderKL } from "../nn/models/autoencoder_kl.ts";
 import { manualSeed } from "../nn/init.ts";
-import { CHECKPOINT_FORMAT } from "../nn/checkpoint.ts";
+import { isCheckpointMetadata, parseCheckpointMetadata } from "../nn/checkpoint.ts";
 import { parseStateDict } from "../nn/serialization/mod.ts";
 import { detectKeyNaming } from "../nn/serialization/key_names.ts";
 import { isSafetensors, readSafetensors } from "../nn/serialization/safetensors.ts";
@@ -60,8 +60,8 @@ export function centredRasAffine(shape: readonly number[], spacing: readonly num
 export function storedScaleFactor(bytes: Uint8Array, source: string): number | null {
   if (!isSafetensors(bytes)) return null;
   const { metadata } = readSafetensors(bytes, source);
-  if (metadata.format !== CHECKPOINT_FORMAT) return null;
-  const v = Number(JSON.parse(metadata.info)?.extra?.scaleFactor);
+  if (!isCheckpointMetadata(metadata)) return null;
+  const v = Number(parseCheckpointMetadata(source, metadata).info.extra?.scaleFactor);
   return Number.isFinite(v) ? v : null;
 }
 

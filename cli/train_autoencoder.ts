@@ -12,7 +12,10 @@ import { configHash, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "
 import { loadStateDictFile } from "../nn/serialization/mod.ts";
 import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import type { TrainConfig } from "./config.ts";
+import type { CommandSpec } from "./args.ts";
 import { volumeRowsPng } from "./png.ts";
+import { Progress } from "./progress.ts";
+import { describeResumedLr } from "./resume_overrides.ts";
 import { batchTensor, LossBook, RunLog } from "./run_context.ts";
 import {
   type LoopPosition,
@@ -56,6 +59,7 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
       train,
       channel: cfg.channel,
       spacing: cfg.spacing,
+      maxResampledVoxels: cfg.maxResampledVoxels,
       patchSize: tc.patchSize,
       autoencoderLevels: levels,
       cropSeed: seed,
@@ -120,6 +124,17 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
     const info = await loadCheckpoint(paths.last, parts, { kind: "autoencoder", configHash: hash });
     start = positionFrom(info, start.bestValLoss);
     log(`resumed from ${paths.last}: epoch ${start.epoch}, step ${start.step} (weights and optimizer state)`);
+    for (const [role, opt] of [["generator", optimizerG], ["discriminator", optimizerD]] as const) {
+      const lines = describeResumedLr({
+        role,
+        configKey: "autoencoder_train.lr",
+        configLr: tc.lr,
+        worldSize,
+        checkpointLr: opt.lr,
+        usedLr: opt.lr,
+      });
+      for (const line of lines) log(line);
+    }
   }
   const runLog = new RunLog(join(env.tfeventPath, "autoencoder"), rank);
   const cropRng = (trainTransforms[3] as unknown as { rng?: { reseed(s: number): void } }).rng;
@@ -186,7 +201,8 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
           runLog,
         );
         if (rank === 0 && png) await Deno.writeFile(join(env.modelDir, AUTOENCODER_FILES.preview), png);
-        runLog.scalar("val_recon_loss", val, epoch + 1);
+        // Reference behaviour: per-epoch values are logged at the 0-based epoch.
+        runLog.scalar("val_recon_loss", val, epoch);
         return val;
       },
       save: (which, p) =>
@@ -235,6 +251,9 @@ async function validate(
   const book = new LossBook();
   let last: { input: Float32Array; recon: T.Tensor; shape: [number, number, number] } | null = null;
   let i = 0;
+  const progress = runLog.rank === 0
+    ? new Progress({ total: loader.length, label: `autoencoder validation (epoch ${epoch + 1})` })
+    : null;
   autoencoder.eval();
   for await (const batch of loader.batches()) {
     const images = batchTensor(batch);
@@ -261,38 +280,43 @@ async function validate(
     last = { input: batch.data.slice(0, X * Y * Z), recon, shape: [X, Y, Z] };
     images.dispose();
     eps.dispose();
+    progress?.update(i);
   }
+  progress?.done();
   autoencoder.train();
   const { means } = await book.read();
   let png: Uint8Array | null = null;
   if (last) {
     const r = (await last.recon.data()) as Float32Array;
     last.recon.dispose();
-    runLog.volume("val_img", last.input, last.shape, epoch + 1);
-    runLog.volume("val_recon", r, last.shape, epoch + 1);
+    runLog.slices("val_img", last.input, last.shape, epoch);
+    runLog.slices("val_recon", r, last.shape, epoch);
     // The preview file shows the input (top row) above its reconstruction (bottom row).
     png = volumeRowsPng([last.input, r], last.shape);
   }
   return { val: means.loss, png };
 }
 
+/** The `train_autoencoder` command line (besides the training flags every training command takes). */
+export const TRAIN_AUTOENCODER_COMMAND = {
+  name: "train_autoencoder",
+  description: "Trains the AutoencoderKL (stage 1) as the reference's train_autoencoder.py.",
+  flags: {
+    "perceptual-weights": {
+      type: "string",
+      description:
+        "torchvision SqueezeNet-1.1 and LPIPS v0.1 head files, comma-separated (else the perceptual term is off)",
+      valueName: "trunk,heads",
+    },
+  },
+  epilog:
+    "example: deno task train-autoencoder -c config/config_train_32g.json -e config/environment.json -g 1",
+} as const satisfies CommandSpec;
+
 if (import.meta.main) {
   const { runTrainingCommand, perceptualFiles } = await import("./command.ts");
   await runTrainingCommand(
-    {
-      name: "train_autoencoder",
-      description: "Trains the AutoencoderKL (stage 1) as the reference's train_autoencoder.py.",
-      flags: {
-        "perceptual-weights": {
-          type: "string",
-          description:
-            "torchvision SqueezeNet-1.1 and LPIPS v0.1 head files, comma-separated (else the perceptual term is off)",
-          valueName: "trunk,heads",
-        },
-      },
-      epilog:
-        "example: deno task train-autoencoder -c config/config_train_32g.json -e config/environment.json -g 1",
-    },
+    TRAIN_AUTOENCODER_COMMAND,
     Deno.args,
     async ({ args, config, env }, { maxEpochs, seed, dist }) => {
       const r = await trainAutoencoder({

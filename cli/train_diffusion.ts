@@ -14,7 +14,11 @@ import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import { DiffusionModelUNet } from "../diffusion/unet.ts";
 import { LatentDiffusionInferer } from "../diffusion/mod.ts";
 import type { TrainConfig } from "./config.ts";
+import type { CommandSpec } from "./args.ts";
 import { batchTensor, LossBook, RunLog } from "./run_context.ts";
+import { Progress } from "./progress.ts";
+import { describeResumedLr } from "./resume_overrides.ts";
+import { volumeSlicesPng } from "./png.ts";
 import {
   type LoopPosition,
   positionFrom,
@@ -34,7 +38,7 @@ import { meanScalar } from "../nn/dist/allreduce.ts";
 export interface TrainDiffusionOptions extends TrainingRunOptions {
   /** Autoencoder weights (default `model_dir/autoencoder.safetensors`, the best stage-1 checkpoint). */
   autoencoderWeights?: string;
-  /** Synthesize a preview volume every this many epochs (reference 100). */
+  /** Synthesize a preview volume after every this many completed epochs (reference 100); 0 = never. */
   synthEvery?: number;
   /** Steps of the preview synthesis: DDPM with all training steps (reference) or DDIM with this many. */
   synthDdimSteps?: number;
@@ -72,6 +76,7 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     train: true,
     channel: cfg.channel,
     spacing: cfg.spacing,
+    maxResampledVoxels: cfg.maxResampledVoxels,
     patchSize: tc.patchSize,
     autoencoderLevels: cfg.autoencoder.channels.length,
   });
@@ -117,16 +122,35 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     const info = await loadCheckpoint(paths.last, parts, { kind: "diffusion", configHash: hash });
     start = positionFrom(info, start.bestValLoss);
     scaleFactor = Number(info.extra?.scaleFactor);
+    const checkpointLr = optimizer.lr;
     lrSchedule.loadStateDict({ lastEpoch: Number(info.extra?.lrLastEpoch ?? start.epoch) });
     log(`resumed from ${paths.last}: epoch ${start.epoch}, step ${start.step}, scale factor ${scaleFactor}`);
+    const lines = describeResumedLr({
+      role: "unet",
+      configKey: "diffusion_train.lr",
+      configLr: tc.lr,
+      worldSize,
+      checkpointLr,
+      usedLr: optimizer.lr,
+      schedule: {
+        name: "MultiStepLR([100, 1000], 0.1)",
+        lastEpoch: lrSchedule.lastEpoch,
+        factor: lrSchedule.gamma ** lrSchedule.milestones.filter((m) => m <= lrSchedule.lastEpoch).length,
+      },
+    });
+    for (const line of lines) log(line);
   }
   const latentOf = (images: T.Tensor) => autoencoderLatentShape(autoencoder, images.shape);
+  let firstImage: { data: Float32Array; shape: [number, number, number] } | null = null;
   if (!Number.isFinite(scaleFactor)) {
     // Reference behaviour: 1/std of the sampled latents of the first training batch (DDP: averaged over ranks).
+    log("scale factor: loading and encoding the first training batch");
     trainLoader.setEpoch(0);
     const first = await trainLoader.batches().next();
     if (first.done) throw new Error("diffusion: the training loader yielded no batch");
     const images = batchTensor(first.value);
+    const [, , X, Y, Z] = first.value.shape;
+    firstImage = { data: first.value.data.slice(0, X * Y * Z), shape: [X, Y, Z] };
     const eps = T.randn(latentOf(images), {
       seed,
       stream: "diffusion/scale_eps",
@@ -150,6 +174,8 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     latentShape: (s) => autoencoderLatentShape(autoencoder, s),
   });
   const runLog = new RunLog(join(env.tfeventPath, "diffusion"), rank);
+  // Reference behaviour: item 0 of the scale-factor batch is logged as train_img_0/1/2 at step 1.
+  if (firstImage) runLog.slices("train_img", firstImage.data, firstImage.shape, 1);
   const synthEvery = o.synthEvery ?? 100;
   let result;
   try {
@@ -177,13 +203,23 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
         return { loss: means.loss, lr: optimizer.lr };
       },
       validate: async (epoch) => {
-        let val = await validationLoss(valLoader, autoencoder, unet, inferer, seed, epoch, latentOf);
+        let val = await validationLoss(
+          valLoader,
+          autoencoder,
+          unet,
+          inferer,
+          seed,
+          epoch,
+          latentOf,
+          rank === 0,
+        );
         if (o.comm) val = await meanScalar(o.comm, val);
-        runLog.scalar("val_diffusion_loss", val, epoch + 1);
+        // Reference behaviour: per-epoch values are logged at the 0-based epoch.
+        runLog.scalar("val_diffusion_loss", val, epoch);
         return val;
       },
       afterEpoch: async (epoch) => {
-        if (rank !== 0 || epoch % synthEvery !== 0) return;
+        if (rank !== 0 || !previewDue(epoch, synthEvery)) return;
         const png = await synthesizePreview(
           autoencoder,
           unet,
@@ -232,6 +268,15 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
   };
 }
 
+/**
+ * Whether the preview synthesis runs after `epoch` (0-based): after every `every` completed epochs; never when
+ * `every` is 0 or not finite. The reference also samples at epoch 0 (`0 % 100 == 0`), a full 1000-step DDPM
+ * run on an untrained UNet; we wait one interval, so a disabled or long interval never costs minutes at start.
+ */
+export function previewDue(epoch: number, every: number): boolean {
+  return Number.isFinite(every) && every >= 1 && (epoch + 1) % every === 0;
+}
+
 /** The training loss on the validation set (fresh noise and timesteps), mean over batches. */
 async function validationLoss(
   loader: DataLoader,
@@ -241,9 +286,13 @@ async function validationLoss(
   seed: number,
   epoch: number,
   latentOf: (x: T.Tensor) => number[],
+  showProgress: boolean,
 ): Promise<number> {
   const book = new LossBook();
   let i = 0;
+  const progress = showProgress
+    ? new Progress({ total: loader.length, label: `diffusion validation (epoch ${epoch + 1})` })
+    : null;
   for await (const batch of loader.batches()) {
     const images = batchTensor(batch);
     const key = { seed, step: epoch * 100003 + i };
@@ -262,8 +311,11 @@ async function validationLoss(
     );
     book.add(i++, { loss });
     images.dispose();
+    progress?.update(i);
   }
-  return (await book.read()).means.loss;
+  const mean = (await book.read()).means.loss;
+  progress?.done();
+  return mean;
 }
 
 /** Samples one volume (DDPM over all training steps as the reference, or DDIM with `ddimSteps`) and logs it. */
@@ -282,37 +334,49 @@ export async function synthesizePreview(
     : schedulerFromConfig(cfg);
   const noise = T.randn(sampleLatentShape(cfg), { seed, stream: "diffusion/synth_noise", step: epoch });
   const inferer = new LatentDiffusionInferer(scheduler, { scaleFactor });
+  const progress = new Progress({
+    total: scheduler.timesteps.length,
+    label: `diffusion preview after epoch ${epoch + 1} (${ddimSteps ? "ddim" : "ddpm"})`,
+  });
   const out = await inferer.sample(noise, unet.asFunction(), scheduler, autoencoder, {
     generator: { seed, stream: "diffusion/synth_step" },
+    progress: (s) => progress.update(s),
   });
+  progress.done();
   const [, , X, Y, Z] = out.image.shape;
   const data = (await out.image.data()) as Float32Array;
   for (const t of [noise, out.image, out.latent, ...out.intermediates]) t.dispose();
   scheduler.dispose();
-  return runLog.volume("val_diff_synimg", data, [X, Y, Z], epoch + 1);
+  runLog.slices("val_diff_synimg", data, [X, Y, Z], epoch);
+  return volumeSlicesPng(data, [X, Y, Z], { window: "minmax", upscale: 2 }).png;
 }
+
+/** The `train_diffusion` command line (besides the training flags every training command takes). */
+export const TRAIN_DIFFUSION_COMMAND = {
+  name: "train_diffusion",
+  description:
+    "Trains the latent diffusion UNet (stage 2) on the frozen autoencoder, as the reference's train_diffusion.py.",
+  flags: {
+    "autoencoder-checkpoint": {
+      type: "string",
+      description:
+        "autoencoder weights (when not given: model_dir/autoencoder.safetensors; reference .pt accepted)",
+      valueName: "file",
+    },
+    "synth-every": {
+      type: "string",
+      description: "epochs between preview syntheses (the reference's 100; 0 = never)",
+      default: "100",
+      valueName: "n",
+      kind: "non-negative-integer",
+    },
+  },
+} as const satisfies CommandSpec;
 
 if (import.meta.main) {
   const { runTrainingCommand } = await import("./command.ts");
   await runTrainingCommand(
-    {
-      name: "train_diffusion",
-      description:
-        "Trains the latent diffusion UNet (stage 2) on the frozen autoencoder, as the reference's train_diffusion.py.",
-      flags: {
-        "autoencoder-checkpoint": {
-          type: "string",
-          description:
-            "autoencoder weights (default model_dir/autoencoder.safetensors; reference .pt accepted)",
-          valueName: "file",
-        },
-        "synth-every": {
-          type: "string",
-          description: "epochs between preview syntheses (default 100)",
-          default: "100",
-        },
-      },
-    },
+    TRAIN_DIFFUSION_COMMAND,
     Deno.args,
     async ({ args, config, env }, { maxEpochs, seed, dist }) => {
       const r = await trainDiffusion({

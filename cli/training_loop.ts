@@ -8,10 +8,11 @@ import type { DataLoader } from "../data/mod.ts";
 import type { AllReduce } from "../nn/dist/allreduce.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import type { Batch } from "../data/mod.ts";
-import { Progress } from "./progress.ts";
+import { Progress, RunEta } from "./progress.ts";
 import { datasetFiles, ensureWritableDir, LossBook, stopSignal } from "./run_context.ts";
 import { join } from "node:path";
 import * as T from "../tensor/mod.ts";
+import { removeStaleTempFiles } from "../nn/serialization/atomic.ts";
 
 /** Options every training command takes besides its own. */
 export interface TrainingRunOptions {
@@ -58,6 +59,12 @@ export async function setupRun(o: TrainingRunOptions): Promise<RunSetup> {
   const log = o.log ?? console.log;
   await T.init();
   await ensureWritableDir(o.env.modelDir, "model_dir");
+  // Checkpoint writes interrupted by a crash or kill -9 leave full-size temp files behind: clear them.
+  if ((o.rank ?? 0) === 0) {
+    for (const p of await removeStaleTempFiles(o.env.modelDir)) {
+      log(`removed ${p} (left by an interrupted write)`);
+    }
+  }
   const files = await datasetFiles(o.env.dataBaseDir, !!o.downloadData, log);
   return {
     log,
@@ -120,13 +127,23 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
   const stop = stopSignal(hooks.log);
   const book = new LossBook();
   let lastTrainLoss = NaN, interrupted = false;
+  // Whole-run ETA beside the per-epoch bar: every epoch left × the loader's steps per epoch.
+  const stepsPerEpoch = hooks.loader.length;
+  const runEta = new RunEta(
+    Math.max(0, (hooks.maxEpochs - pos.epoch) * stepsPerEpoch - pos.batchesIntoEpoch),
+  );
+  const runStartStep = pos.step;
   try {
     for (; pos.epoch < hooks.maxEpochs; pos.epoch++) {
       hooks.beforeEpoch?.(pos.epoch);
       hooks.loader.setEpoch(pos.epoch);
       const total = hooks.loader.length;
       const progress = hooks.rank === 0
-        ? new Progress({ total, label: `${hooks.name} epoch ${pos.epoch + 1}/${hooks.maxEpochs}` })
+        ? new Progress({
+          total,
+          label: `${hooks.name} epoch ${pos.epoch + 1}/${hooks.maxEpochs}`,
+          suffix: () => runEta.text(pos.step - runStartStep),
+        })
         : null;
       let b = 0;
       for await (const batch of hooks.loader.batches()) {
@@ -143,6 +160,9 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
           const { rows, means } = await book.read();
           lastTrainLoss = Object.values(means)[0] ?? NaN;
           progress?.update(b, hooks.onLosses(rows, means));
+        } else {
+          // Between readbacks: the step count moves (slow steps would otherwise leave the line silent).
+          progress?.update(b);
         }
         if (stop.stopped) break;
       }

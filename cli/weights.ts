@@ -6,9 +6,9 @@
  * `loadModelWeightsFromBytes` works on bytes (the browser page uses it); `loadModelWeights` reads a file first.
  * Both give the same messages, naming `source` (a path or a URL).
  */
-import { CHECKPOINT_FORMAT } from "../nn/checkpoint.ts";
+import { isCheckpointMetadata, parseCheckpointMetadata } from "../nn/checkpoint.ts";
 import type { Module } from "../nn/module.ts";
-import { parseStateDict } from "../nn/serialization/mod.ts";
+import { assertFinite, parseStateDict } from "../nn/serialization/mod.ts";
 import { isSafetensors, readSafetensors } from "../nn/serialization/safetensors.ts";
 import { type ModelKind, type ProjectionPolicy, toCoreNames } from "../nn/serialization/key_names.ts";
 import type { StateDict } from "../nn/serialization/types.ts";
@@ -47,19 +47,20 @@ export function loadModelWeightsFromBytes(
 ): LoadedWeights {
   if (isSafetensors(bytes)) {
     const { tensors, metadata } = readSafetensors(bytes, source);
-    if (metadata.format === CHECKPOINT_FORMAT) {
+    if (isCheckpointMetadata(metadata)) {
+      const meta = parseCheckpointMetadata(source, metadata);
       const prefix = `model.${role}.`;
       const sd: StateDict = new Map();
       for (const [k, v] of tensors) if (k.startsWith(prefix)) sd.set(k.slice(prefix.length), v);
       if (sd.size === 0) {
         throw new Error(
-          `${source}: this checkpoint holds no '${role}' model (it has ${
-            JSON.parse(metadata.models ?? "[]")
-          })`,
+          `${source}: this checkpoint holds no '${role}' model (it has ${meta.models.join(", ") || "none"})`,
         );
       }
+      // The same NaN/Inf check as foreign weights: a broken run's checkpoint must not produce NaN volumes.
+      assertFinite(sd, source);
       module.loadStateDict(sd, { strict: true, file: source });
-      return { source: "checkpoint", info: JSON.parse(metadata.info) };
+      return { source: "checkpoint", info: meta.info as unknown as Record<string, unknown> };
     }
   }
   const sd = toCoreNames(parseStateDict(bytes, source).stateDict, kind, { projection: options.projection });

@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
+import { removeStaleLeftovers } from "./pid_files.ts";
 import { describeChain, type Transform } from "./transforms/transform.ts";
 import type { Volume } from "./volume.ts";
 
@@ -32,8 +33,21 @@ export class VolumeCache {
   /** Number of lookups that had to recompute. */
   misses = 0;
 
+  private swept: Promise<string[]> | null = null;
+
   /** Uses (and creates on first write) the folder `dir`. */
   constructor(readonly dir: string) {}
+
+  /**
+   * Removes temporary entry files of interrupted writes (`<key>.vol.<pid>-<uuid>.tmp`) whose process is gone,
+   * and unowned ones of older versions (`<key>.vol.<uuid>.tmp`) older than a day. Returns the files removed.
+   */
+  removeStaleTemps(): Promise<string[]> {
+    return removeStaleLeftovers(this.dir, (name) => {
+      const m = name.match(/\.vol\.(?:(\d+)-)?[0-9a-f-]{36}\.tmp$/);
+      return m ? (m[1] ? Number(m[1]) : null) : undefined;
+    });
+  }
 
   /** Cache file path for a source file and a transform chain. */
   entryPath(file: string, steps: Transform[]): string {
@@ -54,11 +68,16 @@ export class VolumeCache {
     return decodeEntry(bytes, stamp, describeChain(steps));
   }
 
-  /** Stores a volume for (file, chain), atomically (temporary file + rename). */
+  /**
+   * Stores a volume for (file, chain), atomically (temporary file + rename). The first store of this cache object
+   * removes temporary files that interrupted runs left behind.
+   */
   async put(file: string, steps: Transform[], volume: Volume): Promise<void> {
     await Deno.mkdir(this.dir, { recursive: true });
+    this.swept ??= this.removeStaleTemps();
+    await this.swept;
     const path = this.entryPath(file, steps);
-    const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+    const tmp = `${path}.${Deno.pid}-${crypto.randomUUID()}.tmp`;
     await Deno.writeFile(tmp, encodeEntry(volume, await stampOf(file), describeChain(steps)));
     await Deno.rename(tmp, path);
   }

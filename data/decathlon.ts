@@ -8,6 +8,7 @@ import { createGunzip } from "node:zlib";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import tar from "tar-stream";
 import { splitSection } from "./split.ts";
+import { removeStaleLeftovers, withLock } from "./pid_files.ts";
 
 /** Where the reference downloads Task01 from and its md5 (SPEC §1.1). */
 export const TASK01 = {
@@ -88,9 +89,10 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
       res = await fetch(url, { headers: resumed ? { Range: `bytes=${offset}-` } : {} });
     } catch (e) {
       if (++attempt > maxRetries) {
-        throw new Error(
-          `download: cannot fetch '${url}' (${(e as Error).message}); ${offset} bytes kept in '${part}'`,
-        );
+        const kept = resumed
+          ? `${offset} bytes kept in '${part}', the next call resumes from there`
+          : "nothing was written";
+        throw new Error(`download: cannot fetch '${url}' (${(e as Error).message}); ${kept}`);
       }
       await new Promise((r) => setTimeout(r, options.retryDelayMs ?? 500));
       continue;
@@ -264,17 +266,8 @@ export async function readDatasetJson(taskDir: string, checkFiles = true): Promi
     return { image: join(taskDir, image) };
   });
   if (checkFiles) {
-    const missing: string[] = [];
-    for (const item of training) {
-      for (const p of [item.image, item.label]) if (p && (await fileSize(p)) === null) missing.push(p);
-    }
-    if (missing.length) {
-      throw bad(
-        `${missing.length} listed file(s) missing, e.g. ${
-          missing.slice(0, 3).map((m) => `'${m}'`).join(", ")
-        }`,
-      );
-    }
+    const missing = await missingFiles(training);
+    if (missing.length) throw bad(missingText(missing));
   }
   return {
     name: String(raw.name ?? ""),
@@ -285,6 +278,88 @@ export async function readDatasetJson(taskDir: string, checkFiles = true): Promi
     training,
     test,
   };
+}
+
+/** The image and label files of `items` that do not exist. */
+async function missingFiles(items: DatalistItem[]): Promise<string[]> {
+  const missing: string[] = [];
+  for (const item of items) {
+    for (const p of [item.image, item.label]) if (p && (await fileSize(p)) === null) missing.push(p);
+  }
+  return missing;
+}
+
+function missingText(missing: string[]): string {
+  return `${missing.length} listed file(s) missing, e.g. ${
+    missing.slice(0, 3).map((m) => `'${m}'`).join(", ")
+  }`;
+}
+
+/**
+ * Checks that a task folder is complete: dataset.json parses and every file it names (training images and
+ * labels, test images) exists. Throws naming dataset.json and the missing files.
+ */
+export async function verifyTaskFolder(taskDir: string): Promise<DecathlonManifest> {
+  const manifest = await readDatasetJson(taskDir, false);
+  const missing = await missingFiles([...manifest.training, ...manifest.test]);
+  if (missing.length) {
+    throw new Error(`dataset.json '${join(taskDir, "dataset.json")}': ${missingText(missing)}`);
+  }
+  return manifest;
+}
+
+/** Prefix of the temporary folders extraction works in, beside the task folder: `.<folder>.extract-<pid>-<id>`. */
+function extractPrefix(folder: string): string {
+  return `.${folder}.extract-`;
+}
+
+/**
+ * Removes temporary extraction folders of `folder` under `root` left by interrupted runs: those whose process is
+ * gone (or, where liveness cannot be told, older than a day). Returns the folders removed.
+ */
+export function removeStaleExtractions(root: string, folder: string): Promise<string[]> {
+  const prefix = extractPrefix(folder);
+  return removeStaleLeftovers(root, (name) => {
+    if (!name.startsWith(prefix)) return undefined;
+    const pid = Number(name.slice(prefix.length).split("-")[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  });
+}
+
+/**
+ * Extracts `tarPath` and puts `root/folder` in place atomically: the archive goes into a temporary folder beside
+ * it, `folder` is verified there (dataset.json and every file it names) and only then renamed into place. On
+ * failure the temporary folder is removed and nothing that looks ready is left.
+ */
+export async function extractTaskAtomically(tarPath: string, root: string, folder: string): Promise<string> {
+  const taskDir = join(root, folder);
+  const tmp = join(root, `${extractPrefix(folder)}${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    await extractTar(tarPath, tmp);
+    const staged = join(tmp, folder);
+    if ((await fileSize(join(staged, "dataset.json"))) === null) {
+      throw new Error(`dataset: archive '${tarPath}' did not contain '${folder}/dataset.json'`);
+    }
+    try {
+      await verifyTaskFolder(staged);
+    } catch (e) {
+      throw new Error(`dataset: archive '${tarPath}' is incomplete: ${(e as Error).message}`);
+    }
+    try {
+      await Deno.rename(staged, taskDir);
+    } catch (e) {
+      // Another process may have put a complete folder in place meanwhile; anything else is an error.
+      if ((await fileSize(join(taskDir, "dataset.json"))) === null) {
+        const why = (e as Error).message;
+        throw new Error(
+          `dataset: cannot move the extracted '${folder}' to '${taskDir}' (${why}); move that folder away`,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+  return taskDir;
 }
 
 /** Options of {@link prepareDecathlon}. */
@@ -305,30 +380,51 @@ export interface PrepareOptions {
   retryDelayMs?: number;
 }
 
-/** Makes sure `root/Task01_BrainTumour/dataset.json` exists (downloading, verifying and extracting on request); returns the task folder. */
+/**
+ * Makes sure `root/Task01_BrainTumour` is complete (downloading, verifying and extracting on request); returns
+ * the task folder. Temporary extraction folders of interrupted runs are removed first; a partial download
+ * (`.tar.part`) is resumed. Concurrent calls (the ranks of one run) download once: the others wait on the lock
+ * file `.Task01_BrainTumour.lock` beside the folder.
+ */
 export async function prepareDecathlon(root: string, options: PrepareOptions = {}): Promise<string> {
   const folder = options.folder ?? TASK01.folder;
   const taskDir = join(root, folder);
-  if ((await fileSize(join(taskDir, "dataset.json"))) !== null) return taskDir;
+  await removeStaleExtractions(root, folder);
+  if (await existingTaskDir(taskDir)) return taskDir;
   if (!options.download) {
     throw new Error(
       `dataset: '${join(taskDir, "dataset.json")}' not found; download it (download: true / --download_data)`,
     );
   }
-  const url = options.url ?? TASK01.url;
-  const tarPath = join(root, `${folder}.tar`);
-  const md5 = options.md5 === undefined ? TASK01.md5 : options.md5 ?? undefined;
-  await downloadFile(url, tarPath, {
-    md5,
-    onProgress: options.onProgress,
-    maxRetries: options.maxRetries,
-    retryDelayMs: options.retryDelayMs,
+  await Deno.mkdir(root, { recursive: true });
+  // One download per machine: other processes (ranks) wait for it and then find the folder ready.
+  return await withLock(join(root, `.${folder}.lock`), async () => {
+    if (await existingTaskDir(taskDir)) return taskDir;
+    const url = options.url ?? TASK01.url;
+    const tarPath = join(root, `${folder}.tar`);
+    const md5 = options.md5 === undefined ? TASK01.md5 : options.md5 ?? undefined;
+    await downloadFile(url, tarPath, {
+      md5,
+      onProgress: options.onProgress,
+      maxRetries: options.maxRetries,
+      retryDelayMs: options.retryDelayMs,
+    });
+    return await extractTaskAtomically(tarPath, root, folder);
   });
-  await extractTar(tarPath, root);
-  if ((await fileSize(join(taskDir, "dataset.json"))) === null) {
-    throw new Error(`dataset: archive '${tarPath}' did not contain '${folder}/dataset.json'`);
+}
+
+/** True when the task folder is in place with its training files; throws when it is there but incomplete. */
+async function existingTaskDir(taskDir: string): Promise<boolean> {
+  if ((await fileSize(join(taskDir, "dataset.json"))) === null) return false;
+  try {
+    await readDatasetJson(taskDir); // training images and labels present
+  } catch (e) {
+    throw new Error(
+      `dataset: '${taskDir}' is incomplete (an interrupted extraction by an older version?): ` +
+        `${(e as Error).message}; remove that folder to extract the archive again`,
+    );
   }
-  return taskDir;
+  return true;
 }
 
 /** The datalist of one section as DecathlonDataset gives it: training/validation by the seeded split of `training`, or `test`. */

@@ -5,9 +5,9 @@
  */
 import { VolumeCache } from "./cache.ts";
 import { torchRandperm } from "./mt19937.ts";
-import { loadAndPreprocess } from "./preprocess.ts";
+import { applySteps, loadAndPreprocess } from "./preprocess.ts";
 import { specOf } from "./transforms/registry.ts";
-import { compose, splitAtFirstRandom, type Transform } from "./transforms/transform.ts";
+import { splitAtFirstRandom, type Transform } from "./transforms/transform.ts";
 import type { Volume } from "./volume.ts";
 
 /** Options of {@link distributedIndices} (PyTorch DistributedSampler arguments). */
@@ -156,7 +156,7 @@ export class DataLoader {
     try {
       v = this.disk ? await this.disk.getOrCompute(file, this.deterministic, compute) : await compute();
     } catch (e) {
-      throw new Error(`loader: item ${i} ('${file}'): ${(e as Error).message}`);
+      throw itemError(i, file, (e as Error).message);
     }
     if (this.options.memoryCache ?? true) this.memory.set(i, v);
     return v;
@@ -200,7 +200,7 @@ export class DataLoader {
           });
           if (!reply.ok) {
             failed = true;
-            throw new Error(`loader: item ${i} ('${file}'): ${reply.error}`);
+            throw itemError(i, file, reply.error ?? "failed");
           }
           options.onItem?.(++done, n);
         }
@@ -217,7 +217,12 @@ export class DataLoader {
   /** One sample: the cached volume through the random steps (each call consumes their random streams). */
   async sample(i: number): Promise<Volume> {
     const v = await this.preprocessed(i);
-    return this.randomSteps.length ? compose(this.randomSteps).apply(v) : v;
+    if (!this.randomSteps.length) return v;
+    try {
+      return applySteps(this.options.files[i], this.randomSteps, v);
+    } catch (e) {
+      throw itemError(i, this.options.files[i], (e as Error).message);
+    }
   }
 
   /** Builds one batch from dataset indices (samples fetched in order). */
@@ -268,4 +273,11 @@ export class DataLoader {
       yield b;
     }
   }
+}
+
+/** The error of one dataset item; the file is named once (most messages from below already name it). */
+function itemError(i: number, file: string, message: string): Error {
+  return new Error(
+    message.includes(file) ? `loader: item ${i}: ${message}` : `loader: item ${i} ('${file}'): ${message}`,
+  );
 }

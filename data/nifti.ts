@@ -4,8 +4,8 @@
  * MONAI's header correction, 4-D files turned channel-first.
  */
 import * as nifti from "nifti-reader-js";
-import { gunzipSync } from "node:zlib";
-import { type Affine, makeVolume, type Volume } from "./volume.ts";
+import { gunzipCapped, InflateLimitError, inflateRawPrefix } from "./gzip.ts";
+import { type Affine, firstNonFinite, makeVolume, spacingOf, type Volume, voxelAt } from "./volume.ts";
 import { quaternionToMatrix } from "./affine.ts";
 
 /** An error about one NIfTI file; the message names the file and what is wrong with it. */
@@ -84,19 +84,37 @@ export interface NiftiImage {
   fileShape: number[];
 }
 
-/** Options for reading: restrict to some channels (of a 4-D file) to save time and memory. */
+/**
+ * Voxel sizes (affine column norms, in the file's units, read as mm as nibabel and MONAI do) outside this range
+ * are rejected at load: a 0 or 1e-6 mm voxel is a broken header, and a voxel over 100 mm makes a brain volume of
+ * a few voxels that resampling would blow up to a huge grid.
+ */
+export const VOXEL_SIZE_RANGE_MM = { min: 1e-3, max: 100 } as const;
+
+/** Default cap on a file's decoded size (header + voxel bytes) and on the float32 volume it becomes: 2 GiB. */
+export const DEFAULT_MAX_NIFTI_BYTES = 2 ** 31;
+
+/** Decompressed bytes allowed past the end of the voxel data (trailing padding some writers add). */
+export const GZIP_TRAILING_ALLOWANCE = 1 << 20;
+
+/** Options for reading: restrict to some channels (of a 4-D file) to save time and memory; the size cap. */
 export interface ReadNiftiOptions {
   /** Channel indices to keep (default all). */
   channels?: number[];
+  /** Most bytes the header may announce (vox_offset + voxel data), and most bytes of the float32 volume
+   * returned; default {@link DEFAULT_MAX_NIFTI_BYTES}. Checked before anything large is inflated or allocated. */
+  maxBytes?: number;
 }
 
 /** Reads a `.nii` or `.nii.gz` file (gzip detected from the bytes, not the name). */
 export async function readNifti(path: string, options: ReadNiftiOptions = {}): Promise<NiftiImage> {
   let bytes: Uint8Array;
   try {
+    checkFileSize(path, (await Deno.stat(path)).size, options);
     bytes = await Deno.readFile(path);
   } catch (e) {
-    throw new NiftiError(path, `cannot read: ${(e as Error).message}`);
+    if (e instanceof NiftiError) throw e;
+    throw new NiftiError(path, `cannot read: ${osMessage(e)}`);
   }
   return parseNifti(bytes, path, options);
 }
@@ -105,11 +123,30 @@ export async function readNifti(path: string, options: ReadNiftiOptions = {}): P
 export function readNiftiSync(path: string, options: ReadNiftiOptions = {}): NiftiImage {
   let bytes: Uint8Array;
   try {
+    checkFileSize(path, Deno.statSync(path).size, options);
     bytes = Deno.readFileSync(path);
   } catch (e) {
-    throw new NiftiError(path, `cannot read: ${(e as Error).message}`);
+    if (e instanceof NiftiError) throw e;
+    throw new NiftiError(path, `cannot read: ${osMessage(e)}`);
   }
   return parseNifti(bytes, path, options);
+}
+
+/** A file larger on disk than the decoded-size cap is refused before it is read. */
+function checkFileSize(path: string, size: number, options: ReadNiftiOptions): void {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_NIFTI_BYTES;
+  const limit = maxBytes + GZIP_TRAILING_ALLOWANCE;
+  if (size > limit) {
+    throw new NiftiError(
+      path,
+      `file is ${size} bytes (${mib(size)}), over the limit of ${limit} bytes; not read`,
+    );
+  }
+}
+
+/** An OS error's message without the path Deno appends (the NiftiError names the file already). */
+function osMessage(e: unknown): string {
+  return (e as Error).message.replace(/: \w+ '[^']*'$/, "");
 }
 
 /** True when the bytes start with the gzip magic number. */
@@ -119,15 +156,9 @@ export function isGzip(bytes: Uint8Array): boolean {
 
 /** Decodes NIfTI-1 bytes (plain or gzip); `name` is used in error messages. */
 export function parseNifti(input: Uint8Array, name: string, options: ReadNiftiOptions = {}): NiftiImage {
-  let bytes = input;
-  if (isGzip(bytes)) {
-    try {
-      bytes = new Uint8Array(gunzipSync(bytes));
-    } catch (e) {
-      throw new NiftiError(name, `corrupt or truncated gzip data (${(e as Error).message})`);
-    }
-  }
-  const header = parseHeader(bytes, name);
+  const gz = isGzip(input);
+  // The header comes first, from the first inflated bytes, so that the size checks run before the inflate.
+  const header = parseHeader(gz ? inflateHead(input, name) : input, name);
   const { dim, datatype } = header;
   const ndim = dim[0];
   const fileShape = dim.slice(1, ndim + 1);
@@ -149,18 +180,27 @@ export function parseNifti(input: Uint8Array, name: string, options: ReadNiftiOp
   const nvox = nx * ny * nz * nc;
   const voxOffset = Math.floor(header.voxOffset);
   const need = nvox * info.bytes;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_NIFTI_BYTES;
+  const channels = options.channels ?? Array.from({ length: nc }, (_, i) => i);
+  const outBytes = channels.length * nx * ny * nz * 4;
+  if (voxOffset + need > maxBytes || outBytes > maxBytes) {
+    throw new NiftiError(
+      name,
+      `dims [${fileShape.join(", ")}] of ${info.name} announce ${voxOffset + need} bytes ` +
+        `(${mib(voxOffset + need)}; ${mib(outBytes)} as float32), over the limit of ${maxBytes} bytes ` +
+        `(${mib(maxBytes)}); dims wrong, or raise the reader's maxBytes`,
+    );
+  }
+  const bytes = gz ? inflateCapped(input, name, voxOffset + need) : input;
   if (voxOffset + need > bytes.length) {
     throw new NiftiError(
       name,
       `dims [${
         fileShape.join(", ")
       }] of ${info.name} need ${need} bytes of voxel data at offset ${voxOffset}, ` +
-        `but the ${
-          isGzip(input) ? "decompressed " : ""
-        }file has only ${bytes.length} bytes (truncated, or dims wrong)`,
+        `but the ${gz ? "decompressed " : ""}file has only ${bytes.length} bytes (truncated, or dims wrong)`,
     );
   }
-  const channels = options.channels ?? Array.from({ length: nc }, (_, i) => i);
   for (const c of channels) {
     if (!Number.isInteger(c) || c < 0 || c >= nc) {
       throw new NiftiError(name, `channel ${c} requested but the image has ${nc} channel(s)`);
@@ -182,12 +222,108 @@ export function parseNifti(input: Uint8Array, name: string, options: ReadNiftiOp
     scaled ? slope : 1,
     scaled ? inter : 0,
   );
+  assertFiniteVoxels(data, [nx, ny, nz], channels, scaled ? [slope, inter] : null, name);
   const { affine, nibabelAffine, source } = bestAffine(header, name);
   if (!affine.every((row) => row.every(Number.isFinite))) {
     throw new NiftiError(name, `affine from the ${source} is not finite: ${JSON.stringify(affine)}`);
   }
+  assertVoxelSizes(affine, source, name);
   const volume = makeVolume(data, [channels.length, nx, ny, nz], affine);
   return { volume, header, nibabelAffine, affineSource: source, fileShape };
+}
+
+function mib(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** Byte offset of the deflate data in a gzip member (after the optional extra, name, comment and CRC fields). */
+function gzipDataOffset(b: Uint8Array, name: string): number {
+  const flags = b[3];
+  let p = 10;
+  if (flags & 4) p += 2 + (b[10] | (b[11] << 8)); // FEXTRA
+  for (const bit of [8, 16]) { // FNAME, FCOMMENT: zero-terminated
+    if (flags & bit) {
+      while (p < b.length && b[p] !== 0) p++;
+      p++;
+    }
+  }
+  if (flags & 2) p += 2; // FHCRC
+  if (b.length < 10 || p > b.length) throw new NiftiError(name, "corrupt or truncated gzip data (header)");
+  return p;
+}
+
+/**
+ * The first inflated bytes of a gzip file, enough for the 348-byte header: inflates only a short prefix of the
+ * compressed data, so a decompression bomb costs at most ~1000× that prefix.
+ */
+function inflateHead(input: Uint8Array, name: string): Uint8Array {
+  const start = gzipDataOffset(input, name);
+  let out: Uint8Array = new Uint8Array(0);
+  for (const take of [1024, 65536]) {
+    try {
+      out = inflateRawPrefix(input.subarray(start, start + take), 2048 * take);
+    } catch (e) {
+      throw new NiftiError(name, `corrupt or truncated gzip data (${(e as Error).message})`);
+    }
+    if (out.length >= 348 || start + take >= input.length) break;
+  }
+  return out;
+}
+
+/** Inflates a whole gzip file, stopping with an error once it grows past what the header announces. */
+function inflateCapped(input: Uint8Array, name: string, expected: number): Uint8Array {
+  const cap = expected + GZIP_TRAILING_ALLOWANCE;
+  try {
+    return gunzipCapped(input, cap);
+  } catch (e) {
+    if (e instanceof InflateLimitError) {
+      throw new NiftiError(
+        name,
+        `gzip data inflates to more than ${cap} bytes, but the header announces ${expected} ` +
+          `(vox_offset + voxel data; ${GZIP_TRAILING_ALLOWANCE} bytes of trailing data allowed): ` +
+          `a decompression bomb or wrong dims; stopped`,
+      );
+    }
+    throw new NiftiError(name, `corrupt or truncated gzip data (${(e as Error).message})`);
+  }
+}
+
+/** Rejects Inf/NaN voxels (e.g. a huge scl_slope overflowing float32), naming the first one. */
+function assertFiniteVoxels(
+  data: Float32Array,
+  [nx, ny, nz]: number[],
+  channels: number[],
+  scaling: [number, number] | null,
+  name: string,
+): void {
+  const first = firstNonFinite(data);
+  if (first < 0) return;
+  let count = 0;
+  for (let i = first; i < data.length; i++) if (!Number.isFinite(data[i])) count++;
+  const { channel, xyz } = voxelAt([channels.length, nx, ny, nz], first);
+  const where = channels.length > 1 || channels[0] !== 0 ? ` of channel ${channels[channel]}` : "";
+  const overflow = Number.isNaN(data[first]) ? "" : ", beyond the float32 range";
+  const why = scaling
+    ? ` after scaling by scl_slope ${scaling[0]} and scl_inter ${scaling[1]}${overflow}`
+    : "";
+  throw new NiftiError(
+    name,
+    `voxel [${xyz.join(", ")}]${where} is ${data[first]}${why}; ${count} non-finite voxel(s) in all`,
+  );
+}
+
+/** Rejects voxel sizes (affine column norms) that are not finite or lie outside {@link VOXEL_SIZE_RANGE_MM}. */
+function assertVoxelSizes(affine: Affine, source: AffineSource, name: string): void {
+  const sizes = spacingOf(affine);
+  const { min, max } = VOXEL_SIZE_RANGE_MM;
+  if (sizes.every((s) => Number.isFinite(s) && s >= min && s <= max)) return;
+  throw new NiftiError(
+    name,
+    `voxel size [${sizes.map((s) => +s.toPrecision(6)).join(", ")}] mm (from the ${source}) is outside ` +
+      `the accepted ${min}..${max} mm: the header's ${
+        source === "base" ? "pixdim" : source
+      } is degenerate or absurd`,
+  );
 }
 
 function parseHeader(bytes: Uint8Array, name: string): NiftiHeader {

@@ -20,11 +20,13 @@ export interface PreprocessRequest {
 
 // deno-lint-ignore no-explicit-any
 const scope = self as any;
+// One cache object per worker, so its sweep of stale temporary files runs once, not per file.
+let cache: VolumeCache | null = null;
 scope.onmessage = async (ev: MessageEvent<PreprocessRequest>) => {
   const { id, file, steps, cacheDir } = ev.data;
   try {
     const chain = steps.map(transformFromSpec);
-    const cache = new VolumeCache(cacheDir);
+    if (cache?.dir !== cacheDir) cache = new VolumeCache(cacheDir);
     await cache.getOrCompute(file, chain, () => loadAndPreprocess(file, chain));
     scope.postMessage({ id, ok: true });
   } catch (e) {

@@ -7,7 +7,7 @@ import { centerSpatialCrop, randSpatialCrop } from "./transforms/crop.ts";
 import { castFloat16 } from "./transforms/float16.ts";
 import { scaleIntensityRangePercentiles } from "./transforms/intensity.ts";
 import { orientation } from "./transforms/orientation.ts";
-import { spacing } from "./transforms/spacing.ts";
+import { DEFAULT_MAX_RESAMPLED_VOXELS, spacing } from "./transforms/spacing.ts";
 import type { Transform } from "./transforms/transform.ts";
 
 /** Which chain: the autoencoder stage crops randomly when training; the diffusion stage always centre-crops. */
@@ -26,6 +26,13 @@ export interface ReferenceChainOptions {
   autoencoderLevels: number;
   /** Seed of the random crop stream (autoencoder training only). */
   cropSeed?: number;
+  /** Cap on the resampled volume in voxels (config `max_resampled_voxels`, default 2^27); see {@link resampledVoxelLimit}. */
+  maxResampledVoxels?: number;
+}
+
+/** The resampled-volume limit of a chain: the configured cap, raised to the crop size when the crop is larger. */
+export function resampledVoxelLimit(roi: readonly number[], cap = DEFAULT_MAX_RESAMPLED_VOXELS): number {
+  return Math.max(cap, roi[0] * roi[1] * roi[2]);
 }
 
 /** Autoencoder validation patch: ceil(1.5·p / d)·d per axis with d = 2^(levels−1) (SPEC §1.3). */
@@ -39,15 +46,16 @@ export function validationPatchSize(
 
 /** The reference's transform list for one stage and split. */
 export function referenceTransforms(o: ReferenceChainOptions): Transform[] {
-  const crop = o.stage === "autoencoder"
-    ? o.train
-      ? randSpatialCrop(o.patchSize, o.cropSeed ?? 0)
-      : centerSpatialCrop(validationPatchSize(o.patchSize, o.autoencoderLevels))
-    : centerSpatialCrop(o.patchSize);
+  const roi = o.stage === "autoencoder" && !o.train
+    ? validationPatchSize(o.patchSize, o.autoencoderLevels)
+    : o.patchSize;
+  const crop = o.stage === "autoencoder" && o.train
+    ? randSpatialCrop(roi, o.cropSeed ?? 0)
+    : centerSpatialCrop(roi);
   const chain: Transform[] = [
     selectChannel(o.channel),
     orientation("RAS"),
-    spacing(o.spacing),
+    spacing(o.spacing, { maxVoxels: resampledVoxelLimit(roi, o.maxResampledVoxels) }),
     crop,
     scaleIntensityRangePercentiles({ lower: 0, upper: 99.5, bMin: 0, bMax: 1 }),
   ];

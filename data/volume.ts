@@ -53,3 +53,22 @@ export function makeVolume(
     spacing: spacingOf(affine),
   };
 }
+
+/** Index of the first NaN or ±Inf value, or -1 when all are finite. */
+export function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return i;
+  return -1;
+}
+
+/** `[x, y, z]` (and channel) of a flat index into a `[C, X, Y, Z]` volume, for messages. */
+export function voxelAt(
+  shape: readonly number[],
+  index: number,
+): { channel: number; xyz: [number, number, number] } {
+  const [, nx, ny, nz] = shape;
+  const n = nx * ny * nz, r = index % n;
+  return {
+    channel: Math.floor(index / n),
+    xyz: [Math.floor(r / (ny * nz)), Math.floor(r / nz) % ny, r % nz],
+  };
+}

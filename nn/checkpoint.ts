@@ -7,7 +7,8 @@ import type { Module } from "./module.ts";
 import type { Optimizer, OptimizerState } from "./optim/optimizer.ts";
 import { readSafetensors, writeSafetensors } from "./serialization/safetensors.ts";
 import { writeFileAtomic } from "./serialization/atomic.ts";
-import type { StateDict } from "./serialization/types.ts";
+import { SerializationError, type StateDict } from "./serialization/types.ts";
+import { assertFinite } from "./serialization/finite.ts";
 
 /** Checkpoint format version written into the metadata. */
 export const CHECKPOINT_FORMAT = "ldm3d-checkpoint/1";
@@ -68,21 +69,89 @@ export async function readCheckpointInfo(path: string): Promise<CheckpointInfo |
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
-  return parse(path, bytes).info;
+  return parseCheckpointMetadata(path, readSafetensors(bytes, path).metadata).info;
 }
 
-function parse(path: string, bytes: Uint8Array) {
-  const { tensors, metadata } = readSafetensors(bytes, path);
-  if (metadata.format !== CHECKPOINT_FORMAT) {
-    throw new Error(
-      `${path}: not a training checkpoint of this toolkit (format '${metadata.format ?? "none"}')`,
+/** A checkpoint's decoded metadata: run info, optimizer states (without tensors), model roles. */
+export interface CheckpointMetadata {
+  info: CheckpointInfo;
+  optimizers: Record<string, Omit<OptimizerState, "tensors">>;
+  models: string[];
+}
+
+/** Whether safetensors metadata is one of our training checkpoints. */
+export function isCheckpointMetadata(metadata: Record<string, string>): boolean {
+  return metadata.format === CHECKPOINT_FORMAT;
+}
+
+/**
+ * Decodes and checks our checkpoint metadata; a missing field, invalid JSON or a wrong type throws a
+ * {@link SerializationError} naming the file and the field (e.g. `info.epoch`).
+ */
+export function parseCheckpointMetadata(path: string, metadata: Record<string, string>): CheckpointMetadata {
+  if (!isCheckpointMetadata(metadata)) {
+    throw new SerializationError(
+      path,
+      `not a training checkpoint of this toolkit (metadata field 'format' is ${
+        metadata.format === undefined ? "missing" : `'${metadata.format}'`
+      }, expected '${CHECKPOINT_FORMAT}')`,
     );
   }
-  return {
-    tensors,
-    info: JSON.parse(metadata.info) as CheckpointInfo,
-    optimizers: JSON.parse(metadata.optimizers ?? "{}") as Record<string, Omit<OptimizerState, "tensors">>,
+  const json = (field: string, fallback?: unknown): unknown => {
+    const text = metadata[field];
+    if (text === undefined) {
+      if (fallback !== undefined) return fallback;
+      throw new SerializationError(path, `corrupt checkpoint metadata: field '${field}' is missing`);
+    }
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new SerializationError(
+        path,
+        `corrupt checkpoint metadata: field '${field}' is not valid JSON (${(e as Error).message})`,
+      );
+    }
   };
+  const bad = (field: string, expected: string, got: unknown): never => {
+    throw new SerializationError(
+      path,
+      `corrupt checkpoint metadata: field '${field}' should be ${expected}, got ${
+        JSON.stringify(got) ?? "nothing"
+      }`,
+    );
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  const info = json("info");
+  if (!isObject(info)) bad("info", "an object", info);
+  const i = info as Record<string, unknown>;
+  for (const k of ["kind", "configHash"]) if (typeof i[k] !== "string") bad(`info.${k}`, "a string", i[k]);
+  for (const k of ["epoch", "step"]) {
+    if (!Number.isSafeInteger(i[k]) || (i[k] as number) < 0) bad(`info.${k}`, "a non-negative integer", i[k]);
+  }
+  if (i.extra !== undefined && !isObject(i.extra)) bad("info.extra", "an object", i.extra);
+  const optimizers = json("optimizers", {});
+  if (!isObject(optimizers)) bad("optimizers", "an object", optimizers);
+  for (const [role, o] of Object.entries(optimizers as Record<string, unknown>)) {
+    if (!isObject(o)) bad(`optimizers.${role}`, "an object", o);
+  }
+  const models = json("models", []);
+  if (!Array.isArray(models) || !models.every((m) => typeof m === "string")) {
+    bad("models", "a list of role names", models);
+  }
+  return {
+    info: info as unknown as CheckpointInfo,
+    optimizers: optimizers as Record<string, Omit<OptimizerState, "tensors">>,
+    models: models as string[],
+  };
+}
+
+/** Reads a checkpoint: every tensor finite (else the file and first bad tensor are named), metadata checked. */
+function parse(path: string, bytes: Uint8Array) {
+  const { tensors, metadata } = readSafetensors(bytes, path);
+  const meta = parseCheckpointMetadata(path, metadata);
+  assertFinite(tensors, path);
+  return { tensors, ...meta };
 }
 
 /**

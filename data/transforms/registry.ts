@@ -29,7 +29,7 @@ export function transformFromSpec(spec: TransformSpec): Transform {
     case "orientation":
       return orientation(p.axcodes);
     case "spacing":
-      return spacing(p.pixdim);
+      return spacing(p.pixdim, { maxVoxels: p.maxVoxels });
     case "centerSpatialCrop":
       return centerSpatialCrop(p.roi);
     case "spatialPad":

@@ -61,22 +61,75 @@ export function resampledShape(
 }
 
 /**
+ * Default cap on a resampled volume: 2^27 voxels (all channels), 512 MiB as float32, about 20 times a BraTS
+ * volume at 1 mm. The reference chains raise it to the crop size when the patch itself is larger.
+ */
+export const DEFAULT_MAX_RESAMPLED_VOXELS = 2 ** 27;
+
+/** Options of {@link spacing}. */
+export interface SpacingOptions {
+  /** Most voxels (all channels) the resampled volume may have; checked before allocating. */
+  maxVoxels?: number;
+}
+
+/**
  * Resamples `[C, X, Y, Z]` to voxel size `pixdim` mm: output voxel j samples the input at continuous index
  * `A⁻¹·A_out·j` (voxel centres, no half-voxel shift), trilinear, coordinates clamped to [0, n-1] (border),
  * computed in float64, stored as float32. Output size per axis `round((n-1)·s_in/s_out + 1)`.
+ * Refuses, before allocating, an output over `maxVoxels` and an image that covers less than one output voxel.
  */
-export function spacing(pixdim: readonly [number, number, number]): Transform {
+export function spacing(pixdim: readonly [number, number, number], options: SpacingOptions = {}): Transform {
+  const maxVoxels = options.maxVoxels ?? DEFAULT_MAX_RESAMPLED_VOXELS;
   return {
     name: "spacing",
-    params: { pixdim: [...pixdim], mode: "bilinear", padding: "border" },
+    params: { pixdim: [...pixdim], mode: "bilinear", padding: "border", maxVoxels },
     random: false,
     apply(v: Volume): Volume {
       const outAffine = zoomAffine(v.affine, pixdim);
       const outShape = resampledShape(v.shape.slice(1), v.affine, outAffine);
       const xform = matmul(invert(v.affine), outAffine);
+      checkResampledSize(v, matmul(invert(outAffine), v.affine), outShape, pixdim, maxVoxels);
       return { ...resampleTrilinear(v, xform, outShape), affine: outAffine, spacing: spacingOf(outAffine) };
     },
   };
+}
+
+/**
+ * The checks that keep a hostile header from making Spacing allocate without bound: the output (and the
+ * float64 working rows of the separable path) must fit `maxVoxels`, and the image must span at least one
+ * output voxel along every axis (`toOut` maps input indices to output indices).
+ */
+function checkResampledSize(
+  v: Volume,
+  toOut: number[][],
+  outShape: readonly [number, number, number],
+  pixdim: readonly number[],
+  maxVoxels: number,
+): void {
+  const [nc, nx, ny, nz] = v.shape;
+  const [ox, oy, oz] = outShape;
+  const from = `[${nx}, ${ny}, ${nz}] voxels of [${v.spacing.map((s) => +s.toPrecision(4)).join(", ")}] mm`;
+  // Extent of the image's voxel box [-0.5, n-0.5] along each output axis, in output voxels.
+  const span = [0, 1, 2].map((r) => [nx, ny, nz].reduce((s, n, a) => s + Math.abs(toOut[r][a]) * n, 0));
+  if (!span.every((s) => s >= 1)) {
+    throw new Error(
+      `spacing: resampling ${from} to [${pixdim.join(", ")}] mm: the image covers only ` +
+        `[${span.map((s) => +s.toPrecision(3)).join(", ")}] output voxels, smaller than one voxel`,
+    );
+  }
+  const outVoxels = nc * ox * oy * oz;
+  const scratch = Math.max(nx * ny * oz, nx * oy * oz);
+  if (outVoxels > maxVoxels || scratch > maxVoxels || !Number.isFinite(outVoxels)) {
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    throw new Error(
+      `spacing: resampling ${from} to [${pixdim.join(", ")}] mm gives [${outShape.join(", ")}] × ${nc} = ` +
+        `${outVoxels} voxels (${
+          mib(4 * outVoxels + 16 * scratch)
+        } with working buffers), over the limit of ` +
+        `${maxVoxels} voxels (${mib(4 * maxVoxels)} as float32); check the header's voxel size or raise ` +
+        `max_resampled_voxels`,
+    );
+  }
 }
 
 interface AxisTaps {

@@ -6,6 +6,7 @@ import { isSafetensors, readSafetensors } from "./safetensors.ts";
 import { isLegacyTorch, readTorchLegacy, readTorchZip, type TorchLoadOptions } from "./torch_pickle.ts";
 import { SerializationError, type StateDict } from "./types.ts";
 import { isZip } from "./zip.ts";
+import { assertFinite } from "./finite.ts";
 
 export {
   type HostDType,
@@ -15,7 +16,8 @@ export {
   SerializationError,
   type StateDict,
 } from "./types.ts";
-export { writeFileAtomic } from "./atomic.ts";
+export { removeStaleTempFiles, writeFileAtomic } from "./atomic.ts";
+export { assertFinite } from "./finite.ts";
 export { isSafetensors, readSafetensors, type SafetensorsContent, writeSafetensors } from "./safetensors.ts";
 export { loadSafetensors, saveSafetensors } from "./safetensors_file.ts";
 export { loadStateDictFile, readStateDictFile } from "./state_dict_file.ts";
@@ -102,21 +104,4 @@ export function parseStateDict(bytes: Uint8Array, file: string, options: LoadOpt
   }
   if (options.checkFinite ?? true) assertFinite(result.stateDict, file);
   return result;
-}
-
-/** Throws a SerializationError naming `file`, the first key with a NaN/Inf value and the element index. */
-export function assertFinite(sd: StateDict, file: string): void {
-  for (const [key, t] of sd) {
-    if (!(t.data instanceof Float32Array)) continue;
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) {
-      const v = d[i];
-      if (v - v !== 0) {
-        throw new SerializationError(
-          file,
-          `tensor '${key}' contains ${Number.isNaN(v) ? "NaN" : v} at element ${i}`,
-        );
-      }
-    }
-  }
 }

@@ -1,5 +1,19 @@
 import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
-import { ArgsError, COMMON_FLAGS, helpText, parseCliArgs } from "../../cli/args.ts";
+import {
+  ArgsError,
+  type CommandSpec,
+  COMMON_FLAGS,
+  editDistance,
+  helpText,
+  parseCliArgs,
+  suggestFlag,
+  wrapText,
+} from "../../cli/args.ts";
+import { TRAINING_FLAGS, trainingSpec } from "../../cli/command.ts";
+import { GENERATE_COMMAND } from "../../cli/generate.ts";
+import { TRAIN_AUTOENCODER_COMMAND } from "../../cli/train_autoencoder.ts";
+import { TRAIN_DIFFUSION_COMMAND } from "../../cli/train_diffusion.ts";
+import { DEMO_COMMAND } from "../../cli/demo.ts";
 
 const train = { name: "train_autoencoder", description: "Trains the autoencoder (VAE-GAN)." };
 const generate = {
@@ -47,7 +61,7 @@ Deno.test("args: unknown flags and bad values are clear errors listing the valid
   assert(e instanceof ArgsError);
   assertEquals(
     e.message,
-    'train_autoencoder: unknown flag "--confg"; valid flags: -c/--config, -e/--environment, -g/--gpus, --download_data, -h/--help (see --help)',
+    'train_autoencoder: unknown flag "--confg" (did you mean --config?); valid flags: -c/--config, -e/--environment, -g/--gpus, --download_data, -h/--help (see --help)',
   );
   assertThrows(() => parseCliArgs(["-x"], train), /unknown flag "-x"; valid flags: -c\/--config/);
   // generate does not take --download_data.
@@ -78,7 +92,7 @@ Deno.test("args: unknown flags and bad values are clear errors listing the valid
 });
 
 Deno.test("args: help text lists every flag with its default", () => {
-  const h = helpText(generate);
+  const h = helpText(generate, 200);
   assertMatch(h, /^Usage: generate \[flags\]\n\nSamples synthetic volumes\.\n\nFlags:\n/);
   assertMatch(
     h,
@@ -88,7 +102,7 @@ Deno.test("args: help text lists every flag with its default", () => {
   assertMatch(h, / {6}--num <n> +how many volumes \(default: 1\)/);
   assertMatch(h, /-h, --help +show this help/);
   assert(!h.includes("download_data"));
-  assertMatch(helpText(train), /--download_data +download and extract/);
+  assertMatch(helpText(train, 200), /--download_data +download and extract/);
 });
 
 Deno.test("args: a flag where a value should be is not swallowed; grouped short flags work", () => {
@@ -99,4 +113,107 @@ Deno.test("args: a flag where a value should be is not swallowed; grouped short 
   const a = parseCliArgs(["-hc", "x.json"], train);
   assertEquals([a.help, a.config], [true, "x.json"]);
   assertEquals(parseCliArgs(["-cfile.json"], train).config, "file.json");
+});
+
+const ALL_COMMANDS: CommandSpec[] = [
+  trainingSpec(TRAIN_AUTOENCODER_COMMAND),
+  trainingSpec(TRAIN_DIFFUSION_COMMAND),
+  GENERATE_COMMAND,
+  DEMO_COMMAND,
+];
+
+Deno.test("args: integer and positive flags name the flag and the value", () => {
+  const spec = trainingSpec(TRAIN_AUTOENCODER_COMMAND);
+  for (const bad of ["abc", "-3", "1.5", "0", ""]) {
+    assertThrows(
+      () => parseCliArgs(["--epochs", bad], spec),
+      new RegExp(`^train_autoencoder: --epochs: expected a positive integer, got "${bad}"$`),
+    );
+  }
+  assertEquals(parseCliArgs(["--epochs", "3"], spec).flags.epochs, "3");
+  assertThrows(
+    () => parseCliArgs(["--seed", "-1"], spec),
+    /--seed: expected a non-negative integer, got "-1"/,
+  );
+  assertThrows(() => parseCliArgs(["--dist", "tcp"], spec), /--dist: expected one of shm, mpi, got "tcp"/);
+  assertThrows(
+    () => parseCliArgs(["--samples", "abc"], DEMO_COMMAND),
+    /^demo: --samples: expected a positive integer, got "abc"$/,
+  );
+  assertThrows(
+    () => parseCliArgs(["--diffusion-epochs", "2.5"], DEMO_COMMAND),
+    /^demo: --diffusion-epochs: expected a positive integer, got "2.5"$/,
+  );
+  assertThrows(() => parseCliArgs(["--eta", "x"], GENERATE_COMMAND), /--eta: expected a number, got "x"/);
+  assertThrows(
+    () => parseCliArgs(["--scale-factor", "-1"], GENERATE_COMMAND),
+    /--scale-factor: expected a positive number, got "-1"/,
+  );
+  assertThrows(
+    () => parseCliArgs(["--clip-sample", "yes"], GENERATE_COMMAND),
+    /--clip-sample: expected one of true, false, got "yes"/,
+  );
+  assertThrows(
+    () => parseCliArgs(["-g", "1.5"], train),
+    /-g\/--gpus: expected a positive integer, got "1.5"/,
+  );
+});
+
+Deno.test("args: generate takes -n/--num as the reference's inference.py", () => {
+  assertEquals(parseCliArgs(["-n", "4"], GENERATE_COMMAND).flags.num, "4");
+  assertEquals(parseCliArgs(["--num", "2"], GENERATE_COMMAND).flags.num, "2");
+  assertThrows(() => parseCliArgs(["-n", "0"], GENERATE_COMMAND), /-n\/--num: expected a positive integer/);
+});
+
+Deno.test("args: near-miss flags get a 'did you mean'", () => {
+  assertEquals(editDistance("confg", "config"), 1);
+  assertEquals(editDistance("ouptut", "output"), 1); // transposition
+  assertEquals(editDistance("", "abc"), 3);
+  assertEquals(suggestFlag("epoch", ["epochs", "seed"]), "epochs");
+  assertEquals(suggestFlag("autoencoder_checkpoint", ["autoencoder-checkpoint"]), "autoencoder-checkpoint");
+  assertEquals(suggestFlag("synth", ["synth-every", "seed"]), "synth-every"); // unique prefix
+  assertEquals(suggestFlag("zzzzzz", ["epochs", "seed"]), undefined);
+  assertThrows(
+    () => parseCliArgs(["--sampels", "3"], DEMO_COMMAND),
+    /^demo: unknown flag "--sampels" \(did you mean --samples\?\); valid flags: /,
+  );
+  assertThrows(
+    () => parseCliArgs(["--epoch", "3"], trainingSpec(TRAIN_DIFFUSION_COMMAND)),
+    /unknown flag "--epoch" \(did you mean --epochs\?\)/,
+  );
+  // A long flag written with one dash is not split into short flags.
+  assertThrows(
+    () => parseCliArgs(["-epochs", "3"], trainingSpec(TRAIN_DIFFUSION_COMMAND)),
+    /unknown flag "-epochs" \(did you mean --epochs\?\)/,
+  );
+  const e = assertThrows(() => parseCliArgs(["--bogus"], train)) as Error;
+  assert(!e.message.includes("did you mean"), e.message);
+});
+
+Deno.test("args: every command's help states each default once and fits the width", () => {
+  for (const spec of ALL_COMMANDS) {
+    for (const width of [60, 100, 160]) {
+      const h = helpText(spec, width);
+      for (const line of h.split("\n")) {
+        assert(line.length <= width, `${spec.name} help at ${width} columns: "${line}" (${line.length})`);
+      }
+      // Defaults once: "default" appears at most once per flag entry (joined wrapped lines).
+      const entries = h.split("Flags:\n")[1].split(/\n(?= {2}(?:-\w, |\s{4})--)/);
+      for (const entry of entries) {
+        const n = (entry.match(/default/gi) ?? []).length;
+        assert(n <= 1, `${spec.name}: "default" stated ${n} times in: ${entry}`);
+      }
+    }
+  }
+  // Narrow terminals put descriptions under the flag.
+  assertMatch(helpText(trainingSpec(TRAIN_DIFFUSION_COMMAND), 40), /\n {6}--synth-every <n>\n {8}epochs/);
+  assertMatch(helpText(DEMO_COMMAND, 100), /--force/);
+  assertMatch(helpText(DEMO_COMMAND, 100).replace(/\s+/g, " "), /working directory is always refused/);
+  assertEquals(Object.keys(TRAINING_FLAGS), ["epochs", "seed", "dist"]);
+});
+
+Deno.test("args: wrapText keeps words whole", () => {
+  assertEquals(wrapText("aa bb cc dd", 5), ["aa bb", "cc dd"]);
+  assertEquals(wrapText("averyveryverylongword x", 5), ["averyveryverylongword", "x"]);
+  assertEquals(wrapText("a\nb", 10), ["a", "b"]);
 });

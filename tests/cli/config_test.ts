@@ -85,6 +85,7 @@ function expected32g(): Omit<TrainConfig, "source" | "edition"> {
   return {
     channel: 0,
     spacing: [1.1, 1.1, 1.1],
+    maxResampledVoxels: 2 ** 27,
     spatialDims: 3,
     imageChannels: 1,
     latentChannels: 8,
@@ -178,6 +179,17 @@ Deno.test("config: the reference's 32g file, unchanged, normalises fully", async
   const c = await loadTrainConfig(`${REF}config_train_32g.json`, quiet);
   assertEquals(c.edition, "generative");
   assertEquals(strip(c), expected32g());
+});
+
+Deno.test("config: max_resampled_voxels (ours) is read and must be a positive integer", () => {
+  const ours: any = structuredClone(OURS);
+  ours.max_resampled_voxels = 5000;
+  assertEquals(parseTrainConfig(ours, "cap.json", quiet).maxResampledVoxels, 5000);
+  ours.max_resampled_voxels = -1;
+  assertMatch(
+    problems(ours, "cap.json").join("\n"),
+    /cap\.json: max_resampled_voxels: expected positive integer, got -1/,
+  );
 });
 
 Deno.test("config: the reference's 16g file differs only in batch sizes and learning rates", async () => {
@@ -488,3 +500,53 @@ async function assertRejects(f: () => Promise<unknown>, re: RegExp): Promise<voi
   }
   throw new Error(`expected rejection matching ${re}`);
 }
+
+Deno.test("config: empty or mismatched per-level lists are rejected with the key path", () => {
+  const mk = (f: (r: any) => void) => {
+    const r = readJson(`${REF}config_train_32g.json`);
+    f(r);
+    return problems(r);
+  };
+  assertEquals(mk((r) => r.autoencoder_def.num_channels = []), [
+    "config/x.json: autoencoder_def.num_channels: expected positive integer[] with at least one level, got []",
+  ]);
+  assertEquals(
+    mk((r) => {
+      r.diffusion_def.num_channels = [];
+      r.diffusion_def.attention_levels = [];
+      r.diffusion_def.num_head_channels = [];
+    }),
+    ["config/x.json: diffusion_def.num_channels: expected positive integer[] with at least one level, got []"],
+  );
+  assertEquals(mk((r) => r.autoencoder_def.attention_levels = [false, false]), [
+    "config/x.json: autoencoder_def.attention_levels: has 2 entries, but channels has 3",
+  ]);
+  assertEquals(mk((r) => r.autoencoder_def.num_res_blocks = [2, 2, 2, 2]), [
+    "config/x.json: autoencoder_def.num_res_blocks: has 4 entries, but channels has 3 levels",
+  ]);
+  assertEquals(mk((r) => r.diffusion_def.num_head_channels = []), [
+    "config/x.json: diffusion_def.num_head_channels: has 0 entries, but channels has 3 levels",
+  ]);
+});
+
+Deno.test("config: the environment's output_dir (the reference's inference.py) is read, not warned about", () => {
+  const warnings: string[] = [];
+  const env = parseEnvironment(
+    { data_base_dir: "d", model_dir: "m", tfevent_path: "t", resume_ckpt: false, output_dir: "out" },
+    "env.json",
+    { onWarning: (w) => warnings.push(w) },
+  );
+  assertEquals(env.outputDir, "out");
+  assertEquals(warnings, []);
+  assertThrows(
+    () =>
+      parseEnvironment({
+        data_base_dir: "d",
+        model_dir: "m",
+        tfevent_path: "t",
+        resume_ckpt: false,
+        output_dir: 3,
+      }),
+    /output_dir: expected string, got 3/,
+  );
+});

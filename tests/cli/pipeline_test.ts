@@ -12,6 +12,7 @@ import { generate } from "../../cli/generate.ts";
 import { LossBook, NonFiniteLossError } from "../../cli/run_context.ts";
 import { readSafetensors } from "../../nn/serialization/safetensors.ts";
 import * as T from "../../tensor/mod.ts";
+import { type LoggedValue, readEventDir } from "./_tfevents_read.ts";
 
 const CONFIG = new URL("./tiny_config.json", import.meta.url).pathname;
 const quiet = () => {};
@@ -57,8 +58,40 @@ Deno.test("pipeline: train autoencoder → train diffusion → generate, with pr
     const dm = await trainDiffusion({ config, env, synthEvery: 1, synthDdimSteps: 2, log: quiet });
     assert.ok(dm.scaleFactor > 0 && Number.isFinite(dm.scaleFactor));
     assert.ok((await Deno.stat(join(env.modelDir, "diffusion_synthesis.png"))).size > 0);
-    const events = [...Deno.readDirSync(join(env.tfeventPath, "diffusion"))];
-    assert.ok(events.some((e) => e.name.startsWith("events.out.tfevents.")));
+    // TensorBoard as the reference logs it: one image per axis, per-epoch values at the 0-based epoch.
+    const tags = (vs: LoggedValue[], kind: "image" | "scalar") =>
+      [...new Set(vs.filter((v) => kind === "image" ? v.image : v.scalar !== undefined).map((v) => v.tag))]
+        .sort();
+    const stepsOf = (vs: LoggedValue[], tag: string) => vs.filter((v) => v.tag === tag).map((v) => v.step);
+    const aeLog = await readEventDir(join(env.tfeventPath, "autoencoder"));
+    assert.deepEqual(tags(aeLog, "image"), [
+      "val_img_0",
+      "val_img_1",
+      "val_img_2",
+      "val_recon_0",
+      "val_recon_1",
+      "val_recon_2",
+    ]);
+    for (const t of ["val_img_0", "val_recon_2", "val_recon_loss"]) {
+      assert.deepEqual(stepsOf(aeLog, t), [0, 1], t);
+    }
+    assert.deepEqual(stepsOf(aeLog, "train_recon_loss_iter"), [1, 2, 3, 4, 5, 6]);
+    // Axis 0 of the 24³ validation volume: a 24 × 24 grey image (transposition: tests/cli/reference_slices_test.ts).
+    const slice = aeLog.find((v) => v.tag === "val_img_0")!.image!;
+    assert.deepEqual([slice.height, slice.width, slice.colorspace], [24, 24, 1]);
+    const dmLog = await readEventDir(join(env.tfeventPath, "diffusion"));
+    assert.deepEqual(tags(dmLog, "image"), [
+      "train_img_0",
+      "train_img_1",
+      "train_img_2",
+      "val_diff_synimg_0",
+      "val_diff_synimg_1",
+      "val_diff_synimg_2",
+    ]);
+    assert.deepEqual(stepsOf(dmLog, "train_img_1"), [1]);
+    assert.deepEqual(stepsOf(dmLog, "val_diff_synimg_0"), [0]);
+    assert.deepEqual(stepsOf(dmLog, "val_diffusion_loss"), [0]);
+    assert.deepEqual(tags(dmLog, "scalar"), ["train_diffusion_loss_iter", "val_diffusion_loss"]);
     const gen = await generate({
       config,
       env,
@@ -78,6 +111,20 @@ Deno.test("pipeline: train autoencoder → train diffusion → generate, with pr
       "RAS",
     );
     assert.ok((await Deno.stat(nii.replace(".nii.gz", ".png"))).size > 0);
+    // Without --output, the environment's output_dir is used (the reference's inference.py).
+    const outputDir = join(dir, "env_output");
+    const viaEnv = await generate({
+      config,
+      env: { ...env, outputDir },
+      num: 1,
+      scheduler: "ddim",
+      steps: 2,
+      log: quiet,
+    });
+    assert.ok(
+      viaEnv.files.length === 2 && viaEnv.files.every((f) => f.startsWith(outputDir + "/")),
+      viaEnv.files.join(),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -93,6 +140,16 @@ Deno.test("resume: a run resumed at an epoch boundary ends with the same weights
     const logs: string[] = [];
     await trainAutoencoder({ config, env: split, maxEpochs: 2, log: (s) => logs.push(s) });
     assert.ok(logs.some((l) => l.startsWith("resumed from")), logs.join("\n"));
+    // A changed lr on resume: the optimizer state wins, and the log says so (no epochs left to run here).
+    const changed = { ...config, autoencoderTrain: { ...config.autoencoderTrain, lr: 3e-4 } };
+    const said: string[] = [];
+    await trainAutoencoder({ config: changed, env: split, maxEpochs: 2, log: (s) => said.push(s) });
+    assert.ok(
+      said.includes(
+        "resume: generator lr 1.000e-4 comes from the checkpoint's optimizer state and overrides the config's autoencoder_train.lr 3.000e-4",
+      ),
+      said.join("\n"),
+    );
     const a = await modelTensors(join(whole.modelDir, AUTOENCODER_FILES.last), "model.");
     const b = await modelTensors(join(split.modelDir, AUTOENCODER_FILES.last), "model.");
     assert.equal(a.size, b.size);

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { formatDuration, formatRate, formatValue, Progress } from "../../cli/progress.ts";
+import { formatDuration, formatRate, formatValue, Progress, RunEta } from "../../cli/progress.ts";
+import { previewDue } from "../../cli/train_diffusion.ts";
 
 function clocked(tty: boolean, total?: number, intervalMs = 10_000) {
   let t = 0;
@@ -68,4 +69,44 @@ Deno.test("progress: unknown total shows a count, and long lines are trimmed on 
   p.update(7, { a_very_long_loss_name: 1, another_one: 2 });
   assertEquals(out[0].replace("\r\x1b[2K", "").length, 29);
   assertMatch(p.line(), /^7 \| a_very_long_loss_name=1\.000/);
+});
+
+Deno.test("progress: the whole run's ETA (epochs × steps, overheads included) is shown beside the epoch bar", () => {
+  let t = 0;
+  const eta = new RunEta(3 * 10, { now: () => t });
+  assert(Number.isNaN(eta.remaining(0)));
+  assertEquals(eta.text(0), "run 0/30 steps, ETA ?");
+  t = 5000; // 5 steps in 5 s (validation time counts too)
+  assertEquals(eta.remaining(5), 25);
+  assertEquals(eta.text(5), "run 5/30 steps, ETA 25.0s");
+  const out: string[] = [];
+  const p = new Progress({
+    total: 10,
+    label: "diffusion epoch 1/3",
+    tty: false,
+    write: (s) => out.push(s),
+    now: () => t,
+    suffix: () => eta.text(5),
+  });
+  p.update(5);
+  assertMatch(out[0], /^diffusion epoch 1\/3 \| \[#+\.+\] 5\/10 \| .* \| run 5\/30 steps, ETA 25\.0s\n$/);
+});
+
+Deno.test("preview synthesis follows its interval and never runs when disabled", () => {
+  const due = (every: number) => [0, 1, 2, 3, 4, 5].filter((e) => previewDue(e, every));
+  assertEquals(due(1), [0, 1, 2, 3, 4, 5]);
+  assertEquals(due(2), [1, 3, 5]);
+  assertEquals(due(100), []);
+  assertEquals(due(1e9), [], "the demo's 'never' no longer samples at epoch 0");
+  assertEquals(due(0), []);
+  assertEquals(due(Infinity), []);
+  assert(previewDue(99, 100) && !previewDue(100, 100));
+});
+
+Deno.test("progress: in a log, done() does not repeat the line just printed for the last step", () => {
+  const { p, out, advance } = clocked(false, 3, 10_000);
+  advance(1000);
+  p.update(3, { loss: 1 });
+  p.done();
+  assertEquals(out.length, 1);
 });

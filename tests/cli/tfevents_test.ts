@@ -1,57 +1,8 @@
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { crc32c, encodeEvent, maskedCrc32c, TfEventWriter, tfRecord } from "../../cli/tfevents.ts";
+import { decodeProto, f32, f64, type Field, get, readRecords } from "./_tfevents_read.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
-
-/** Reads TFRecord framing back, verifying both masked CRCs. */
-function readRecords(bytes: Uint8Array): Uint8Array[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: Uint8Array[] = [];
-  let o = 0;
-  while (o < bytes.length) {
-    const len = Number(view.getBigUint64(o, true));
-    assertEquals(view.getUint32(o + 8, true), maskedCrc32c(bytes.subarray(o, o + 8)), "length CRC");
-    const data = bytes.subarray(o + 12, o + 12 + len);
-    assertEquals(view.getUint32(o + 12 + len, true), maskedCrc32c(data), "data CRC");
-    out.push(data);
-    o += 16 + len;
-  }
-  assertEquals(o, bytes.length);
-  return out;
-}
-
-type Field = { field: number; wire: number; value: number | bigint | Uint8Array };
-
-/** A minimal protobuf decoder: returns the fields in order (varint as number, fixed64/32 as raw bytes). */
-function decodeProto(bytes: Uint8Array): Field[] {
-  const fields: Field[] = [];
-  let o = 0;
-  const varint = (): number => {
-    let result = 0, mul = 1, b: number;
-    do {
-      b = bytes[o++];
-      result += (b & 0x7f) * mul;
-      mul *= 128;
-    } while (b & 0x80);
-    return result;
-  };
-  while (o < bytes.length) {
-    const key = varint();
-    const field = Math.floor(key / 8), wire = key & 7;
-    if (wire === 0) fields.push({ field, wire, value: varint() });
-    else if (wire === 1) (fields.push({ field, wire, value: bytes.slice(o, o + 8) }), o += 8);
-    else if (wire === 5) (fields.push({ field, wire, value: bytes.slice(o, o + 4) }), o += 4);
-    else if (wire === 2) {
-      const n = varint();
-      fields.push({ field, wire, value: bytes.slice(o, o + n) });
-      o += n;
-    } else throw new Error(`wire type ${wire}`);
-  }
-  return fields;
-}
-const f64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getFloat64(0, true);
-const f32 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getFloat32(0, true);
-const get = (fs: Field[], n: number) => fs.find((f) => f.field === n)?.value;
 
 Deno.test("tfevents: CRC32C known vectors", () => {
   assertEquals(crc32c(enc("123456789")), 0xe3069283);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import {
   decathlonDatalist,
@@ -230,6 +231,162 @@ Deno.test("decathlon: unsafe tar paths are refused; dataset.json naming missing 
     await Deno.writeTextFile(join(task, "dataset.json"), JSON.stringify({ training: [{ label: "x" }] }));
     await assert.rejects(() => readDatasetJson(task), /training\[0\] has no 'image'/);
   } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+/** Entries of `dir` (names), [] when it does not exist. */
+async function names(dir: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+  } catch {
+    return [];
+  }
+}
+
+Deno.test("decathlon: a truncated or corrupt archive leaves nothing that looks ready (atomic extraction)", async () => {
+  const { tarBytes, work } = await syntheticTar();
+  // A tar cut inside a file, one cut at an entry boundary (some listed images absent), and corrupt gzip.
+  const headerAt = (name: string) => {
+    const text = new TextDecoder("latin1").decode(tarBytes);
+    return text.indexOf(`Task01_BrainTumour/${name}`);
+  };
+  const boundary = headerAt("imagesTr/BRATS_003.nii.gz");
+  assert.ok(boundary > 0 && boundary % 512 === 0);
+  const gz = new Uint8Array(gzipSync(tarBytes));
+  gz.fill(0x55, 200, 260);
+  const broken: Record<string, Uint8Array<ArrayBuffer>> = {
+    "mid-file": tarBytes.slice(0, Math.floor(tarBytes.length * 0.6)),
+    "entry-boundary": tarBytes.slice(0, boundary),
+    "corrupt-gzip": gz,
+  };
+  try {
+    for (const [kind, bytes] of Object.entries(broken)) {
+      const srv = serve(bytes);
+      const root = join(work, kind);
+      try {
+        await assert.rejects(
+          () => prepareDecathlon(root, { download: true, url: srv.url, md5: null }),
+          kind === "entry-boundary"
+            ? /archive '.*Task01_BrainTumour\.tar' is incomplete: dataset\.json .*listed file\(s\) missing/
+            : /extract: '.*Task01_BrainTumour\.tar' could not be extracted/,
+          kind,
+        );
+        // Only the downloaded archive (and the lock file) remain: no task folder, no temporary folder.
+        assert.deepEqual(await names(root), [".Task01_BrainTumour.lock", "Task01_BrainTumour.tar"], kind);
+        await assert.rejects(() => prepareDecathlon(root), /dataset\.json' not found/, kind);
+      } finally {
+        await srv.close();
+      }
+    }
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("decathlon: stale temporary extraction folders are removed when a run starts; live ones are kept", async () => {
+  const { tarBytes, md5, work } = await syntheticTar();
+  const srv = serve(tarBytes);
+  try {
+    const root = join(work, "dl");
+    // A finished process (our own child) left one; pid 1 is alive, so its folder is kept.
+    const done = await new Deno.Command(Deno.execPath(), { args: ["eval", "0"] }).spawn();
+    await done.status;
+    const stale = join(root, `.Task01_BrainTumour.extract-${done.pid}-deadbeef`);
+    const live = join(root, ".Task01_BrainTumour.extract-1-cafecafe");
+    for (const d of [stale, live]) {
+      await Deno.mkdir(join(d, "Task01_BrainTumour"), { recursive: true });
+      await Deno.writeTextFile(join(d, "Task01_BrainTumour", "dataset.json"), "{}");
+    }
+    const task = await prepareDecathlon(root, { download: true, url: srv.url, md5 });
+    assert.equal((await readDatasetJson(task)).training.length, 5);
+    assert.deepEqual(await names(root), [
+      ".Task01_BrainTumour.extract-1-cafecafe",
+      ".Task01_BrainTumour.lock",
+      "Task01_BrainTumour",
+      "Task01_BrainTumour.tar",
+    ]);
+  } finally {
+    await srv.close();
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("decathlon: a folder left half-extracted by an older version is reported, not used or deleted", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    const task = await writeSyntheticDataset(work, { numTraining: 3, shape: [8, 8, 6], seed: 2 });
+    await Deno.remove(join(task, "imagesTr", "BRATS_003.nii.gz"));
+    await assert.rejects(
+      () => prepareDecathlon(work, { download: true, url: "http://127.0.0.1:9/never" }),
+      /dataset: '.*Task01_BrainTumour' is incomplete .*1 listed file\(s\) missing.*BRATS_003\.nii\.gz.*remove that folder/,
+    );
+    assert.ok((await Deno.stat(join(task, "dataset.json"))).isFile, "nothing deleted");
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("decathlon: the offline error names only files that exist", async () => {
+  const { tarBytes, md5, work } = await syntheticTar();
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadUrl = `http://127.0.0.1:${(closed.addr as Deno.NetAddr).port}/Task01_BrainTumour.tar`;
+  closed.close();
+  try {
+    const dest = join(work, "offline", "Task01_BrainTumour.tar");
+    const err = await downloadFile(deadUrl, dest, { md5, maxRetries: 0 }).then(() => null, (e: Error) => e);
+    assert.ok(err, "the download must fail offline");
+    assert.match(err.message, /download: cannot fetch '.*' \(.*\); nothing was written$/);
+    assert.doesNotMatch(err.message, /\.part/);
+    await assert.rejects(() => Deno.stat(dest + ".part"));
+    // With a partial file from an earlier run, the message names it (it exists) and the next call resumes.
+    await Deno.writeFile(dest + ".part", tarBytes.slice(0, 1000));
+    await assert.rejects(
+      () => downloadFile(deadUrl, dest, { md5, maxRetries: 0 }),
+      /1000 bytes kept in '.*Task01_BrainTumour\.tar\.part', the next call resumes from there/,
+    );
+    const srv = serve(tarBytes);
+    try {
+      await downloadFile(srv.url, dest, { md5, maxRetries: 0 });
+      assert.equal(srv.requests[0].range, "bytes=1000-");
+      assert.equal(await md5File(dest), md5);
+    } finally {
+      await srv.close();
+    }
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("decathlon: concurrent calls (ranks) download and extract once; a crashed holder leaves no lock", async () => {
+  const { tarBytes, md5, work } = await syntheticTar();
+  const srv = serve(tarBytes);
+  try {
+    const root = join(work, "dl");
+    await Deno.mkdir(root);
+    // A process that took the lock and died without releasing it.
+    const lock = join(root, ".Task01_BrainTumour.lock");
+    const crashed = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const f = Deno.openSync(${
+          JSON.stringify(lock)
+        }, { write: true, create: true }); f.lockSync(true); Deno.exit(3);`,
+      ],
+    }).output();
+    assert.equal(crashed.code, 3);
+    const opts = { download: true, url: srv.url, md5 };
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => prepareDecathlon(root, opts)));
+    assert.ok(a === b && b === c);
+    assert.deepEqual(srv.requests, [{ range: null }], "one download");
+    assert.equal((await readDatasetJson(a)).training.length, 5);
+    assert.deepEqual(await names(root), [
+      ".Task01_BrainTumour.lock",
+      "Task01_BrainTumour",
+      "Task01_BrainTumour.tar",
+    ]);
+  } finally {
+    await srv.close();
     await Deno.remove(work, { recursive: true });
   }
 });

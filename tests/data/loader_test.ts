@@ -14,6 +14,7 @@ import {
   selectChannel,
   spacing,
   torchRandperm,
+  type Transform,
   VolumeCache,
   writeSyntheticDataset,
 } from "../../data/mod.ts";
@@ -134,7 +135,7 @@ Deno.test("loader: deterministic chain (centre crop) is cached whole; unequal sh
     });
     await assert.rejects(
       () => Array.fromAsync(noCrop.batches()),
-      /loader: item 3 \('.*missing\.nii\.gz'\).*cannot read/,
+      /loader: item 3: NIfTI file '.*missing\.nii\.gz': cannot read/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -167,7 +168,78 @@ Deno.test("loader: warmup in 2 Web Workers fills the disk cache with the same vo
       batchSize: 1,
       cacheDir: join(dir, "c3"),
     });
-    await assert.rejects(() => bad.warmup({ workers: 2 }), /item 1 \('.*nope\.nii\.gz'\)/);
+    await assert.rejects(
+      () => bad.warmup({ workers: 2 }),
+      /loader: item 1: NIfTI file '.*nope\.nii\.gz': cannot read/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loader: a failing stage (cached or random part) names the file once, with the step", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const task = await writeSyntheticDataset(dir, { numTraining: 1, shape: [10, 10, 8], seed: 5 });
+    const [file] = (await readDatasetJson(task)).training.map((t) => t.image);
+    const boom = (random: boolean): Transform => ({
+      name: "boom",
+      params: {},
+      random,
+      apply: () => {
+        throw new Error("boom: out of luck");
+      },
+    });
+    for (const random of [false, true]) {
+      const loader = new DataLoader({
+        files: [file],
+        transforms: [selectChannel(0), boom(random)],
+        batchSize: 1,
+      });
+      const err = await loader.sample(0).then(() => null, (e: Error) => e);
+      assert.ok(err, "the stage error must surface");
+      assert.match(
+        err.message,
+        /^loader: item 0: NIfTI file '.*BRATS_001\.nii\.gz': step 'boom' failed: boom: out of luck$/,
+      );
+      assert.equal(err.message.split(file).length, 2, `file named once: ${err.message}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cache: temporary files of interrupted writes are removed by the first store, live ones kept", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const task = await writeSyntheticDataset(dir, { numTraining: 1, shape: [8, 8, 6], seed: 6 });
+    const [file] = (await readDatasetJson(task)).training.map((t) => t.image);
+    const cacheDir = join(dir, "cache");
+    await Deno.mkdir(cacheDir);
+    const done = new Deno.Command(Deno.execPath(), { args: ["eval", "0"] }).spawn();
+    await done.status;
+    const uuid = "0123abcd-0123-4567-89ab-0123456789ab";
+    const names = {
+      dead: `aa.vol.${done.pid}-${uuid}.tmp`, // its process has ended
+      live: `bb.vol.1-${uuid}.tmp`, // pid 1 runs
+      oldFresh: `cc.vol.${uuid}.tmp`, // an older version's, no pid, recent: kept
+      oldStale: `dd.vol.${uuid}.tmp`, // same, two days old: removed
+      other: "notes.txt",
+    };
+    for (const n of Object.values(names)) await Deno.writeTextFile(join(cacheDir, n), "x");
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    await Deno.utime(join(cacheDir, names.oldStale), twoDaysAgo, twoDaysAgo);
+    const cache = new VolumeCache(cacheDir);
+    const steps = [selectChannel(0)];
+    await cache.getOrCompute(file, steps, () => ({
+      data: new Float32Array(8),
+      shape: [1, 2, 2, 2],
+      affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+      spacing: [1, 1, 1],
+    }));
+    const left = (await Array.fromAsync(Deno.readDir(cacheDir))).map((e) => e.name).sort();
+    const entry = cache.entryPath(file, steps).split("/").at(-1)!;
+    assert.deepEqual(left, [names.live, names.oldFresh, entry, names.other].sort());
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

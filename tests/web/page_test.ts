@@ -8,14 +8,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as T from "../../tensor/mod.ts";
-import { AutoencoderKL } from "../../nn/mod.ts";
-import { manualSeed } from "../../nn/init.ts";
-import { saveCheckpoint } from "../../nn/checkpoint.ts";
-import { DiffusionModelUNet } from "../../diffusion/unet.ts";
-import { loadTrainConfig } from "../../cli/config.ts";
 import { loadSamplingModels, sampleVolume, schedulerFromConfig } from "../../cli/sampling.ts";
 import { startServer } from "../../cli/serve.ts";
 import { type Browser, findChromium, launchChromium } from "./_chromium.ts";
+import { writeSeededModels } from "./_models.ts";
 
 const CHROMIUM = findChromium();
 if (!CHROMIUM) {
@@ -30,42 +26,6 @@ const SEED = 7, STEPS = 2, SCALE = 0.8;
  * Bound: max |Δ| ≤ 1e-3 · (1 + max |reference|) over every voxel (measured: about 1.5e-4 · max |reference|).
  */
 const TOLERANCE = 1e-3;
-
-/** A tiny seeded autoencoder + UNet saved as our checkpoints, with the config as config.json, in `dir`. */
-async function writeTinyModels(dir: string) {
-  const config = await loadTrainConfig(CONFIG);
-  await Deno.copyFile(CONFIG, join(dir, "config.json"));
-  manualSeed(123);
-  const autoencoder = new AutoencoderKL({ ...config.autoencoder });
-  const unet = new DiffusionModelUNet({ ...config.diffusion, includeFc: true });
-  // MONAI zero-initialises the UNet's output convolution; give it (and any other all-zero tensor) small seeded
-  // values, so the UNet's output is not 0 and the comparison exercises it.
-  const sd = await unet.stateDict();
-  let state = 12345;
-  for (const t of sd.values()) {
-    const d = t.data as Float32Array;
-    if (d.every((v) => v === 0)) {
-      for (let i = 0; i < d.length; i++) {
-        state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-        d[i] = 0.05 * (state / 2 ** 32 - 0.5);
-      }
-    }
-  }
-  unet.loadStateDict(sd);
-  const info = { configHash: "test", epoch: 1, step: 1 };
-  await saveCheckpoint(join(dir, "autoencoder.safetensors"), { models: { autoencoder } }, {
-    ...info,
-    kind: "autoencoder",
-  });
-  await saveCheckpoint(join(dir, "diffusion_unet.safetensors"), { models: { unet } }, {
-    ...info,
-    kind: "diffusion",
-    extra: { scaleFactor: SCALE },
-  });
-  autoencoder.dispose();
-  unet.dispose();
-  return config;
-}
 
 async function waitFor(browser: Browser, expression: string, what: string, seconds = 600): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
@@ -89,7 +49,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "ldm3d-web-test-" });
     await Deno.mkdir(OUT, { recursive: true });
     await T.init();
-    const config = await writeTinyModels(dir);
+    const config = await writeSeededModels(dir, CONFIG, SCALE);
 
     // The same sampling in Deno, through the same code the page runs.
     const read = async (name: string) => ({

@@ -32,9 +32,9 @@ const dir = await Deno.makeTempDir({ prefix: "ldm3d-web-bench-" });
 try {
   const config = await writeSeededModels(dir, values.config!, scaleFactor);
   const read = async (name: string) => ({ bytes: await Deno.readFile(join(dir, name)), source: name });
-  const models = loadSamplingModels(config, {
-    autoencoder: await read("autoencoder.safetensors"),
-    unet: await read("diffusion_unet.safetensors"),
+  const models = await loadSamplingModels(config, {
+    autoencoder: () => read("autoencoder.safetensors"),
+    unet: () => read("diffusion_unet.safetensors"),
   }, { seed });
   const denoSeconds = async (n: number) => {
     const scheduler = schedulerFromConfig(config, "ddim", { steps: n });

@@ -75,11 +75,11 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   const output = o.output ?? o.env.outputDir ?? join(o.env.modelDir, "samples");
   await ensureWritableDir(output, "output folder");
   await T.init();
-  const models = loadSamplingModels(cfg, {
-    autoencoder: await readWeights(o.autoencoderCheckpoint ?? join(o.env.modelDir, AUTOENCODER_FILES.best)),
+  const models = await loadSamplingModels(cfg, {
+    autoencoder: () => readWeights(o.autoencoderCheckpoint ?? join(o.env.modelDir, AUTOENCODER_FILES.best)),
     unet: o.untrainedUnet
       ? undefined
-      : await readWeights(o.diffusionCheckpoint ?? join(o.env.modelDir, DIFFUSION_FILES.best)),
+      : () => readWeights(o.diffusionCheckpoint ?? join(o.env.modelDir, DIFFUSION_FILES.best)),
   }, { includeFc: o.includeFc, seed });
   let scaleFactor = o.scaleFactor ?? models.storedScaleFactor;
   if (scaleFactor === null) {

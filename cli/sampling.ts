@@ -79,28 +79,26 @@ export interface SamplingModels {
   dispose(): void;
 }
 
+/** Reads one weights file when called (so a bad autoencoder is reported before the UNet file is read). */
+export type WeightsReader = () => Promise<WeightsBytes>;
+
 /**
  * Builds the autoencoder and UNet `config` describes and loads their weights (`unet` absent: untrained UNet).
  * `includeFc` as `generate --include-fc`; default: the config's, else false for GenerativeModels-named `.pt` keys.
  */
-export function loadSamplingModels(
+export async function loadSamplingModels(
   config: TrainConfig,
-  weights: { autoencoder: WeightsBytes; unet?: WeightsBytes },
+  weights: { autoencoder: WeightsReader; unet?: WeightsReader },
   o: { includeFc?: boolean; seed?: number } = {},
-): SamplingModels {
+): Promise<SamplingModels> {
   manualSeed(o.seed ?? 42);
   const autoencoder = new AutoencoderKL({ ...config.autoencoder });
   let unet: DiffusionModelUNet | null = null;
   try {
-    loadModelWeightsFromBytes(
-      autoencoder,
-      weights.autoencoder.bytes,
-      weights.autoencoder.source,
-      "autoencoderkl",
-      "autoencoder",
-    );
+    const ae = await weights.autoencoder();
+    loadModelWeightsFromBytes(autoencoder, ae.bytes, ae.source, "autoencoderkl", "autoencoder");
     autoencoder.eval();
-    const w = weights.unet;
+    const w = weights.unet ? await weights.unet() : undefined;
     let includeFc = o.includeFc ?? config.diffusion.includeFc;
     if (includeFc === undefined && w && !isSafetensors(w.bytes)) {
       const keys = parseStateDict(w.bytes, w.source, { checkFinite: false }).stateDict.keys();

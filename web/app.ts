@@ -128,9 +128,9 @@ async function run(): Promise<void> {
     if (!Number.isInteger(seed)) throw new Error(`seed must be an integer, got "${input("seed").value}"`);
     const scaleText = input("scale").value.trim();
     const config = await readConfig();
-    const models = loadSamplingModels(config, {
-      autoencoder: await readWeights("autoencoder", "autoencoder"),
-      unet: await readWeights("unet", "diffusion UNet"),
+    const models = await loadSamplingModels(config, {
+      autoencoder: () => readWeights("autoencoder", "autoencoder"),
+      unet: () => readWeights("unet", "diffusion UNet"),
     }, { seed });
     const scheduler = schedulerFromConfig(config, "ddim", { steps });
     try {

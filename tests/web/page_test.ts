@@ -56,9 +56,9 @@ Deno.test({
       bytes: await Deno.readFile(join(dir, name)),
       source: `/models/${name}`,
     });
-    const models = loadSamplingModels(config, {
-      autoencoder: await read("autoencoder.safetensors"),
-      unet: await read("diffusion_unet.safetensors"),
+    const models = await loadSamplingModels(config, {
+      autoencoder: () => read("autoencoder.safetensors"),
+      unet: () => read("diffusion_unet.safetensors"),
     }, { seed: SEED });
     const scheduler = schedulerFromConfig(config, "ddim", { steps: STEPS });
     assert.equal(models.storedScaleFactor, SCALE);
@@ -77,10 +77,10 @@ Deno.test({
     await Deno.writeFile(join(dir, "corrupt.safetensors"), corrupt);
     let cliMessage = "";
     try {
-      loadSamplingModels(config, {
-        autoencoder: await read("autoencoder.safetensors"),
-        unet: { bytes: corrupt, source: "/models/corrupt.safetensors" },
-      }).dispose();
+      (await loadSamplingModels(config, {
+        autoencoder: () => read("autoencoder.safetensors"),
+        unet: () => Promise.resolve({ bytes: corrupt, source: "/models/corrupt.safetensors" }),
+      })).dispose();
     } catch (e) {
       cliMessage = (e as Error).message;
     }

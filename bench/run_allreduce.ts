@@ -7,6 +7,9 @@
  *
  *     deno run -A bench/run_allreduce.ts [--mb 100] [--ranks 2,4] [--runs 5] [--dist shm,mpi] [--bucket-mb 4] [--out f]
  *
+ * `--vote` also times the stop vote of `cli/stop.ts` both ways: riding in the same all-reduce as the vector
+ * (one more element, what training does) and as a separate one-element all-reduce per step.
+ *
  * Target (2-core CI machine): shm, 100 MB, 2 ranks ≤ 80 ms.
  */
 import { parseArgs } from "node:util";
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     out: { type: "string" },
     "bucket-mb": { type: "string", default: "4" },
     worker: { type: "boolean", default: false },
+    vote: { type: "boolean", default: false },
   },
 });
 const bytes = Math.round(Number(values.mb) * 1e6 / 4) * 4;
@@ -45,8 +49,22 @@ if (values.worker) {
   if (data[0] !== want || data[data.length - 1] !== want) {
     throw new Error(`wrong result ${data[0]}, expected ${want}`);
   }
+  const series: Record<string, number[]> = { "": times };
+  if (values.vote) {
+    // The same vector plus the one-element stop vote in one call, and the vote alone as its own call.
+    const vote = Float32Array.of(comm.rank === 0 ? 1 : 0);
+    for (const [name, buffers] of [["_with_vote", [data, vote]], ["_vote_alone", [vote]]] as const) {
+      series[name] = [];
+      for (let i = 0; i < runs; i++) {
+        await comm.barrier("bench");
+        const t0 = performance.now();
+        await comm.allReduceMean([...buffers]);
+        series[name].push(performance.now() - t0);
+      }
+    }
+  }
   await comm.barrier("done");
-  if (comm.rank === 0) console.log(JSON.stringify({ times }));
+  if (comm.rank === 0) console.log(JSON.stringify(series));
   await comm.close();
   Deno.exit(0);
 }
@@ -67,6 +85,7 @@ const workerArgs = (
   values.runs!,
   "--bucket-mb",
   values["bucket-mb"]!,
+  ...(values.vote ? ["--vote"] : []),
 ];
 
 async function runShm(n: number): Promise<string> {
@@ -113,22 +132,25 @@ for (const dist of values.dist!.split(",")) {
       );
       break;
     }
-    const { times } = JSON.parse(stdout.trim().split("\n").at(-1)!) as { times: number[] };
-    const sorted = [...times].sort((a, b) => a - b), ms = sorted[Math.floor(sorted.length / 2)];
-    const line = JSON.stringify({
-      name: `allreduce_${dist}`,
-      shape: `${bytes / 1e6}MB x${n}`,
-      ms: Number(ms.toFixed(3)),
-      gflops: null,
-      gbps: Number((bytes / ms / 1e6).toFixed(3)),
-      adapter: "host",
-      ranks: n,
-      bucket_mb: dist === "shm" || dist === "mpi" ? Number(values["bucket-mb"]) : null,
-      min_ms: Number(sorted[0].toFixed(3)),
-      cores: navigator.hardwareConcurrency,
-    });
-    console.log(line);
-    lines.push(line);
+    const series = JSON.parse(stdout.trim().split("\n").at(-1)!) as Record<string, number[]>;
+    for (const [suffix, times] of Object.entries(series)) {
+      const sorted = [...times].sort((a, b) => a - b), ms = sorted[Math.floor(sorted.length / 2)];
+      const vectorBytes = suffix === "_vote_alone" ? 4 : bytes;
+      const line = JSON.stringify({
+        name: `allreduce_${dist}${suffix}`,
+        shape: `${vectorBytes / 1e6}MB x${n}`,
+        ms: Number(ms.toFixed(3)),
+        gflops: null,
+        gbps: Number((vectorBytes / ms / 1e6).toFixed(3)),
+        adapter: "host",
+        ranks: n,
+        bucket_mb: dist === "shm" || dist === "mpi" ? Number(values["bucket-mb"]) : null,
+        min_ms: Number(sorted[0].toFixed(3)),
+        cores: navigator.hardwareConcurrency,
+      });
+      console.log(line);
+      lines.push(line);
+    }
   }
 }
 if (values.out) await Deno.writeTextFile(values.out, lines.join("\n") + "\n", { append: true });

@@ -6,6 +6,7 @@ import { type CommandSpec, type FlagSpecs, helpText, parseCliArgs, type ParsedAr
 import { type EnvironmentConfig, loadEnvironment, loadTrainConfig, type TrainConfig } from "./config.ts";
 import { type DistributedContext, distributedContext } from "./distributed.ts";
 import { launchSelfIfNeeded } from "./launch.ts";
+import { INTERRUPTED_EXIT_CODE } from "./stop.ts";
 
 /** Parsed flags plus the loaded config and environment. */
 export interface CommandContext<F extends FlagSpecs> {
@@ -127,5 +128,7 @@ export function runTrainingCommand<F extends FlagSpecs>(
     } finally {
       await dist.close();
     }
+    // An interrupted run saved its checkpoint but did not finish: say so to the shell (and to the launcher).
+    if (dist.stop.honoured) Deno.exitCode = INTERRUPTED_EXIT_CODE;
   });
 }

@@ -7,6 +7,14 @@
  * code and error; nothing is left waiting. On a software adapter LP_NUM_THREADS = cores / N (at least 1) keeps
  * llvmpipe's threads from oversubscribing the cores.
  *
+ * Interrupts: the ranks run in their own session, so a terminal's Ctrl-C reaches the launcher only, which
+ * forwards SIGINT/SIGTERM to every rank exactly once per signal. The ranks agree to stop after the same step,
+ * rank 0 writes one checkpoint, and they exit with 130, which the launcher passes on. A second signal is
+ * forwarded too (ranks quit at once) and whatever is left is killed after the grace period. The ranks also
+ * know the launcher's pid and stop cleanly on their own when it dies, even by `kill -9`
+ * (`nn/dist/launcher_watch.ts`). Under mpirun the interrupt travels as SIGUSR2, which mpirun forwards to its
+ * ranks (it would kill them on SIGINT/SIGTERM).
+ *
  *     deno run -A cli/launch.ts -g 2 cli/train_autoencoder.ts -c config/config_train_32g.json -e config/environment.json
  *     deno run -A cli/launch.ts -g 2 --dist mpi script.ts …   # same, through mpirun on this machine
  *
@@ -23,6 +31,8 @@ import {
   softwareAdapter,
 } from "../nn/dist/gpu_pinning.ts";
 import { ENV } from "../nn/dist/init.ts";
+import { LAUNCHER_PID_ENV } from "../nn/dist/launcher_watch.ts";
+import { INTERRUPTED_EXIT_CODE } from "./stop.ts";
 
 /**
  * Environment for mpirun: allow root (containers), and copy through shared-memory buffers instead of
@@ -57,17 +67,22 @@ export interface LaunchOptions {
   softwareAdapter?: boolean;
   /** Time between SIGTERM and SIGKILL when ending the other ranks, ms (default 5000). */
   killGraceMs?: number;
-  /** Aborting ends every rank (e.g. on the launcher's own SIGINT/SIGTERM). */
+  /** Aborting interrupts the job: SIGTERM is forwarded to every rank (see the module comment). */
   signal?: AbortSignal;
+  /** Forward the launcher's own SIGINT/SIGTERM to the ranks while the job runs (the CLI does). */
+  forwardSignals?: boolean;
   /** Receives each output line (already prefixed); default: the launcher's stdout/stderr. */
   output?: (line: string, stream: "stdout" | "stderr") => void;
 }
 
 /** How a launched job ended. */
 export interface LaunchResult {
-  /** 0 when every rank succeeded, else the exit code of the first rank that failed (1 if it had none). */
+  /**
+   * 0 when every rank succeeded; else the exit code of the first rank that failed (1 if it had none); 130 when
+   * the ranks were interrupted (and none failed otherwise).
+   */
   code: number;
-  /** The first rank that failed, -1 when the launcher was interrupted, or null. */
+  /** The first rank that failed, or null. */
   failedRank: number | null;
   /** What failed: the rank's last stderr lines, or a launcher-detected problem (GPU sharing). */
   error: string | null;
@@ -107,38 +122,42 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
   const software = o.softwareAdapter ?? await softwareAdapter().catch(() => true);
   const plan = planGpuPinning(n, await (o.gpuLister ?? listGpus)(), software);
   if (n > 1) write(`[launch] ${n} ranks; ${plan.note}`, "stderr");
-  const common: Record<string, string> = { ...o.env, [ENV.worldSize]: `${n}`, [ENV.master]: master };
+  const common: Record<string, string> = {
+    ...o.env,
+    [ENV.worldSize]: `${n}`,
+    [ENV.master]: master,
+    [LAUNCHER_PID_ENV]: `${Deno.pid}`,
+  };
   // Ranks write into pipes; keep their (error) output plain unless the launcher itself prints to a terminal.
   if (!Deno.stderr.isTerminal() && Deno.env.get("NO_COLOR") === undefined) common.NO_COLOR = "1";
   if (software && !Deno.env.get("LP_NUM_THREADS") && !o.env?.LP_NUM_THREADS) {
     common.LP_NUM_THREADS = `${lpThreads(n)}`;
   }
   const denoArgs = o.denoArgs ?? ["run", "-A"];
+  const mpi = o.dist === "mpi";
 
   const reports: GpuReport[] = [];
   const tails: string[][] = Array.from({ length: n }, () => []);
   let failedRank: number | null = null, error: string | null = null, code = 0;
+  let interrupts = 0, interruptedRanks = 0;
+  // The processes the launcher signals: the ranks, or mpirun.
   const children: Deno.ChildProcess[] = [];
   const exited = new Set<number>();
   let killTimer: ReturnType<typeof setTimeout> | undefined;
 
-  const endOthers = () => {
-    for (const [r, c] of children.entries()) {
-      if (!exited.has(r)) {
+  const signalAll = (signal: Deno.Signal) => {
+    for (const [i, c] of children.entries()) {
+      if (!exited.has(i)) {
         try {
-          c.kill("SIGTERM");
+          c.kill(signal);
         } catch { /* already gone */ }
       }
     }
-    killTimer ??= setTimeout(() => {
-      for (const [r, c] of children.entries()) {
-        if (!exited.has(r)) {
-          try {
-            c.kill("SIGKILL");
-          } catch { /* already gone */ }
-        }
-      }
-    }, o.killGraceMs ?? 5000);
+  };
+  const killLater = () => killTimer ??= setTimeout(() => signalAll("SIGKILL"), o.killGraceMs ?? 5000);
+  const endOthers = () => {
+    signalAll("SIGTERM");
+    killLater();
   };
   const fail = (rank: number, rankCode: number, why: string) => {
     if (failedRank !== null) return;
@@ -148,90 +167,119 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
     write(`[launch] rank ${rank} failed (exit code ${rankCode}); ending the other ranks`, "stderr");
     endOthers();
   };
-
-  const spawn = (cmd: string, args: string[], env: Record<string, string>) =>
-    new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
-
-  if (o.dist === "mpi") {
-    // mpirun starts and ends the ranks itself; it tags lines with [jobid,rank] and fails the job if one dies.
-    // Ranks learn rank and size from mpirun (OMPI_COMM_WORLD_*); no shared segment is involved.
-    delete common[ENV.worldSize];
-    delete common[ENV.master];
-    const exports = Object.keys(common).flatMap((k) => ["-x", k]);
-    const child = spawn("mpirun", [
-      "--allow-run-as-root",
-      "--oversubscribe",
-      "--tag-output",
-      "-np",
-      `${n}`,
-      ...exports,
-      Deno.execPath(),
-      ...denoArgs,
-      o.script,
-      ...(o.args ?? []),
-    ], { ...MPI_ENV, ...common });
-    const tail: string[] = [];
-    const [status] = await Promise.all([
-      child.status,
-      forEachLine(child.stdout, (l) => write(l, "stdout")),
-      forEachLine(child.stderr, (l) => {
-        write(l, "stderr");
-        tail.push(l);
-        if (tail.length > TAIL_LINES) tail.shift();
-      }),
-    ]);
-    return status.success
-      ? { code: 0, failedRank: null, error: null, gpus: [], master }
-      : { code: status.code || 1, failedRank: null, error: tail.join("\n"), gpus: [], master };
-  }
-
-  o.signal?.addEventListener("abort", () => {
-    if (failedRank === null) {
-      failedRank = -1;
-      code = 130;
-      error = "launcher interrupted";
+  const interrupt = (signal: "SIGINT" | "SIGTERM") => {
+    interrupts++;
+    if (interrupts === 1) {
+      write(
+        `[launch] ${signal}: the ranks stop after the current step and save a checkpoint (again to quit at once)`,
+        "stderr",
+      );
+      signalAll(mpi ? "SIGUSR2" : signal); // mpirun forwards SIGUSR2; it kills its ranks on SIGINT/SIGTERM
+    } else {
+      write(`[launch] ${signal} again: the ranks quit now`, "stderr");
+      signalAll(signal);
+      killLater();
     }
-    endOthers();
-  });
-  for (let rank = 0; rank < n; rank++) {
-    const env = { ...common, [ENV.rank]: `${rank}`, [ENV.localRank]: `${rank}`, ...plan.env[rank] };
-    children.push(spawn(Deno.execPath(), [...denoArgs, o.script, ...(o.args ?? [])], env));
-  }
-  const streams: Promise<unknown>[] = [];
-  await Promise.all(children.map(async (child, rank) => {
-    const prefix = `[rank ${rank}] `;
-    const output = Promise.all([
-      forEachLine(child.stdout, (l) => write(prefix + l, "stdout")),
-      forEachLine(child.stderr, (l) => {
-        const report = parseGpuReport(l);
-        if (report) {
-          reports.push(report);
-          write(`${prefix}GPU ${report.pin} (${report.adapter})`, "stderr");
-          const problem = checkGpuReports(reports, n, plan.gpuCount);
-          if (problem) fail(rank, 1, problem);
-          return;
-        }
-        write(prefix + l, "stderr");
-        const tail = tails[rank];
-        tail.push(l);
-        if (tail.length > TAIL_LINES) tail.shift();
-      }),
-    ]);
-    streams.push(output);
-    // The exit status decides, not the end of the pipes: a leftover grandchild may hold them open.
-    const status = await child.status;
-    exited.add(rank);
-    if (!status.success) {
+  };
+  /** A rank that ended because it was interrupted (its clean stop, or a signal before it could stop cleanly). */
+  const wasInterrupted = (s: Deno.CommandStatus) =>
+    s.code === INTERRUPTED_EXIT_CODE || s.signal === "SIGINT" ||
+    (interrupts > 0 && (s.signal === "SIGTERM" || s.code === 143));
+
+  o.signal?.addEventListener("abort", () => interrupt("SIGTERM"));
+  const listeners: [Deno.Signal, () => void][] = o.forwardSignals
+    ? (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, () => interrupt(sig)])
+    : [];
+  for (const [sig, h] of listeners) Deno.addSignalListener(sig, h);
+
+  // `detached`: the children get their own session, so a terminal's Ctrl-C reaches only the launcher.
+  const spawn = (cmd: string, args: string[], env: Record<string, string>) =>
+    new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped", stdin: "null", detached: true })
+      .spawn();
+
+  try {
+    if (mpi) {
+      // mpirun starts and ends the ranks itself; it tags lines with [jobid,rank] and fails the job if one dies.
+      // Ranks learn rank and size from mpirun (OMPI_COMM_WORLD_*); no shared segment is involved.
+      delete common[ENV.worldSize];
+      delete common[ENV.master];
+      const exports = Object.keys(common).flatMap((k) => ["-x", k]);
+      const child = spawn("mpirun", [
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "--tag-output",
+        "-np",
+        `${n}`,
+        ...exports,
+        Deno.execPath(),
+        ...denoArgs,
+        o.script,
+        ...(o.args ?? []),
+      ], { ...MPI_ENV, ...common });
+      children.push(child);
+      const tail: string[] = [];
+      const [status] = await Promise.all([
+        child.status.finally(() => exited.add(0)),
+        forEachLine(child.stdout, (l) => write(l, "stdout")),
+        forEachLine(child.stderr, (l) => {
+          write(l, "stderr");
+          tail.push(l);
+          if (tail.length > TAIL_LINES) tail.shift();
+        }),
+      ]);
+      if (status.success) return { code: 0, failedRank: null, error: null, gpus: [], master };
+      if (wasInterrupted(status)) {
+        return { code: INTERRUPTED_EXIT_CODE, failedRank: null, error: null, gpus: [], master };
+      }
+      return { code: status.code || 1, failedRank: null, error: tail.join("\n"), gpus: [], master };
+    }
+
+    for (let rank = 0; rank < n; rank++) {
+      const env = { ...common, [ENV.rank]: `${rank}`, [ENV.localRank]: `${rank}`, ...plan.env[rank] };
+      children.push(spawn(Deno.execPath(), [...denoArgs, o.script, ...(o.args ?? [])], env));
+    }
+    const streams: Promise<unknown>[] = [];
+    await Promise.all(children.map(async (child, rank) => {
+      const prefix = `[rank ${rank}] `;
+      const output = Promise.all([
+        forEachLine(child.stdout, (l) => write(prefix + l, "stdout")),
+        forEachLine(child.stderr, (l) => {
+          const report = parseGpuReport(l);
+          if (report) {
+            reports.push(report);
+            write(`${prefix}GPU ${report.pin} (${report.adapter})`, "stderr");
+            const problem = checkGpuReports(reports, n, plan.gpuCount);
+            if (problem) fail(rank, 1, problem);
+            return;
+          }
+          write(prefix + l, "stderr");
+          const tail = tails[rank];
+          tail.push(l);
+          if (tail.length > TAIL_LINES) tail.shift();
+        }),
+      ]);
+      streams.push(output);
+      // The exit status decides, not the end of the pipes: a leftover grandchild may hold them open.
+      const status = await child.status;
+      exited.add(rank);
+      if (status.success) return;
       await within(output, 1000); // let the last error lines arrive
+      if (wasInterrupted(status)) {
+        interruptedRanks++;
+        return;
+      }
       const how = status.signal ? `killed by ${status.signal}` : `exit code ${status.code}`;
       fail(rank, status.code, `rank ${rank} ${how}:\n${tails[rank].join("\n")}`);
-    }
-  }));
-  await within(Promise.all(streams), 2000);
-  clearTimeout(killTimer);
+    }));
+    await within(Promise.all(streams), 2000);
+  } finally {
+    clearTimeout(killTimer);
+    for (const [sig, h] of listeners) Deno.removeSignalListener(sig, h);
+  }
   try {
     Deno.removeSync(`/dev/shm/${master}`); // normally rank 0 unlinked it already
   } catch { /* gone */ }
+  if (failedRank === null && interruptedRanks > 0) code = INTERRUPTED_EXIT_CODE;
   return { code, failedRank, error, gpus: reports, master };
 }
 
@@ -255,7 +303,13 @@ export async function launchSelfIfNeeded(gpus: number, options: Partial<LaunchOp
   if (
     gpus <= 1 || Deno.env.get(ENV.rank) !== undefined || Deno.env.get("OMPI_COMM_WORLD_SIZE") !== undefined
   ) return;
-  const result = await launch({ worldSize: gpus, script: Deno.mainModule, args: Deno.args, ...options });
+  const result = await launch({
+    worldSize: gpus,
+    script: Deno.mainModule,
+    args: Deno.args,
+    forwardSignals: true,
+    ...options,
+  });
   if (result.error) console.error(`[launch] ${result.error}`);
   Deno.exit(result.code);
 }
@@ -311,15 +365,13 @@ if (import.meta.main) {
     console.error(`launch: --dist ${values.dist} must be shm or mpi`);
     Deno.exit(2);
   }
-  const interrupt = new AbortController();
-  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => interrupt.abort());
   const result = await launch({
     worldSize,
     script,
     args: rest,
     dist: values.dist,
     killGraceMs: Number(values["kill-grace-ms"]),
-    signal: interrupt.signal,
+    forwardSignals: true,
   });
   if (result.error) console.error(`[launch] job failed: ${result.error}`);
   Deno.exit(result.code);

@@ -1,6 +1,6 @@
 /**
  * What the training commands share: the dataset files, batch upload, logging (progress + TensorBoard,
- * rank 0 only), loss bookkeeping with one readback per logging interval, NaN guard, SIGINT handling.
+ * rank 0 only), loss bookkeeping with one readback per logging interval, NaN guard (interrupts: `cli/stop.ts`).
  */
 import { join } from "node:path";
 import { decathlonDatalist, prepareDecathlon } from "../data/mod.ts";
@@ -110,27 +110,6 @@ export class LossBook {
 
 /** A NaN or Inf loss: training stops without overwriting the last good checkpoint. */
 export class NonFiniteLossError extends Error {}
-
-/** SIGINT (Ctrl-C) sets `stopped` so the loop can checkpoint and exit cleanly; `dispose()` removes it. */
-export function stopSignal(log: (s: string) => void = console.log): { stopped: boolean; dispose(): void } {
-  const state = {
-    stopped: false,
-    dispose() {
-      try {
-        Deno.removeSignalListener("SIGINT", handler);
-      } catch { /* not supported on this platform */ }
-    },
-  };
-  const handler = () => {
-    if (state.stopped) Deno.exit(130);
-    state.stopped = true;
-    log("interrupt: finishing the current step, writing a checkpoint, then exiting (Ctrl-C again to abort)");
-  };
-  try {
-    Deno.addSignalListener("SIGINT", handler);
-  } catch { /* not supported on this platform */ }
-  return state;
-}
 
 /** Makes sure a folder exists and is writable, with a clear error otherwise. */
 export async function ensureWritableDir(dir: string, what: string): Promise<void> {

@@ -146,6 +146,7 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
       maxEpochs,
       valInterval: tc.valInterval,
       logEvery: o.logEvery ?? 10,
+      stop: o.stop,
       rank,
       log,
       // Crops come from a stream restarted every epoch, so a run resumed at an epoch boundary sees the same patches.
@@ -329,6 +330,7 @@ if (import.meta.main) {
         rank: dist.rank,
         worldSize: dist.worldSize,
         gradHook: dist.gradHook,
+        stop: dist.stop,
         log: dist.log,
       });
       dist.log(

@@ -185,6 +185,7 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
       maxEpochs,
       valInterval: tc.valInterval,
       logEvery: o.logEvery ?? 10,
+      stop: o.stop,
       rank,
       log,
       // Reference behaviour: lr_scheduler.step() at the start of every epoch.
@@ -391,6 +392,7 @@ if (import.meta.main) {
         worldSize: dist.worldSize,
         comm: dist.comm,
         gradHook: dist.gradHook,
+        stop: dist.stop,
         log: dist.log,
       });
       dist.log(

@@ -1,15 +1,17 @@
 /**
  * The epoch loop both training commands share: resume position (epoch, step, batches into the epoch),
  * per-epoch loader reseeding, progress lines, loss readback once per logging interval (NaN guard included),
- * validation with best-checkpoint tracking, atomic "last" checkpoints, and a clean SIGINT stop that saves
- * where it stopped.
+ * validation with best-checkpoint tracking, atomic "last" checkpoints, and a clean stop (Ctrl-C, SIGTERM, the
+ * launcher's death; agreed by every rank, see `cli/stop.ts`) after the step in progress that saves where it
+ * stopped.
  */
 import type { DataLoader } from "../data/mod.ts";
 import type { AllReduce } from "../nn/dist/allreduce.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import type { Batch } from "../data/mod.ts";
 import { Progress, RunEta } from "./progress.ts";
-import { datasetFiles, ensureWritableDir, LossBook, stopSignal } from "./run_context.ts";
+import { datasetFiles, ensureWritableDir, LossBook } from "./run_context.ts";
+import { listenForInterrupts, StopControl } from "./stop.ts";
 import { join } from "node:path";
 import * as T from "../tensor/mod.ts";
 import { removeStaleTempFiles } from "../nn/serialization/atomic.ts";
@@ -31,6 +33,8 @@ export interface TrainingRunOptions {
   comm?: AllReduce | null;
   /** Gradient hook between backward and the optimizer step (multi-process averaging). */
   gradHook?: (params: T.Tensor[]) => Promise<void>;
+  /** Stop requests and the ranks' agreement (default: a single process's own, fed by Ctrl-C/SIGTERM). */
+  stop?: StopControl;
   log?: (s: string) => void;
 }
 
@@ -111,6 +115,8 @@ export interface LoopHooks {
   afterEpoch?: (epoch: number) => Promise<void>;
   /** Writes a checkpoint: "last" every epoch and on interrupt, "best" on a new best validation metric. */
   save: (which: "last" | "best", position: LoopPosition) => Promise<void>;
+  /** Stop requests (default: this process's own, fed by Ctrl-C/SIGTERM while the loop runs). */
+  stop?: StopControl;
 }
 
 /** How the loop ended. */
@@ -124,7 +130,8 @@ export interface LoopResult {
 /** Runs epochs from `start` to `hooks.maxEpochs` (see the module doc). */
 export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Promise<LoopResult> {
   const pos = { ...start };
-  const stop = stopSignal(hooks.log);
+  const stop = hooks.stop ?? new StopControl();
+  const unlisten = listenForInterrupts(stop, hooks.log);
   const book = new LossBook();
   let lastTrainLoss = NaN, interrupted = false;
   // Whole-run ETA beside the per-epoch bar: every epoch left × the loader's steps per epoch.
@@ -133,8 +140,23 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
     Math.max(0, (hooks.maxEpochs - pos.epoch) * stepsPerEpoch - pos.batchesIntoEpoch),
   );
   const runStartStep = pos.step;
+  // The device work of the previous step: waiting for it keeps the host at most one step ahead, so a stop
+  // request (handled by the event loop) lands within a step instead of after a whole queued-up epoch.
+  let inFlight: Promise<void> | null = null;
   try {
     for (; pos.epoch < hooks.maxEpochs; pos.epoch++) {
+      await stop.settle();
+      if (stop.shouldStop) {
+        // Asked during validation or previews: the checkpoint of the finished epoch is already written.
+        // Epochs in messages count from 1, as in the progress lines: `pos.epoch` epochs are complete.
+        hooks.log(
+          `interrupted (${stopReason(stop)}): the checkpoint of epoch ${pos.epoch} (step ${pos.step}) is ` +
+            `up to date; ${RESUME}`,
+        );
+        stop.honour();
+        interrupted = true;
+        break;
+      }
       hooks.beforeEpoch?.(pos.epoch);
       hooks.loader.setEpoch(pos.epoch);
       const total = hooks.loader.length;
@@ -156,6 +178,10 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
         pos.step++;
         b++;
         book.add(pos.step, terms);
+        const queued = T.backend().sync();
+        queued.catch(() => {}); // awaited next step (or superseded by the loss readback)
+        if (inFlight) await inFlight;
+        inFlight = queued;
         if (pos.step % hooks.logEvery === 0 || b === total) {
           const { rows, means } = await book.read();
           lastTrainLoss = Object.values(means)[0] ?? NaN;
@@ -164,18 +190,22 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
           // Between readbacks: the step count moves (slow steps would otherwise leave the line silent).
           progress?.update(b);
         }
-        if (stop.stopped) break;
+        if (stop.shouldStop) break;
       }
       progress?.done();
-      if (stop.stopped) {
+      if (stop.shouldStop) {
         await book.read();
         const complete = b >= total;
         pos.batchesIntoEpoch = complete ? 0 : b;
         if (complete) pos.epoch++;
         await hooks.save("last", pos);
-        hooks.log(
-          `interrupted: checkpoint written (epoch ${pos.epoch}, step ${pos.step}); run again with resume_ckpt to continue`,
-        );
+        stop.honour();
+        const n = pos.batchesIntoEpoch;
+        const where = n > 0
+          ? `${n} batch${n === 1 ? "" : "es"} into epoch ${pos.epoch + 1}`
+          : `end of epoch ${pos.epoch}`;
+        const why = stopReason(stop);
+        hooks.log(`interrupted (${why}): checkpoint written after step ${pos.step} (${where}); ${RESUME}`);
         interrupted = true;
         break;
       }
@@ -197,9 +227,16 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
       await hooks.save("last", done);
     }
   } finally {
-    stop.dispose();
+    unlisten();
   }
   return { position: pos, interrupted, lastTrainLoss };
+}
+
+const RESUME = "run again with resume_ckpt to continue";
+
+/** Why the loop stops: this process's own reason, or (on the other ranks) the vote. */
+function stopReason(stop: StopControl): string {
+  return stop.reason ?? "another rank asked to stop";
 }
 
 /** The loop position stored in a checkpoint's info. */

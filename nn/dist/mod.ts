@@ -18,7 +18,8 @@
  * on one rank must still contribute zeros), otherwise the call fails with an error naming the ranks. Ranks are
  * started by `cli/launch.ts` (`-g N`; it pins rank i to GPU i); after creating its device a rank calls
  * `reportGpu(rank, device.description)` so the launcher can check the pinning. Ranks started by mpirun call
- * `pinThisProcess(localRank, localSize)` before their first `requestAdapter`.
+ * `pinThisProcess(localRank, localSize)` before their first `requestAdapter`. A rank watches the launcher's
+ * pid (`watchLauncher`, the launcher exports it as `LDM3D_LAUNCHER_PID`) to stop cleanly when it dies.
  *
  * @module
  */
@@ -66,3 +67,11 @@ export {
   softwareAdapter,
 } from "./gpu_pinning.ts";
 export { processAlive, segmentName, SharedSegment } from "./shm.ts";
+export {
+  LAUNCHER_PID_ENV,
+  launcherPidFromEnv,
+  type LauncherWatch,
+  silenceOutput,
+  WATCH_INTERVAL_MS,
+  watchLauncher,
+} from "./launcher_watch.ts";

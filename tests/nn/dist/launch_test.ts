@@ -10,7 +10,16 @@ const TWO_GPUS: GpuInfo[] = [
 ];
 
 /** Runs a 2-rank job of the worker, collecting its lines; fails the test if it takes over `ms`. */
-async function job(mode: string, extra: { software?: boolean; gpus?: GpuInfo[]; ms?: number } = {}) {
+async function job(
+  mode: string,
+  extra: {
+    software?: boolean;
+    gpus?: GpuInfo[];
+    ms?: number;
+    signal?: AbortSignal;
+    onLine?: (line: string) => void;
+  } = {},
+) {
   const lines: string[] = [];
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -22,7 +31,11 @@ async function job(mode: string, extra: { software?: boolean; gpus?: GpuInfo[]; 
       softwareAdapter: extra.software ?? true,
       gpuLister: () => Promise.resolve(extra.gpus ?? []),
       killGraceMs: 2000,
-      output: (line) => lines.push(line),
+      signal: extra.signal,
+      output: (line) => {
+        lines.push(line);
+        extra.onLine?.(line);
+      },
     }),
     new Promise<LaunchResult>((_, reject) => {
       timer = setTimeout(
@@ -48,6 +61,7 @@ Deno.test("launch: ranks get RANK/WORLD_SIZE/MASTER/LP_NUM_THREADS and their lin
     assert.equal(env.MASTER, result.master);
     assert.equal(env.LP_NUM_THREADS, Deno.env.get("LP_NUM_THREADS") ? null : `${lpThreads(2)}`);
     assert.equal(env.DRI_PRIME, null); // software adapter: no pinning
+    assert.equal(env.LDM3D_LAUNCHER_PID, `${Deno.pid}`, "ranks can watch the launcher");
     assert.ok(lines.includes(`[rank ${rank}] hello from rank ${rank}`));
   }
 });
@@ -59,6 +73,26 @@ Deno.test("launch: a rank that dies ends the others and the job fails with its e
   assert.match(result.error ?? "", /boom from rank 1/);
   assert.ok(lines.some((l) => l.startsWith("[rank 1] ") && l.includes("boom from rank 1")));
   assert.ok(seconds < 20, `took ${seconds} s`);
+});
+
+Deno.test("launch: an interrupt reaches every rank once; a rank's early exit 130 cuts no one short; the job exits 130", async () => {
+  const abort = new AbortController();
+  let ready = 0;
+  const { result, lines } = await job("interruptible", {
+    signal: abort.signal,
+    onLine: (line) => {
+      if (line.endsWith("] ready") && ++ready === 2) abort.abort();
+    },
+  });
+  assert.equal(result.code, 130, lines.join("\n"));
+  assert.equal(result.failedRank, null);
+  assert.equal(result.error, null);
+  for (const rank of [0, 1]) {
+    const got = lines.filter((l) => l.startsWith(`[rank ${rank}] interrupt (SIGTERM)`));
+    assert.equal(got.length, 1, lines.join("\n"));
+  }
+  // Rank 1 exited at once; rank 0 still finished "saving" (it was not sent a second signal).
+  assert.ok(lines.includes("[rank 0] rank 0 saved (SIGTERM)"), lines.join("\n"));
 });
 
 Deno.test("launch: with 2 GPUs ranks are pinned to different GPUs and report them", async () => {

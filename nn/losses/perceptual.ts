@@ -147,7 +147,7 @@ export class LPIPS extends Module {
     return scope(() => this.net.forward(this.scalingLayer.forward(x)));
   }
 
-  /** LPIPS between in0 and in1, both [N, C, H, W] (C = 1 or 3; H, W ≳ 32). */
+  /** LPIPS between in0 and in1, both [N, C, H, W] (C = 1 or 3; H, W ≥ 17, or the third pool has no window). */
   forward(in0: Tensor, in1: Tensor): LpipsOutput {
     return scope(() => {
       const n = in0.shape[0];

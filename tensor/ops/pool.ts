@@ -22,6 +22,23 @@ function axes(op: string, name: string, v: number | number[], n: number, min: nu
   return a;
 }
 
+/**
+ * PyTorch's pooling output length along one axis (`pooling_output_shape`, dilation 1):
+ * ⌊(L + 2p − (k − 1) − 1 + (ceil ? s − 1 : 0)) / s⌋ + 1, minus one in ceil mode when the last window would start
+ * in the right padding. Ceil mode therefore accepts an input shorter than the kernel (L = 2, k = 3, s = 2 → 1).
+ * A result below 1 is an error for the caller to report.
+ */
+export function poolOutputSize(
+  len: number,
+  kernel: number,
+  stride: number,
+  pad: number,
+  ceil: boolean,
+): number {
+  const o = Math.floor((len + 2 * pad - (kernel - 1) - 1 + (ceil ? stride - 1 : 0)) / stride) + 1;
+  return ceil && (o - 1) * stride >= len + pad ? o - 1 : o;
+}
+
 function pool(
   op: string,
   kind: PoolKind,
@@ -44,20 +61,14 @@ function pool(
     throw new Error(`${op}: padding [${p}] must be at most half the kernel [${k}]`);
   }
   const spatial = x.shape.slice(2);
-  const out = spatial.map((d, i) => {
-    const span = d + 2 * p[i] - k[i];
-    if (span < 0) {
-      throw new Error(
-        `${op}: kernel [${k}] is larger than the padded input [${
-          spatial.map((v, j) => v + 2 * p[j])
-        }] (x [${x.shape}])`,
-      );
-    }
-    let o = (opts.ceilMode ? Math.ceil(span / s[i]) : Math.floor(span / s[i])) + 1;
-    // Reference behaviour (PyTorch): in ceil mode the last window must start inside the input or left padding.
-    if (opts.ceilMode && (o - 1) * s[i] >= d + p[i]) o--;
-    return o;
-  });
+  const out = spatial.map((d, i) => poolOutputSize(d, k[i], s[i], p[i], opts.ceilMode ?? false));
+  if (out.some((o) => o < 1)) {
+    throw new Error(
+      `${op}: output size [${out}] is too small: kernel [${k}], stride [${s}], padding [${p}]${
+        opts.ceilMode ? ", ceil mode" : ""
+      } on input [${spatial}] (x [${x.shape}])`,
+    );
+  }
   const pad3 = (a: number[], v: number) => [...new Array(3 - n).fill(v), ...a];
   const g: PoolGeometry = {
     BC: x.shape[0] * x.shape[1],

@@ -162,7 +162,7 @@ function childrenOf(pid: number): number[] {
 /** Pids of every process below `pid` (children, grandchildren, …). */
 function descendantsOf(pid: number): number[] {
   const out: number[] = [];
-  for (let queue = [pid]; queue.length;) {
+  for (const queue = [pid]; queue.length;) {
     const kids = childrenOf(queue.shift()!);
     out.push(...kids);
     queue.push(...kids);

@@ -36,7 +36,8 @@ Deno.test({
       const img = await readNifti(fx.file(spec.file));
       const exp = spec.expected;
       assert.deepEqual(img.fileShape, exp.shape, fname);
-      const stem = fname.replace(/\.nii(\.gz)?$/, "");
+      // The README names each file's expected voxels `<stem>/data` (stem = file name without .nii / .nii.gz).
+      const stem = spec.file.replace(/\.nii(\.gz)?$/, "");
       const t = fx.tensor(`${stem}/data`);
       const got = toFileOrder(img.volume.data, img.volume.shape);
       assert.equal(got.length, t.data.length, fname);
@@ -146,14 +147,31 @@ Deno.test("nifti write/read round trip: float32 and int16, .nii and .nii.gz, 3-D
   }
 });
 
-Deno.test("nifti reader: channel subset of a 4-D file", async () => {
-  if (!nio) return;
-  const path = nio.file("d_float64_4d_LAS_qform_sform.nii");
-  const all = await readNifti(path);
-  const one = await readNifti(path, { channels: [2] });
-  const n = one.volume.data.length;
-  assert.deepEqual(Array.from(one.volume.data), Array.from(all.volume.data.subarray(2 * n, 3 * n)));
-  await assert.rejects(() => readNifti(path, { channels: [4] }), /channel 4 requested but the image has 4/);
+Deno.test({
+  name: "nifti reader: channel subset of every 4-D fixture file",
+  ignore: nio === null,
+  fn: async () => {
+    // The 4-D files are those whose expected shape has a channel axis (meta.nifti[*].expected.shape, X, Y, Z, C).
+    const fourD = Object.values<any>(nio!.meta.nifti).filter((spec) => spec.expected.shape.length === 4);
+    assert.ok(fourD.length > 0, "nifti_io lists no 4-D file");
+    for (const spec of fourD) {
+      const path = nio!.file(spec.file), channels = spec.expected.shape[3];
+      const all = await readNifti(path);
+      for (const c of new Set([0, Math.floor(channels / 2), channels - 1])) {
+        const one = await readNifti(path, { channels: [c] });
+        const n = one.volume.data.length;
+        assert.deepEqual(
+          Array.from(one.volume.data),
+          Array.from(all.volume.data.subarray(c * n, (c + 1) * n)),
+          `${spec.file} channel ${c}`,
+        );
+      }
+      await assert.rejects(
+        () => readNifti(path, { channels: [channels] }),
+        new RegExp(`channel ${channels} requested but the image has ${channels}`),
+      );
+    }
+  },
 });
 
 Deno.test("nifti reader: MONAI replaces a mismatching sform by the qform, even with qform_code 0", () => {

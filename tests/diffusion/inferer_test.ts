@@ -128,7 +128,9 @@ if (!ldm) {
       intermediateEvery: 1,
       progress: (i, n) => progress.push(i / n),
     });
-    assert.deepEqual(calls, steps.map((t) => [t]));
+    // One timestep per batch element, as the reference's Tensor((t,)) broadcast over the batch.
+    const batch = ldm.tensor(sp.input_noise).shape[0];
+    assert.deepEqual(calls, steps.map((t) => new Array(batch).fill(t)));
     assert.deepEqual(progress, steps.map((_, i) => (i + 1) / steps.length));
     assert.equal(result.intermediates.length, sp.latents.length);
     for (let i = 0; i < sp.latents.length; i++) {

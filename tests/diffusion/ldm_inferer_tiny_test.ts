@@ -8,15 +8,10 @@ import * as T from "../../tensor/mod.ts";
 import { LatentDiffusionInferer } from "../../diffusion/mod.ts";
 import { schedulerFromEntry } from "./_helpers.ts";
 import { loadCase, relError } from "../fixtures.ts";
+import { assertGradient, gradientScale } from "../nn/_helpers.ts";
 
 /** Deep-model outputs and gradients (fixtures README). */
 const MODEL_TOL = 5e-4;
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
 const MODEL_FILES = { autoencoder: "nn/models/autoencoder_kl.ts", unet: "diffusion/unet.ts" };
 
@@ -85,26 +80,13 @@ if (!ldm || "reason" in found) {
     assert.ok(Math.abs(loss - expectedLoss) / expectedLoss <= MODEL_TOL, `loss ${loss} vs ${expectedLoss}`);
     out.loss.backward();
     const grads = await loadStateDictFile(ldm.file(tr.grads));
-    let gradScale = 0;
-    for (const g of grads.values()) gradScale = Math.max(gradScale, maxAbs(g.data));
+    const gradScale = gradientScale([...grads.values()].map((g) => g.data));
     let checked = 0;
     for (const [name, p] of unet.namedParameters() as [string, T.Tensor][]) {
       const ref = grads.get(name);
       assert.ok(ref, `no reference gradient for ${name}`);
       assert.ok(p.grad, `${name}: no gradient`);
-      const ours = await p.grad.data();
-      const refMax = maxAbs(ref.data);
-      if (refMax < 1e-6 * gradScale) {
-        // Mathematically zero (e.g. the key bias: softmax ignores a per-query constant); compare absolutely.
-        const oursMax = maxAbs(ours);
-        assert.ok(
-          oursMax < 1e-5 * gradScale,
-          `grad ${name}: expected ≈ 0 (ref max ${refMax}), got max ${oursMax}`,
-        );
-      } else {
-        const err = relError(ours, ref.data);
-        assert.ok(err <= MODEL_TOL, `grad ${name}: rel error ${err}`);
-      }
+      await assertGradient(p.grad, ref.data, gradScale, MODEL_TOL, `grad ${name}`);
       checked++;
     }
     assert.equal(checked, grads.size);

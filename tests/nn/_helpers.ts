@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { init, type Tensor, tensor } from "../../tensor/mod.ts";
 import { type FixtureCase, relError } from "../fixtures.ts";
+import { checkGradient } from "../gradients.ts";
+
+export { gradientScale, maxAbs, ZERO_GRAD_REL } from "../gradients.ts";
 
 /** Creates the device once (every test file awaits this first). */
 export async function setup(): Promise<void> {
@@ -37,4 +40,19 @@ export function randomArray(n: number, seed = 1, lo = -1, hi = 1): Float32Array 
     out[i] = lo + ((s >>> 8) / 2 ** 24) * (hi - lo);
   }
   return out;
+}
+
+/**
+ * Asserts our gradient matches the reference: relative error ≤ tol, or, when the reference is mathematically zero
+ * (see ../gradients.ts), ours is too. Returns the relative error (0 for a zero gradient) and whether it was zero.
+ */
+export async function assertGradient(
+  got: Tensor | Float32Array,
+  expected: ArrayLike<number>,
+  scale: number,
+  tol: number,
+  what: string,
+): Promise<{ error: number; zero: boolean }> {
+  const data = got instanceof Float32Array ? got : (await got.data()) as Float32Array;
+  return checkGradient(data, expected, scale, tol, what);
 }

@@ -25,7 +25,12 @@ Deno.test({
     d.loadStateDict(await loadStateDictFile(fx!.file("model.safetensors")));
     const x = fixtureTensor(fx!, "x").requireGrad();
     const outs = d.forward(x);
-    const names = ["out_initial_conv", "out_0", "out_1", "out_2", "out_final_conv"];
+    // forward() lists every child's output: initial_conv, 0 … num_layers_d − 1, final_conv (tensors out_<child>).
+    const children = [
+      "initial_conv",
+      ...Array.from({ length: fx!.meta.config.num_layers_d }, (_, i) => `${i}`),
+    ];
+    const names = [...children, "final_conv"].map((c) => `out_${c}`);
     assert.equal(outs.length, names.length);
     const report: Record<string, number> = {};
     for (const [i, n] of names.entries()) {

@@ -12,12 +12,13 @@ import {
 import { AutoencoderTrainer } from "../../../nn/train/autoencoder_step.ts";
 import { loadStateDictFile } from "../../../nn/serialization/mod.ts";
 import { loadCase } from "../../fixtures.ts";
-import { relError } from "../../fixtures.ts";
-import { assertRel, fixtureTensor, setup } from "../_helpers.ts";
+import { assertGradient, assertRel, fixtureTensor, gradientScale, setup } from "../_helpers.ts";
 
 await setup();
 
 const fx = loadCase("train_step_tiny");
+/** Deep-model gradients (fixtures README). */
+const GRAD_TOL = 5e-4;
 
 Deno.test({
   name:
@@ -30,9 +31,17 @@ Deno.test({
     ae.loadStateDict(await loadStateDictFile(from("autoencoder")));
     const disc = new PatchDiscriminator(camelizeKeys<PatchDiscriminatorOptions>(cfg.discriminator));
     disc.loadStateDict(await loadStateDictFile(from("discriminator")));
-    const perceptual = new PerceptualLoss({ fake3dRatio: cfg.perceptual.fake_3d_ratio });
+    const pc = cfg.perceptual;
+    const perceptual = new PerceptualLoss({
+      spatialDims: pc.spatial_dims,
+      networkType: pc.network_type,
+      isFake3d: pc.is_fake_3d,
+      fake3dRatio: pc.fake_3d_ratio,
+    });
     perceptual.loadStateDict(await loadStateDictFile(from("perceptual")));
     const o = cfg.optimizer;
+    assert.equal(o.type, "Adam", "train_step_tiny: only the Adam optimizer is supported");
+    assert.equal(cfg.adv_criterion, "least_squares", "train_step_tiny: only the least-squares criterion");
     const adam = (params: any[]) =>
       new Adam(params, {
         lr: o.lr,
@@ -60,7 +69,7 @@ Deno.test({
     const aeNames = new Map(ae.namedParameters().map(([k, p]) => [p, k]));
     const dNames = new Map(disc.namedParameters().map(([k, p]) => [p, k]));
     const r = await trainer.step(x, {
-      epoch: 6,
+      epoch: trainer.warmUp + 1, // the recorded step is one with the adversarial terms on
       eps,
       sliceIndices,
       keepReconstruction: true,
@@ -98,48 +107,51 @@ Deno.test({
       ] as const
     ) {
       const ref = await loadStateDictFile(fx!.file(file));
-      let worst = 0;
+      const scale = gradientScale([...ref.values()].map((g) => g.data));
+      let worst = 0, zero = 0;
       for (const [k] of model.namedParameters()) {
         const got = gradsAtHook.get(`${which}:${k}`)!;
-        if (k.endsWith("to_k.bias")) continue;
-        const e = relError(got, ref.get(k)!.data);
-        assert.ok(e <= 5e-4, `${which} grad ${k}: ${e}`);
-        worst = Math.max(worst, e);
+        assert.ok(ref.get(k), `${file}: no reference gradient for ${k}`);
+        const r = await assertGradient(got, ref.get(k)!.data, scale, GRAD_TOL, `${which} grad ${k}`);
+        worst = Math.max(worst, r.error);
+        if (r.zero) zero++;
       }
       report[`${file} worst`] = worst;
+      report[`${file} zero`] = zero;
     }
 
-    // Weights after Adam's first step: p − lr·m̂/(√v̂ + eps) ≈ p − lr·g/(|g| + 1e-8). Where |g| is within a few
-    // orders of eps the update is sensitive to the gradient's last bits, so the tolerance there is lr.
+    // Weights after Adam's first step: p − lr·m̂/(√v̂ + eps) = p − lr·u(g) with u(g) = g/(|g| + eps) ≈ sign(g).
+    // Our gradient differs from the reference's within the tolerance checked above, and u amplifies that where
+    // |g| is near eps or the sign differs (e.g. mathematically-zero gradients, pure rounding residue). So each
+    // element must match up to lr·|u(g_ours) − u(g_ref)| plus float32 rounding; the elements where that allowance
+    // exceeds 1% of lr are counted.
+    const u = (g: number) => g / (Math.abs(g) + o.eps);
     for (
-      const [file, gradFile, model] of [
-        ["autoencoder_after.safetensors", "grads_autoencoder.safetensors", ae],
-        ["discriminator_after.safetensors", "grads_discriminator.safetensors", disc],
+      const [which, file, gradFile, model] of [
+        ["generator", "autoencoder_after.safetensors", "grads_autoencoder.safetensors", ae],
+        ["discriminator", "discriminator_after.safetensors", "grads_discriminator.safetensors", disc],
       ] as const
     ) {
       const after = await loadStateDictFile(fx!.file(file));
       const refGrads = await loadStateDictFile(fx!.file(gradFile));
       const sd = await model.stateDict();
-      let worst = 0, sensitive = 0, worstSensitive = 0;
+      let worst = 0, loose = 0;
       for (const [k, v] of after) {
-        const got = sd.get(k)!.data, g = refGrads.get(k)?.data;
+        const got = sd.get(k)!.data, g = refGrads.get(k)?.data, ours = gradsAtHook.get(`${which}:${k}`);
+        assert.ok(g && ours, `${file} ${k}: no gradient to predict its update from`);
         for (let i = 0; i < got.length; i++) {
+          const allowance = o.lr * Math.abs(u(ours[i]) - u(g[i]));
+          if (allowance > 0.01 * o.lr) loose++;
           const d = Math.abs(got[i] - v.data[i]);
-          const tiny = g !== undefined && Math.abs(g[i]) < 1e-6;
-          if (tiny) {
-            sensitive++;
-            worstSensitive = Math.max(worstSensitive, d / o.lr);
-          }
           assert.ok(
-            d <= (tiny ? o.lr : 2e-7 + 2e-6 * Math.abs(v.data[i])),
-            `${file} ${k}[${i}]: ${got[i]} vs ${v.data[i]}`,
+            d <= allowance + 2e-7 + 2e-6 * Math.abs(v.data[i]),
+            `${file} ${k}[${i}]: ${got[i]} vs ${v.data[i]} (gradient ours ${ours[i]}, reference ${g[i]})`,
           );
-          if (!tiny) worst = Math.max(worst, d);
+          worst = Math.max(worst, d - allowance);
         }
       }
-      report[`${file} max |Δ| (insensitive elements)`] = worst;
-      report[`${file} elements with |g| < 1e-6`] = sensitive;
-      report[`${file} their max |Δ|/lr`] = worstSensitive;
+      report[`${file} max |Δ| beyond the gradient allowance`] = worst;
+      report[`${file} elements allowed > 1% lr`] = loose;
     }
     console.log("train_step_tiny:", JSON.stringify(report));
     for (const t of [x, eps, ...scalars.map(([t]) => t), r.reconstruction!]) t.dispose();

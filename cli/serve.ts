@@ -37,6 +37,11 @@ const WEB_DIR = new URL("../web/", import.meta.url);
 
 /** Bundles web/app.ts into `outDir`/app.js for the browser; throws with deno bundle's output on failure. */
 export async function bundlePage(outDir: string): Promise<string> {
+  if (!import.meta.url.startsWith("file:")) {
+    throw new Error(
+      `the page is bundled from a local checkout (deno bundle needs web/ on disk); this copy runs from ${import.meta.url}`,
+    );
+  }
   const out = join(outDir, "app.js");
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["bundle", "--quiet", "--platform", "browser", "--sourcemap", "linked", "-o", out, "web/app.ts"],

@@ -17,7 +17,7 @@ import {
   ssim3d,
   volumeFrechetDistance,
 } from "../nn/metrics/mod.ts";
-import { loadTrainConfig, type TrainConfig } from "./config.ts";
+import { loadTrainConfig, readConfigFile, type TrainConfig } from "./config.ts";
 import { datasetFiles } from "./run_context.ts";
 import { AUTOENCODER_FILES, trainAutoencoder } from "./train_autoencoder.ts";
 import { trainDiffusion } from "./train_diffusion.ts";
@@ -26,6 +26,9 @@ import { loadModelWeights } from "./weights.ts";
 import { volumeRowsPng } from "./png.ts";
 import type { CommandSpec } from "./args.ts";
 import { DEMO_MANIFEST, prepareDemoOutput } from "./demo_output.ts";
+
+/** The page `deno task serve --models DIR` serves, opening DIR's config and checkpoints. */
+const PAGE_URL = "http://127.0.0.1:8000/?models=/models/";
 
 /** Demo settings (defaults: finishes in a few minutes on a 2-core CPU with a software GPU). */
 export interface DemoOptions {
@@ -92,9 +95,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   };
   await T.init();
   log(`demo: device ${T.backend().description}; output folder ${output}`);
-  const config = await loadTrainConfig(
-    o.configPath ?? new URL("../config/config_demo.json", import.meta.url).pathname,
-  );
+  const configPath = o.configPath ?? new URL("../config/config_demo.json", import.meta.url).pathname;
+  const config = await loadTrainConfig(configPath);
   const env = {
     dataBaseDir: join(output, "data"),
     modelDir: join(output, "models"),
@@ -114,6 +116,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   lap("autoencoder");
   const dm = await trainDiffusion({ config, env, maxEpochs: o.diffusionEpochs, seed, synthEvery: 1e9, log });
   lap("diffusion");
+  // The browser page (deno task serve --models …) opens models/ with its config beside the checkpoints.
+  await Deno.writeTextFile(
+    join(env.modelDir, "config.json"),
+    JSON.stringify(await readConfigFile(configPath), null, 2),
+  );
 
   const files = await datasetFiles(env.dataBaseDir, false, log);
   const real = await heldOutVolumes(config, files.val);
@@ -186,6 +193,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   );
   await Deno.writeTextFile(join(output, "report.md"), reportText(report));
   log(reportText(report));
+  log(`open the trained models in a browser: deno task serve --models ${env.modelDir}  (then ${PAGE_URL})`);
   return report;
 }
 

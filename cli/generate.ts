@@ -6,23 +6,23 @@
  */
 import { join } from "node:path";
 import * as T from "../tensor/mod.ts";
-import { AutoencoderKL } from "../nn/mod.ts";
-import { manualSeed } from "../nn/init.ts";
-import { DiffusionModelUNet } from "../diffusion/unet.ts";
-import { LatentDiffusionInferer } from "../diffusion/mod.ts";
 import { writeNifti } from "../data/mod.ts";
-import { loadStateDictFile } from "../nn/serialization/mod.ts";
-import { detectKeyNaming } from "../nn/serialization/key_names.ts";
-import { isCheckpointMetadata, parseCheckpointMetadata } from "../nn/checkpoint.ts";
-import { isSafetensors, readSafetensors } from "../nn/serialization/safetensors.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import { ensureWritableDir } from "./run_context.ts";
 import { AUTOENCODER_FILES } from "./train_autoencoder.ts";
-import { DIFFUSION_FILES, sampleLatentShape, schedulerFromConfig } from "./train_diffusion.ts";
-import { loadModelWeights } from "./weights.ts";
+import { DIFFUSION_FILES } from "./train_diffusion.ts";
+import {
+  centredRasAffine,
+  loadSamplingModels,
+  sampleVolume,
+  schedulerFromConfig,
+  type WeightsBytes,
+} from "./sampling.ts";
 import { volumeRowsPng } from "./png.ts";
 import { Progress } from "./progress.ts";
 import type { CommandSpec } from "./args.ts";
+
+export { centredRasAffine } from "./sampling.ts";
 
 /** Options of {@link generate}. */
 export interface GenerateOptions {
@@ -57,23 +57,13 @@ export interface GenerateResult {
   scaleFactor: number;
 }
 
-/** RAS affine with `spacing` on the diagonal and the volume's centre at the world origin. */
-export function centredRasAffine(shape: readonly number[], spacing: readonly number[]): number[][] {
-  return [
-    [spacing[0], 0, 0, (-(shape[0] - 1) / 2) * spacing[0]],
-    [0, spacing[1], 0, (-(shape[1] - 1) / 2) * spacing[1]],
-    [0, 0, spacing[2], (-(shape[2] - 1) / 2) * spacing[2]],
-    [0, 0, 0, 1],
-  ];
-}
-
-async function storedScaleFactor(path: string): Promise<number | null> {
-  const bytes = await Deno.readFile(path).catch(() => null);
-  if (!bytes || !isSafetensors(bytes)) return null;
-  const { metadata } = readSafetensors(bytes, path);
-  if (!isCheckpointMetadata(metadata)) return null;
-  const v = Number(parseCheckpointMetadata(path, metadata).info.extra?.scaleFactor);
-  return Number.isFinite(v) ? v : null;
+/** Reads a weights file for {@link loadSamplingModels}, with the CLI's message when it cannot. */
+async function readWeights(path: string): Promise<WeightsBytes> {
+  try {
+    return { bytes: await Deno.readFile(path), source: path };
+  } catch (e) {
+    throw new Error(`${path}: cannot read weights (${(e as Error).message})`);
+  }
 }
 
 /** Samples `num` volumes; see the module doc. */
@@ -85,32 +75,13 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   const output = o.output ?? o.env.outputDir ?? join(o.env.modelDir, "samples");
   await ensureWritableDir(output, "output folder");
   await T.init();
-  manualSeed(seed);
-  const autoencoder = new AutoencoderKL({ ...cfg.autoencoder });
-  await loadModelWeights(
-    autoencoder,
-    o.autoencoderCheckpoint ?? join(o.env.modelDir, AUTOENCODER_FILES.best),
-    "autoencoderkl",
-    "autoencoder",
-  );
-  autoencoder.eval();
-  const unetPath = o.diffusionCheckpoint ?? join(o.env.modelDir, DIFFUSION_FILES.best);
-  let includeFc = o.includeFc ?? cfg.diffusion.includeFc;
-  if (includeFc === undefined && !o.untrainedUnet && !unetPath.endsWith(".safetensors")) {
-    const naming = detectKeyNaming(
-      (await loadStateDictFile(unetPath, { checkFinite: false })).keys(),
-      "diffusion_unet",
-    );
-    // Reference behaviour: GenerativeModels' UNet attention has no output projection in use.
-    includeFc = naming !== "gm";
-  }
-  const unet = new DiffusionModelUNet({ ...cfg.diffusion, includeFc: includeFc ?? true });
-  if (!o.untrainedUnet) {
-    await loadModelWeights(unet, unetPath, "diffusion_unet", "unet", {
-      projection: includeFc === false ? "drop" : "identity",
-    });
-  }
-  let scaleFactor = o.scaleFactor ?? (o.untrainedUnet ? null : await storedScaleFactor(unetPath));
+  const models = await loadSamplingModels(cfg, {
+    autoencoder: () => readWeights(o.autoencoderCheckpoint ?? join(o.env.modelDir, AUTOENCODER_FILES.best)),
+    unet: o.untrainedUnet
+      ? undefined
+      : () => readWeights(o.diffusionCheckpoint ?? join(o.env.modelDir, DIFFUSION_FILES.best)),
+  }, { includeFc: o.includeFc, seed });
+  let scaleFactor = o.scaleFactor ?? models.storedScaleFactor;
   if (scaleFactor === null) {
     scaleFactor = 1.0;
     log(
@@ -119,30 +90,28 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   }
   const kind = o.scheduler ?? "ddpm";
   const scheduler = schedulerFromConfig(cfg, kind, { steps: o.steps, eta: o.eta, clipSample: o.clipSample });
-  const inferer = new LatentDiffusionInferer(scheduler, { scaleFactor });
-  const latent = sampleLatentShape(cfg);
   const files: string[] = [], volumes: Float32Array[] = [];
   let shape: [number, number, number] = [0, 0, 0];
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "_").slice(0, 15);
   for (let i = 0; i < num; i++) {
-    const noise = T.randn(latent, { seed, stream: "generate/noise", sampleOffset: i });
     const progress = new Progress({
       total: scheduler.timesteps.length,
       label: `sample ${i + 1}/${num} (${kind})`,
     });
-    const out = await inferer.sample(noise, unet.asFunction(), scheduler, autoencoder, {
-      generator: { seed, stream: `generate/step/${i}` },
+    const sample = await sampleVolume(cfg, models, {
+      scheduler,
+      scaleFactor,
+      seed,
+      index: i,
       progress: (s) => progress.update(s),
     });
     progress.done();
-    const [, , X, Y, Z] = out.image.shape;
-    shape = [X, Y, Z];
-    const data = (await out.image.data()) as Float32Array;
-    for (const t of [noise, out.image, out.latent, ...out.intermediates]) t.dispose();
+    shape = sample.shape;
+    const data = sample.data;
     const base = join(output, `synimg_${stamp}_${String(i).padStart(3, "0")}`);
     await writeNifti(`${base}.nii.gz`, {
       data,
-      shape: [1, X, Y, Z],
+      shape: [1, ...shape],
       affine: centredRasAffine(shape, cfg.spacing),
       spacing: [...cfg.spacing],
     });
@@ -152,8 +121,7 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
     log(`wrote ${base}.nii.gz and .png`);
   }
   scheduler.dispose();
-  autoencoder.dispose();
-  unet.dispose();
+  models.dispose();
   return { files, volumes, shape, scaleFactor };
 }
 

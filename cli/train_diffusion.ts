@@ -12,7 +12,7 @@ import { manualSeed } from "../nn/init.ts";
 import { configHash, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "../nn/checkpoint.ts";
 import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import { DiffusionModelUNet } from "../diffusion/unet.ts";
-import { DDIMScheduler, DDPMScheduler, LatentDiffusionInferer, type Scheduler } from "../diffusion/mod.ts";
+import { LatentDiffusionInferer } from "../diffusion/mod.ts";
 import type { TrainConfig } from "./config.ts";
 import type { CommandSpec } from "./args.ts";
 import { batchTensor, LossBook, RunLog } from "./run_context.ts";
@@ -29,6 +29,9 @@ import {
 } from "./training_loop.ts";
 import { AUTOENCODER_FILES } from "./train_autoencoder.ts";
 import { loadModelWeights } from "./weights.ts";
+import { sampleLatentShape, schedulerFromConfig } from "./sampling.ts";
+
+export { sampleLatentShape, schedulerFromConfig } from "./sampling.ts";
 import { meanScalar } from "../nn/dist/allreduce.ts";
 
 /** Options of {@link trainDiffusion}. */
@@ -61,37 +64,6 @@ export function diffusionConfigHash(config: TrainConfig): string {
     scheduler: config.noiseScheduler,
     latent: config.latentChannels,
   });
-}
-
-/**
- * The scheduler the config describes: DDPM (training, and the tutorial's inference, over all training steps unless
- * `steps` is given) or DDIM with `steps` (default 50; the bundle's recipe). `clipSample` overrides the config.
- */
-export function schedulerFromConfig(
-  config: TrainConfig,
-  kind: "ddpm" | "ddim" = "ddpm",
-  o: { steps?: number; eta?: number; clipSample?: boolean } = {},
-): Scheduler {
-  const ns = config.noiseScheduler;
-  const common = {
-    numTrainTimesteps: ns.numTrainTimesteps,
-    schedule: ns.schedule,
-    betaStart: ns.betaStart,
-    betaEnd: ns.betaEnd,
-    predictionType: ns.predictionType,
-    clipSample: o.clipSample ?? ns.clipSample,
-  };
-  const scheduler = kind === "ddim"
-    ? new DDIMScheduler({ ...common, eta: o.eta ?? 0 })
-    : new DDPMScheduler({ ...common, varianceType: ns.varianceType });
-  if (kind === "ddim" || o.steps) scheduler.setTimesteps(o.steps ?? 50);
-  return scheduler;
-}
-
-/** Shape of one sample's latent noise: [1, latent channels, diffusion patch / 2^(autoencoder levels − 1)]. */
-export function sampleLatentShape(config: TrainConfig): number[] {
-  const f = 2 ** (config.autoencoder.channels.length - 1);
-  return [1, config.latentChannels, ...config.diffusionTrain.patchSize.map((p) => p / f)];
 }
 
 /** Runs the diffusion stage. */

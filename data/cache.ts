@@ -2,8 +2,9 @@
  * On-disk cache of preprocessed volumes (the deterministic prefix of a transform chain, like MONAI's
  * CacheDataset). One file per (source file, chain); an entry is stale when the source's size or mtime changed.
  */
-import { createHash } from "node:crypto";
-import { join, resolve } from "node:path";
+import { md5 } from "@noble/hashes/legacy.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { join, resolve } from "pathe";
 import { removeStaleLeftovers } from "./pid_files.ts";
 import { describeChain, type Transform } from "./transforms/transform.ts";
 import type { Volume } from "./volume.ts";
@@ -51,7 +52,10 @@ export class VolumeCache {
 
   /** Cache file path for a source file and a transform chain. */
   entryPath(file: string, steps: Transform[]): string {
-    const key = createHash("md5").update(JSON.stringify([resolve(file), describeChain(steps)])).digest("hex");
+    // md5 in plain TypeScript (the same keys as node:crypto's): this module also loads in a browser.
+    const key = bytesToHex(
+      md5(new TextEncoder().encode(JSON.stringify([resolve(file), describeChain(steps)]))),
+    );
     return join(this.dir, `${key}.vol`);
   }
 

@@ -2,11 +2,7 @@
  * Medical Segmentation Decathlon Task01_BrainTumour: resumable download (HTTP Range) with md5 check, tar
  * extraction (npm:tar-stream), dataset.json parsing and the reference train/validation split.
  */
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { createGunzip } from "node:zlib";
-import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
-import tar from "tar-stream";
+import { dirname, isAbsolute, join, normalize, resolve, sep } from "pathe";
 import { splitSection } from "./split.ts";
 import { removeStaleLeftovers, withLock } from "./pid_files.ts";
 
@@ -41,6 +37,8 @@ export interface DownloadOptions {
 
 /** md5 (hex) of a file, streamed. */
 export async function md5File(path: string): Promise<string> {
+  // node:crypto loads when used, so this module also loads in a browser.
+  const { createHash } = await import("node:crypto");
   const hash = createHash("md5");
   using file = await Deno.open(path, { read: true });
   const buf = new Uint8Array(1 << 20);
@@ -165,6 +163,13 @@ export async function extractTar(tarPath: string, destDir: string): Promise<stri
     using f = await Deno.open(tarPath, { read: true });
     await f.read(head);
   }
+  // Node's streams and tar-stream (whose streams need node:events) load when used, so this module also loads
+  // in a browser.
+  const [{ createReadStream }, { createGunzip }, { default: tar }] = await Promise.all([
+    import("node:fs"),
+    import("node:zlib"),
+    import("tar-stream"),
+  ]);
   const extract = tar.extract();
   const input = createReadStream(tarPath);
   const written: string[] = [];

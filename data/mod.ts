@@ -3,6 +3,7 @@ export * from "./volume.ts";
 export * from "./affine.ts";
 export * from "./nifti.ts";
 export * from "./nifti_write.ts";
+export * from "./nifti_write_file.ts";
 export * from "./mt19937.ts";
 export * from "./split.ts";
 export * from "./transforms/mod.ts";

@@ -4,7 +4,7 @@
  * MONAI's header correction, 4-D files turned channel-first.
  */
 import * as nifti from "nifti-reader-js";
-import { constants as zlibConstants, gunzipSync, inflateRawSync } from "node:zlib";
+import { gunzipCapped, InflateLimitError, inflateRawPrefix } from "./gzip.ts";
 import { type Affine, firstNonFinite, makeVolume, spacingOf, type Volume, voxelAt } from "./volume.ts";
 import { quaternionToMatrix } from "./affine.ts";
 
@@ -258,12 +258,10 @@ function gzipDataOffset(b: Uint8Array, name: string): number {
  */
 function inflateHead(input: Uint8Array, name: string): Uint8Array {
   const start = gzipDataOffset(input, name);
-  let out = new Uint8Array(0);
+  let out: Uint8Array = new Uint8Array(0);
   for (const take of [1024, 65536]) {
     try {
-      out = new Uint8Array(
-        inflateRawSync(input.subarray(start, start + take), { finishFlush: zlibConstants.Z_SYNC_FLUSH }),
-      );
+      out = inflateRawPrefix(input.subarray(start, start + take), 2048 * take);
     } catch (e) {
       throw new NiftiError(name, `corrupt or truncated gzip data (${(e as Error).message})`);
     }
@@ -276,9 +274,9 @@ function inflateHead(input: Uint8Array, name: string): Uint8Array {
 function inflateCapped(input: Uint8Array, name: string, expected: number): Uint8Array {
   const cap = expected + GZIP_TRAILING_ALLOWANCE;
   try {
-    return new Uint8Array(gunzipSync(input, { maxOutputLength: cap }));
+    return gunzipCapped(input, cap);
   } catch (e) {
-    if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+    if (e instanceof InflateLimitError) {
       throw new NiftiError(
         name,
         `gzip data inflates to more than ${cap} bytes, but the header announces ${expected} ` +

@@ -1,5 +1,8 @@
-/** Our own NIfTI-1 writer: a 348-byte header (qform and sform both set from the affine), data, optional gzip. */
-import { gzipSync } from "node:zlib";
+/**
+ * Our own NIfTI-1 writer: a 348-byte header (qform and sform both set from the affine), data, optional gzip.
+ * Bytes out (`encodeNifti`; gzip in plain TypeScript, so it runs in a browser); files in nifti_write_file.ts.
+ */
+import { gzipSync } from "fflate";
 import { affineToQform } from "./affine.ts";
 import type { Affine, Volume } from "./volume.ts";
 
@@ -99,7 +102,11 @@ export function encodeNifti(volume: Volume, options: WriteNiftiOptions = {}): Ui
     }
   }
   const gzip = options.gzip ?? false;
-  return gzip ? new Uint8Array(gzipSync(out, { level: options.gzipLevel ?? 6 })) : out;
+  const level = options.gzipLevel ?? 6;
+  if (!Number.isInteger(level) || level < 0 || level > 9) {
+    throw new Error(`NIfTI writer: gzipLevel must be an integer 0..9, got ${level}`);
+  }
+  return gzip ? gzipSync(out, { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 }) : out;
 }
 
 function writeHeader(
@@ -142,21 +149,4 @@ function writeHeader(
   }
   "n+1\0".split("").forEach((ch, i) => view.setUint8(344 + i, ch.charCodeAt(0)));
   // Bytes 348..351: extension flag, all zero (no extensions).
-}
-
-/** Writes a volume as `.nii` or `.nii.gz` (gzip when the path ends with `.gz` unless `options.gzip` says otherwise). */
-export async function writeNifti(
-  path: string,
-  volume: Volume,
-  options: WriteNiftiOptions = {},
-): Promise<void> {
-  const gzip = options.gzip ?? path.endsWith(".gz");
-  const bytes = encodeNifti(volume, { ...options, gzip });
-  await Deno.writeFile(path, bytes);
-}
-
-/** Synchronous variant of {@link writeNifti}. */
-export function writeNiftiSync(path: string, volume: Volume, options: WriteNiftiOptions = {}): void {
-  const gzip = options.gzip ?? path.endsWith(".gz");
-  Deno.writeFileSync(path, encodeNifti(volume, { ...options, gzip }));
 }

@@ -3,7 +3,7 @@
  * removed when a later run starts (never while their process still runs); a lock file held by a process makes
  * concurrent processes (the ranks of one run) take turns.
  */
-import { join } from "node:path";
+import { join } from "pathe";
 
 /** How old a leftover whose process cannot be checked must be before it is removed. */
 const UNKNOWN_OWNER_MAX_AGE_MS = 24 * 3600 * 1000;

@@ -2,10 +2,10 @@
  * Deterministic synthetic brain phantoms in the Medical Decathlon Task01_BrainTumour layout: 4-channel int16
  * images (FLAIR, T1w, T1gd, T2w; channel last on disk), label maps, dataset.json.
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { axcodesToOrnt, ioOrientation, orntTransform } from "./affine.ts";
 import { MT19937 } from "./mt19937.ts";
-import { writeNifti } from "./nifti_write.ts";
+import { writeNifti } from "./nifti_write_file.ts";
 import { applyOrnt } from "./transforms/orientation.ts";
 import { makeVolume, type Volume } from "./volume.ts";
 

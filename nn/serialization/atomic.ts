@@ -1,5 +1,13 @@
-/** Atomic file writes: write a temporary file next to the target, then rename it over the target. */
-import { basename, dirname, join } from "node:path";
+/**
+ * Atomic file writes: write a temporary file next to the target, then rename it over the target. File-system
+ * code (Deno) that runs only when called, and no `node:` import, so modules importing it still load in a browser.
+ */
+
+/** `path` split at its last separator: [folder with trailing separator or "", file name]. */
+function splitPath(path: string): [string, string] {
+  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return [path.slice(0, slash + 1), path.slice(slash + 1)];
+}
 
 /** The temp file name of an atomic write of `target` by process `pid`. */
 export function atomicTempName(target: string, pid: number, id: string): string {
@@ -46,7 +54,7 @@ export async function removeStaleTempFiles(
     if (!m || !e.isFile) continue;
     const pid = Number(m[2]);
     if (pid === Deno.pid || alive(pid)) continue;
-    const path = join(dir, e.name);
+    const path = dir.endsWith("/") ? `${dir}${e.name}` : `${dir}/${e.name}`;
     try {
       await Deno.remove(path);
       removed.push(path);
@@ -57,8 +65,9 @@ export async function removeStaleTempFiles(
 
 /** Writes `bytes` to `path` atomically: a temp file in the same folder is written, synced and renamed over `path`. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, atomicTempName(basename(path), Deno.pid, crypto.randomUUID().slice(0, 8)));
+  // The temp file sits in the target's folder, so the rename stays on one file system.
+  const [dir, name] = splitPath(path);
+  const tmp = dir + atomicTempName(name, Deno.pid, crypto.randomUUID().slice(0, 8));
   try {
     const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
     try {

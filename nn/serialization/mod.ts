@@ -1,4 +1,7 @@
-/** Host-side serialization: safetensors, PyTorch `.pt` (zip and legacy), key-name conversion, NaN checks. */
+/**
+ * Host-side serialization: safetensors, PyTorch `.pt` (zip and legacy), key-name conversion, NaN checks.
+ * Parsing works on bytes and loads in a browser; disk access is in the `*_file.ts` wrappers (and atomic.ts).
+ */
 import { isSafetensors, readSafetensors } from "./safetensors.ts";
 import { isLegacyTorch, readTorchLegacy, readTorchZip, type TorchLoadOptions } from "./torch_pickle.ts";
 import { SerializationError, type StateDict } from "./types.ts";
@@ -15,14 +18,9 @@ export {
 } from "./types.ts";
 export { removeStaleTempFiles, writeFileAtomic } from "./atomic.ts";
 export { assertFinite } from "./finite.ts";
-export {
-  isSafetensors,
-  loadSafetensors,
-  readSafetensors,
-  type SafetensorsContent,
-  saveSafetensors,
-  writeSafetensors,
-} from "./safetensors.ts";
+export { isSafetensors, readSafetensors, type SafetensorsContent, writeSafetensors } from "./safetensors.ts";
+export { loadSafetensors, saveSafetensors } from "./safetensors_file.ts";
+export { loadStateDictFile, readStateDictFile } from "./state_dict_file.ts";
 export {
   isLegacyTorch,
   LEGACY_MAGIC,
@@ -106,14 +104,4 @@ export function parseStateDict(bytes: Uint8Array, file: string, options: LoadOpt
   }
   if (options.checkFinite ?? true) assertFinite(result.stateDict, file);
   return result;
-}
-
-/** Reads a checkpoint file with its format and metadata (safetensors, torch zip or legacy torch; picked by magic bytes). */
-export async function readStateDictFile(path: string, options: LoadOptions = {}): Promise<LoadedStateDict> {
-  return parseStateDict(await Deno.readFile(path), path, options);
-}
-
-/** Loads a state dict from a safetensors / `.pt` (zip or legacy) file; rejects NaN/Inf unless `checkFinite: false`. */
-export async function loadStateDictFile(path: string, options: LoadOptions = {}): Promise<StateDict> {
-  return (await readStateDictFile(path, options)).stateDict;
 }

@@ -2,7 +2,6 @@
  * safetensors reader/writer: u64-LE header length, a JSON header `{name: {dtype, shape, data_offsets}, __metadata__}`
  * padded with spaces to a multiple of 8 bytes, then the raw little-endian data.
  */
-import { writeFileAtomic } from "./atomic.ts";
 import { decodeElements, DTYPE_BYTES } from "./dtypes.ts";
 import { type HostDType, type HostTensor, numelOf, SerializationError, type StateDict } from "./types.ts";
 
@@ -179,18 +178,4 @@ export function writeSafetensors(tensors: StateDict, metadata: Record<string, st
     out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), base + begin);
   }
   return out;
-}
-
-/** Reads a safetensors file from disk (errors name `path`). */
-export async function loadSafetensors(path: string): Promise<SafetensorsContent> {
-  return readSafetensors(await Deno.readFile(path), path);
-}
-
-/** Writes tensors (+ metadata) to a safetensors file atomically (temp file + rename). */
-export async function saveSafetensors(
-  path: string,
-  tensors: StateDict,
-  metadata: Record<string, string> = {},
-): Promise<void> {
-  await writeFileAtomic(path, writeSafetensors(tensors, metadata));
 }

@@ -1,5 +1,5 @@
 /** Minimal ZIP reader for PyTorch `.pt` archives: central directory (incl. ZIP64), stored and deflated entries, CRC-32 checked. */
-import { inflateRawSync } from "node:zlib";
+import { inflateRawCapped } from "./inflate.ts";
 import { SerializationError } from "./types.ts";
 
 /** One entry of the central directory. */
@@ -157,8 +157,7 @@ export function openZip(bytes: Uint8Array, file = "<zip>"): ZipArchive {
         data = bytes.subarray(start, end);
       } else if (e.method === 8) {
         try {
-          const out = inflateRawSync(bytes.subarray(start, end), { maxOutputLength: Math.max(1, e.size) });
-          data = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+          data = inflateRawCapped(bytes.subarray(start, end), e.size);
         } catch (err) {
           throw new SerializationError(file, `zip: cannot inflate '${name}' (${(err as Error).message})`);
         }

@@ -31,7 +31,7 @@ function rowsFor(budget: number, a: AttentionArgs): number {
   while (r > 2 && a.BH * Math.ceil(Math.max(a.Tq, a.Tk) / r) < 256) r = Math.floor(r / 2);
   return r;
 }
-const NEG = "-3.4028235e38";
+const NEG = "-3.4028234663852886e38";
 
 const range = (n: number) => [...Array(n).keys()];
 const f32bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];

@@ -46,7 +46,7 @@ function forwardSource(kind: PoolKind): string {
     : `@group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;`;
   const body = kind === "max"
-    ? `var best = -3.4028235e38; var arg = -1;
+    ? `var best = -3.4028234663852886e38; var arg = -1;
   for (var d = wd.x; d < wd.y; d++) { for (var h = wh.x; h < wh.y; h++) { for (var w = ww.x; w < ww.y; w++) {
     let idx = (d * i32(Hi) + h) * i32(Wi) + w;
     let v = X[base + u32(idx) + U(7u)];

@@ -11,10 +11,10 @@ export type ReduceOp = "sum" | "max" | "min" | "argmax" | "argmin";
 const WG = 64;
 const INIT: Record<ReduceOp, string> = {
   sum: "0.0",
-  max: "-3.4028235e38",
-  min: "3.4028235e38",
-  argmax: "-3.4028235e38",
-  argmin: "3.4028235e38",
+  max: "-3.4028234663852886e38",
+  min: "3.4028234663852886e38",
+  argmax: "-3.4028234663852886e38",
+  argmin: "3.4028234663852886e38",
 };
 
 function source(op: ReduceOp): string {

@@ -147,6 +147,10 @@ export interface DiffusionTrainConfig {
   maxEpochs: number;
   /** Validate when `epoch % valInterval == 0`. */
   valInterval: number;
+  /** Decay of an exponential moving average of the UNet's weights, used for sampling (absent = off, the reference). */
+  emaDecay?: number;
+  /** Linear learning-rate warm-up over this many optimizer steps (absent = none, the reference). */
+  warmupSteps?: number;
 }
 
 /** DDPM scheduler settings (`NoiseScheduler`, SPEC.md §7.1); unset arguments take the class defaults. */
@@ -161,8 +165,8 @@ export interface NoiseSchedulerConfig {
   schedule: "linear_beta" | "scaled_linear_beta" | "sigmoid_beta" | "cosine";
   /** Variance type (default "fixed_small"). */
   varianceType: "fixed_small" | "fixed_large";
-  /** Clamp x̂0 to [-1, 1] (default true). */
-  clipSample: boolean;
+  /** Clamp x̂0 to [-1, 1] when sampling; absent = not set in the file (sampling then does not clip). */
+  clipSample?: boolean;
   /** What the network predicts (default "epsilon"). */
   predictionType: "epsilon" | "sample" | "v_prediction";
 }
@@ -333,6 +337,10 @@ const positiveNumber: Checker<number> = {
   expected: "positive number",
   check: (v): v is number => typeof v === "number" && Number.isFinite(v) && v > 0,
 };
+const unitInterval: Checker<number> = {
+  expected: "a number in [0, 1)",
+  check: (v): v is number => typeof v === "number" && v >= 0 && v < 1,
+};
 const boolean: Checker<boolean> = {
   expected: "boolean",
   check: (v): v is boolean => typeof v === "boolean",
@@ -461,6 +469,11 @@ class Context {
 }
 
 /** `snake_name` → [snake_name, snakeName, ...extras]. */
+/** The entries whose value is set (optional keys absent from the file stay absent from the object). */
+function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 function names(snake: string, ...extras: string[]): string[] {
   const camel = snakeToCamel(snake);
   return camel === snake ? [snake, ...extras] : [snake, camel, ...extras];
@@ -720,6 +733,10 @@ export function parseTrainConfig(
       lr: dfT.req(names("lr"), positiveNumber),
       maxEpochs: dfT.req(names("n_epochs", "max_epochs", "maxEpochs"), nonNegativeInteger),
       valInterval: dfT.req(names("val_interval"), positiveInteger),
+      ...definedOnly({
+        emaDecay: dfT.opt(names("ema_decay"), unitInterval, undefined),
+        warmupSteps: dfT.opt(names("warmup_steps"), nonNegativeInteger, undefined),
+      }),
     };
     dfT.leftovers();
   }
@@ -742,7 +759,7 @@ export function parseTrainConfig(
         "scaled_linear_beta",
       ),
       varianceType: nsS.opt(names("variance_type"), oneOf("fixed_small", "fixed_large"), "fixed_small"),
-      clipSample: nsS.opt(names("clip_sample"), boolean, true),
+      ...definedOnly({ clipSample: nsS.opt(names("clip_sample"), boolean, undefined) }),
       predictionType: nsS.opt(
         names("prediction_type"),
         oneOf("epsilon", "sample", "v_prediction"),

@@ -2,7 +2,7 @@
  * `generate`: samples new volumes from trained models (ours or the reference's), decodes them, and writes
  * each as `.nii.gz` with the training spacing and an RAS affine centred on the volume, plus a PNG of its three
  * mid-slices. DDPM over all training steps (the tutorial's inference.py) or DDIM with `--steps`
- * (the published bundle's recipe: DDIM 50, no clipping).
+ * (the published bundle's recipe: DDIM 50, no clipping). x̂0 is not clipped unless asked: latents are not in [−1, 1].
  */
 import { join } from "node:path";
 import * as T from "../tensor/mod.ts";
@@ -198,7 +198,8 @@ if (import.meta.main) {
         },
         "clip-sample": {
           type: "string",
-          description: "clip the predicted x0 to [-1, 1]: true|false (default: config)",
+          description:
+            "clip the predicted x0 to [-1, 1] (true; the reference's setting for its own weights) or not (false); default: the config's clip_sample, else false",
           valueName: "bool",
         },
         "include-fc": {

@@ -61,12 +61,13 @@ export function diffusionConfigHash(config: TrainConfig): string {
 
 /**
  * The scheduler the config describes: DDPM (training, and the tutorial's inference, over all training steps unless
- * `steps` is given) or DDIM with `steps` (default 50; the bundle's recipe). `clipSample` overrides the config.
+ * `steps` is given) or DDIM with `steps` (default 50; the bundle's recipe). x̂0 is not clipped unless `clipSample`
+ * or the config's `clip_sample` says so (latents are not in [−1, 1]); `clipRange` replaces the [−1, 1] bounds.
  */
 export function schedulerFromConfig(
   config: TrainConfig,
   kind: "ddpm" | "ddim" = "ddpm",
-  o: { steps?: number; eta?: number; clipSample?: boolean } = {},
+  o: { steps?: number; eta?: number; clipSample?: boolean; clipRange?: readonly [number, number] } = {},
 ): Scheduler {
   const ns = config.noiseScheduler;
   const common = {
@@ -75,7 +76,9 @@ export function schedulerFromConfig(
     betaStart: ns.betaStart,
     betaEnd: ns.betaEnd,
     predictionType: ns.predictionType,
-    clipSample: o.clipSample ?? ns.clipSample,
+    clipSample: o.clipSample ?? ns.clipSample ?? false,
+    clipSampleMin: o.clipRange?.[0],
+    clipSampleMax: o.clipRange?.[1],
   };
   const scheduler = kind === "ddim"
     ? new DDIMScheduler({ ...common, eta: o.eta ?? 0 })

@@ -9,7 +9,7 @@ import * as T from "../tensor/mod.ts";
 import { AutoencoderKL } from "../nn/mod.ts";
 import { manualSeed } from "../nn/init.ts";
 import { DiffusionModelUNet } from "../diffusion/unet.ts";
-import { LatentDiffusionInferer } from "../diffusion/mod.ts";
+import { LatentDiffusionInferer, type LatentRange, rangeEnvelope } from "../diffusion/mod.ts";
 import { writeNifti } from "../data/mod.ts";
 import { loadStateDictFile } from "../nn/serialization/mod.ts";
 import { detectKeyNaming } from "../nn/serialization/key_names.ts";
@@ -18,7 +18,7 @@ import { isSafetensors, readSafetensors } from "../nn/serialization/safetensors.
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import { ensureWritableDir } from "./run_context.ts";
 import { AUTOENCODER_FILES } from "./train_autoencoder.ts";
-import { DIFFUSION_FILES, sampleLatentShape, schedulerFromConfig } from "./train_diffusion.ts";
+import { DIFFUSION_FILES, EMA_ROLE, sampleLatentShape, schedulerFromConfig } from "./train_diffusion.ts";
 import { loadModelWeights } from "./weights.ts";
 import { volumeRowsPng } from "./png.ts";
 import { Progress } from "./progress.ts";
@@ -38,7 +38,14 @@ export interface GenerateOptions {
   diffusionCheckpoint?: string;
   /** Overrides the scale factor stored with the diffusion checkpoint. */
   scaleFactor?: number;
-  clipSample?: boolean;
+  /**
+   * Clip x̂0: false (default unless the config's clip_sample says otherwise), true ([−1, 1], the reference's
+   * setting for its own weights) or "latent-range" (the range of the training latents stored with our checkpoint:
+   * the envelope of its per-channel 0.5–99.5 percentiles, since the fused step clamps with one pair of bounds).
+   */
+  clipSample?: boolean | "latent-range";
+  /** Sample from the EMA weights when the checkpoint holds them (default true). */
+  useEma?: boolean;
   /** UNet attention output projection; default: false for GenerativeModels-named weights, else true. */
   includeFc?: boolean;
   /** An untrained UNet (the "floor" of the demo's report) instead of loading weights. */
@@ -54,6 +61,8 @@ export interface GenerateResult {
   volumes: Float32Array[];
   shape: [number, number, number];
   scaleFactor: number;
+  /** Which weights sampled: the EMA average, the raw training weights, or an untrained UNet. */
+  weights: "ema" | "raw" | "untrained";
 }
 
 /** RAS affine with `spacing` on the diagonal and the volume's centre at the world origin. */
@@ -66,13 +75,26 @@ export function centredRasAffine(shape: readonly number[], spacing: readonly num
   ];
 }
 
-async function storedScaleFactor(path: string): Promise<number | null> {
+/** What our diffusion checkpoints store for sampling (all null / false for other weight files). */
+interface StoredSamplingInfo {
+  scaleFactor: number | null;
+  latentRange: LatentRange | null;
+  hasEma: boolean;
+}
+
+async function storedSamplingInfo(path: string): Promise<StoredSamplingInfo> {
+  const none = { scaleFactor: null, latentRange: null, hasEma: false };
   const bytes = await Deno.readFile(path).catch(() => null);
-  if (!bytes || !isSafetensors(bytes)) return null;
+  if (!bytes || !isSafetensors(bytes)) return none;
   const { metadata } = readSafetensors(bytes, path);
-  if (metadata.format !== CHECKPOINT_FORMAT) return null;
-  const v = Number(JSON.parse(metadata.info)?.extra?.scaleFactor);
-  return Number.isFinite(v) ? v : null;
+  if (metadata.format !== CHECKPOINT_FORMAT) return none;
+  const extra = JSON.parse(metadata.info)?.extra ?? {};
+  const v = Number(extra.scaleFactor);
+  return {
+    scaleFactor: Number.isFinite(v) ? v : null,
+    latentRange: extra.latentRange ?? null,
+    hasEma: (JSON.parse(metadata.models ?? "[]") as string[]).includes(EMA_ROLE),
+  };
 }
 
 /** Samples `num` volumes; see the module doc. */
@@ -103,12 +125,34 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
     includeFc = naming !== "gm";
   }
   const unet = new DiffusionModelUNet({ ...cfg.diffusion, includeFc: includeFc ?? true });
+  const stored = o.untrainedUnet
+    ? { scaleFactor: null, latentRange: null, hasEma: false }
+    : await storedSamplingInfo(unetPath);
+  let weights: GenerateResult["weights"] = "untrained";
   if (!o.untrainedUnet) {
-    await loadModelWeights(unet, unetPath, "diffusion_unet", "unet", {
+    weights = stored.hasEma && o.useEma !== false ? "ema" : "raw";
+    await loadModelWeights(unet, unetPath, "diffusion_unet", weights === "ema" ? EMA_ROLE : "unet", {
       projection: includeFc === false ? "drop" : "identity",
     });
+    log(
+      weights === "ema"
+        ? `sampling from the EMA weights in ${unetPath}`
+        : stored.hasEma
+        ? `sampling from the raw weights in ${unetPath} (EMA weights present but not asked for)`
+        : `sampling from the raw weights: ${unetPath} holds no EMA weights`,
+    );
   }
-  let scaleFactor = o.scaleFactor ?? (o.untrainedUnet ? null : await storedScaleFactor(unetPath));
+  let clipRange: [number, number] | undefined;
+  if (o.clipSample === "latent-range") {
+    if (!stored.latentRange) {
+      throw new Error(
+        `--clip-sample latent-range: ${unetPath} records no latent range (only checkpoints written by train-diffusion do)`,
+      );
+    }
+    clipRange = rangeEnvelope(stored.latentRange);
+    log(`clipping x̂0 to the training latents' range [${clipRange.map((v) => v.toFixed(3)).join(", ")}]`);
+  }
+  let scaleFactor = o.scaleFactor ?? stored.scaleFactor;
   if (scaleFactor === null) {
     scaleFactor = 1.0;
     log(
@@ -116,7 +160,12 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
     );
   }
   const kind = o.scheduler ?? "ddpm";
-  const scheduler = schedulerFromConfig(cfg, kind, { steps: o.steps, eta: o.eta, clipSample: o.clipSample });
+  const scheduler = schedulerFromConfig(cfg, kind, {
+    steps: o.steps,
+    eta: o.eta,
+    clipSample: o.clipSample === undefined ? undefined : o.clipSample !== false,
+    clipRange,
+  });
   const inferer = new LatentDiffusionInferer(scheduler, { scaleFactor });
   const latent = sampleLatentShape(cfg);
   const files: string[] = [], volumes: Float32Array[] = [];
@@ -152,7 +201,7 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   scheduler.dispose();
   autoencoder.dispose();
   unet.dispose();
-  return { files, volumes, shape, scaleFactor };
+  return { files, volumes, shape, scaleFactor, weights };
 }
 
 if (import.meta.main) {
@@ -199,7 +248,12 @@ if (import.meta.main) {
         "clip-sample": {
           type: "string",
           description:
-            "clip the predicted x0 to [-1, 1] (true; the reference's setting for its own weights) or not (false); default: the config's clip_sample, else false",
+            "clip the predicted x0: true ([-1, 1], the reference's setting for its own weights), latent-range (the training latents' range stored with our checkpoint) or false; default: the config's clip_sample, else false",
+          valueName: "bool",
+        },
+        ema: {
+          type: "string",
+          description: "sample from the EMA weights when the checkpoint has them: true|false (default true)",
           valueName: "bool",
         },
         "include-fc": {
@@ -217,6 +271,10 @@ if (import.meta.main) {
         if (v !== "true" && v !== "false") throw new Error(`--${name} expects true or false, got "${v}"`);
         return v === "true";
       };
+      const clip = f["clip-sample"];
+      if (clip !== undefined && !["true", "false", "latent-range"].includes(clip as string)) {
+        throw new Error(`--clip-sample expects true, false or latent-range, got "${clip}"`);
+      }
       const scheduler = f.scheduler as string;
       if (scheduler !== "ddpm" && scheduler !== "ddim") {
         throw new Error(`--scheduler must be ddpm or ddim, got "${scheduler}"`);
@@ -237,7 +295,10 @@ if (import.meta.main) {
         autoencoderCheckpoint: f["autoencoder-checkpoint"] as string | undefined,
         diffusionCheckpoint: f["diffusion-checkpoint"] as string | undefined,
         scaleFactor: f["scale-factor"] ? Number(f["scale-factor"]) : undefined,
-        clipSample: bool("clip-sample", f["clip-sample"]),
+        clipSample: f["clip-sample"] === "latent-range"
+          ? "latent-range"
+          : bool("clip-sample", f["clip-sample"]),
+        useEma: bool("ema", f.ema),
         includeFc: bool("include-fc", f["include-fc"]),
       });
     },

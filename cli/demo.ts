@@ -7,23 +7,23 @@
  * UNet (the floor). Everything lands in one folder, named at the end.
  */
 import { join, resolve } from "node:path";
-import { DataLoader, referenceTransforms, writeSyntheticDataset } from "../data/mod.ts";
+import { writeSyntheticDataset } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
-import { AutoencoderKL } from "../nn/mod.ts";
-import {
-  type HostVolume,
-  meanPairwiseMsSsim,
-  psnr,
-  ssim3d,
-  volumeFrechetDistance,
-} from "../nn/metrics/mod.ts";
-import { loadTrainConfig, type TrainConfig } from "./config.ts";
-import { datasetFiles } from "./run_context.ts";
-import { AUTOENCODER_FILES, trainAutoencoder } from "./train_autoencoder.ts";
+import { loadTrainConfig } from "./config.ts";
+import { trainAutoencoder } from "./train_autoencoder.ts";
 import { trainDiffusion } from "./train_diffusion.ts";
-import { generate } from "./generate.ts";
-import { loadModelWeights } from "./weights.ts";
-import { volumeRowsPng } from "./png.ts";
+import {
+  cpuModel,
+  DEMO_LONG_BUDGET,
+  type DemoReport,
+  evaluateDemo,
+  reportText,
+  resolveDemoBudget,
+  timingText,
+  writeReportFiles,
+} from "./demo_report.ts";
+
+export type { DemoReport } from "./demo_report.ts";
 
 /** Demo settings (defaults: finishes in a few minutes on a 2-core CPU with a software GPU). */
 export interface DemoOptions {
@@ -32,44 +32,15 @@ export interface DemoOptions {
   phantoms?: number;
   autoencoderEpochs?: number;
   diffusionEpochs?: number;
+  /** Generated (and untrained-floor) samples; default 16, the verdict's minimum under --strict. */
   samples?: number;
   ddimSteps?: number;
   seed?: number;
+  /** The larger budget (DEMO_LONG_BUDGET) for more time or a GPU. */
+  long?: boolean;
+  /** Refuse budgets below the one the verdict is documented for (the caller exits non-zero unless "ok"). */
+  strict?: boolean;
   log?: (s: string) => void;
-}
-
-/** The numbers the demo reports. */
-export interface DemoReport {
-  output: string;
-  heldOut: number;
-  reconstruction: { l1: number; psnr: number; ssim: number };
-  diversity: { generatedMsSsim: number; heldOutMsSsim: number };
-  frechet: { ceilingReconstructions: number; generated: number; floorUntrained: number; gapClosed: number };
-  verdict: "ok" | "training failed";
-  perceptual: "off";
-  seconds: Record<string, number>;
-}
-
-/** Held-out phantoms through the diffusion-stage chain (centre crop + scaling), as host volumes. */
-async function heldOutVolumes(cfg: TrainConfig, files: string[]): Promise<HostVolume[]> {
-  const loader = new DataLoader({
-    files,
-    transforms: referenceTransforms({
-      stage: "diffusion",
-      train: false,
-      channel: cfg.channel,
-      spacing: cfg.spacing,
-      patchSize: cfg.diffusionTrain.patchSize,
-      autoencoderLevels: cfg.autoencoder.channels.length,
-    }),
-    batchSize: 1,
-    shuffle: false,
-  });
-  const out: HostVolume[] = [];
-  for await (const b of loader.batches()) {
-    out.push({ data: b.data, shape: [b.shape[2], b.shape[3], b.shape[4]] });
-  }
-  return out;
 }
 
 /** Runs the demo and returns its report (also written as report.json / report.md in the output folder). */
@@ -77,6 +48,18 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   const log = o.log ?? console.log;
   const seed = o.seed ?? 42;
   const output = resolve(o.output ?? "runs/demo");
+  const config = await loadTrainConfig(
+    o.configPath ?? new URL("../config/config_demo.json", import.meta.url).pathname,
+  );
+  // Checked before any work: nonsense budgets fail at once, naming the flag.
+  const budget = resolveDemoBudget(
+    o,
+    {
+      autoencoderEpochs: config.autoencoderTrain.maxEpochs,
+      diffusionEpochs: config.diffusionTrain.maxEpochs,
+    },
+    DEMO_LONG_BUDGET,
+  );
   const seconds: Record<string, number> = {};
   let t = performance.now();
   const lap = (name: string) => {
@@ -87,9 +70,6 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   await T.init();
   log(`demo: device ${T.backend().description}; output folder ${output}`);
   await Deno.remove(output, { recursive: true }).catch(() => {});
-  const config = await loadTrainConfig(
-    o.configPath ?? new URL("../config/config_demo.json", import.meta.url).pathname,
-  );
   const env = {
     dataBaseDir: join(output, "data"),
     modelDir: join(output, "models"),
@@ -97,118 +77,40 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
     resumeCkpt: false,
   };
   // Phantoms of 60³ voxels at 4 mm resample to 48³ at the demo's 5 mm: room for the 48³ validation crop.
-  await writeSyntheticDataset(env.dataBaseDir, {
-    numTraining: o.phantoms ?? 40,
-    shape: [60, 60, 60],
-    spacing: 4,
-    seed,
-  });
+  const phantom = { shape: [60, 60, 60] as [number, number, number], spacing: 4 };
+  await writeSyntheticDataset(env.dataBaseDir, { numTraining: o.phantoms ?? 40, ...phantom, seed });
   lap("phantoms");
 
-  const ae = await trainAutoencoder({ config, env, maxEpochs: o.autoencoderEpochs, seed, log });
+  const ae = await trainAutoencoder({ config, env, maxEpochs: budget.autoencoderEpochs, seed, log });
   lap("autoencoder");
-  const dm = await trainDiffusion({ config, env, maxEpochs: o.diffusionEpochs, seed, synthEvery: 1e9, log });
+  const dm = await trainDiffusion({
+    config,
+    env,
+    maxEpochs: budget.diffusionEpochs,
+    seed,
+    synthEvery: 1e9,
+    log,
+  });
   lap("diffusion");
 
-  const files = await datasetFiles(env.dataBaseDir, false, log);
-  const real = await heldOutVolumes(config, files.val);
-  const autoencoder = new AutoencoderKL({ ...config.autoencoder });
-  await loadModelWeights(
-    autoencoder,
-    join(env.modelDir, AUTOENCODER_FILES.best),
-    "autoencoderkl",
-    "autoencoder",
-  );
-  const recon: HostVolume[] = [];
-  for (const v of real) {
-    const x = T.tensor(v.data, [1, 1, ...v.shape]);
-    const r = T.noGrad(() => autoencoder.reconstruct(x));
-    recon.push({ data: (await r.data()) as Float32Array, shape: v.shape });
-    x.dispose();
-    r.dispose();
-  }
-  autoencoder.dispose();
-  lap("reconstructions");
-
-  const n = o.samples ?? 8, steps = o.ddimSteps ?? 50;
-  const common = { config, env, num: n, scheduler: "ddim" as const, steps, seed, keepVolumes: true, log };
-  const gen = await generate({ ...common, output: join(output, "samples") });
-  const floor = await generate({
-    ...common,
-    output: join(output, "samples_untrained"),
-    untrainedUnet: true,
-    scaleFactor: dm.scaleFactor,
-    seed: seed + 1,
-  });
-  lap("generation");
-
-  const asVol = (data: Float32Array): HostVolume => ({ data, shape: gen.shape });
-  const generated = gen.volumes.map(asVol), untrained = floor.volumes.map(asVol);
-  let l1 = 0, p = 0, s = 0;
-  real.forEach((v, i) => {
-    let d = 0;
-    for (let k = 0; k < v.data.length; k++) d += Math.abs(v.data[k] - recon[i].data[k]);
-    l1 += d / v.data.length;
-    p += psnr(v, recon[i]);
-    s += ssim3d(v, recon[i]);
-  });
-  const fdCeil = volumeFrechetDistance(real, recon);
-  const fdGen = volumeFrechetDistance(real, generated);
-  const fdFloor = volumeFrechetDistance(real, untrained);
-  const gapClosed = (fdFloor - fdGen) / Math.max(fdFloor - fdCeil, 1e-12);
-  const report: DemoReport = {
+  const { report, volumes } = await evaluateDemo({
+    config,
+    env,
     output,
-    heldOut: real.length,
-    reconstruction: { l1: l1 / real.length, psnr: p / real.length, ssim: s / real.length },
-    diversity: { generatedMsSsim: meanPairwiseMsSsim(generated), heldOutMsSsim: meanPairwiseMsSsim(real) },
-    frechet: { ceilingReconstructions: fdCeil, generated: fdGen, floorUntrained: fdFloor, gapClosed },
-    // "Clearly between": samples must close at least a quarter of the floor-to-ceiling gap.
-    verdict: fdGen < fdFloor && gapClosed >= 0.25 ? "ok" : "training failed",
-    perceptual: "off",
-    seconds,
-  };
+    diffusion: dm,
+    samples: budget.samples,
+    ddimSteps: o.ddimSteps ?? 50,
+    seed,
+    phantom,
+    log,
+    lap,
+  });
   lap("metrics");
-  await Deno.writeFile(
-    join(output, "overview.png"),
-    volumeRowsPng(
-      [...real.slice(0, 3), ...generated.slice(0, 3), ...untrained.slice(0, 2)].map((v) => v.data),
-      gen.shape,
-    ),
-  );
-  await Deno.writeTextFile(
-    join(output, "report.json"),
-    JSON.stringify({ ...report, autoencoderRun: ae, diffusionRun: dm }, null, 2),
-  );
-  await Deno.writeTextFile(join(output, "report.md"), reportText(report));
+  const timing = { seconds, cpu: await cpuModel(), device: T.backend().description };
+  await writeReportFiles(report, timing, volumes, { budget, autoencoderRun: ae, diffusionRun: dm });
   log(reportText(report));
+  log(timingText(timing));
   return report;
-}
-
-function reportText(r: DemoReport): string {
-  const f = (x: number, d = 4) => x.toFixed(d);
-  return [
-    "## Demo report",
-    `held-out phantoms: ${r.heldOut}; perceptual loss: OFF (no SqueezeNet/LPIPS weight files offline)`,
-    `reconstruction (held-out): L1 ${f(r.reconstruction.l1)}  PSNR ${f(r.reconstruction.psnr, 2)} dB  SSIM ${
-      f(r.reconstruction.ssim)
-    }`,
-    `diversity, mean pairwise MS-SSIM: generated ${f(r.diversity.generatedMsSsim)} (held-out phantoms ${
-      f(r.diversity.heldOutMsSsim)
-    })`,
-    `Fréchet distance to held-out phantoms (16 fixed features): ceiling/reconstructions ${
-      f(r.frechet.ceilingReconstructions)
-    }, ` +
-    `generated ${f(r.frechet.generated)}, floor/untrained UNet ${f(r.frechet.floorUntrained)}; ` +
-    `generated samples close ${(100 * r.frechet.gapClosed).toFixed(0)}% of the floor-to-ceiling gap`,
-    `verdict: ${
-      r.verdict === "ok"
-        ? "OK — generated samples land between floor and ceiling"
-        : "TRAINING FAILED — generated samples are not clearly better than an untrained model"
-    }`,
-    `time (s): ${Object.entries(r.seconds).map(([k, v]) => `${k} ${v}`).join(", ")}`,
-    `outputs (NIfTI, PNG, TensorBoard, checkpoints): ${r.output}`,
-    "",
-  ].join("\n");
 }
 
 if (import.meta.main) {
@@ -222,13 +124,15 @@ if (import.meta.main) {
         "diffusion-epochs": { type: "string" },
         samples: { type: "string" },
         strict: { type: "boolean" },
+        long: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
     if (values.help) {
       console.log(
-        "usage: deno task demo [--output DIR] [--autoencoder-epochs N] [--diffusion-epochs N] [--samples N] [--strict]\n" +
-          "  --strict  exit with code 2 when the report's verdict is 'training failed'",
+        "usage: deno task demo [--output DIR] [--autoencoder-epochs N] [--diffusion-epochs N] [--samples N] [--long] [--strict]\n" +
+          `  --long    the larger budget (${DEMO_LONG_BUDGET.autoencoderEpochs} autoencoder / ${DEMO_LONG_BUDGET.diffusionEpochs} diffusion epochs) for more time or a GPU\n` +
+          "  --strict  exit with code 2 unless the report's verdict is 'ok' (refuses budgets below the documented one)",
       );
       Deno.exit(0);
     }
@@ -238,6 +142,8 @@ if (import.meta.main) {
       autoencoderEpochs: num(values["autoencoder-epochs"]),
       diffusionEpochs: num(values["diffusion-epochs"]),
       samples: num(values.samples),
+      long: values.long,
+      strict: values.strict,
     });
     console.log(`demo finished: ${r.verdict}; everything is in ${r.output}`);
     if (values.strict && r.verdict !== "ok") Deno.exit(2);

@@ -69,6 +69,10 @@ export const DIFFUSION_TRAIN_ARGS = {
     maxEpochs: { type: "non-negative integer", gm: "n_epochs", config: "required" },
     /** Validate when `epoch % valInterval == 0`. */
     valInterval: { type: "positive integer", config: "required" },
+    /** Decay of an exponential moving average of the UNet's weights, used for sampling (absent = off, the reference). */
+    emaDecay: { type: "number in [0, 1)", config: "ifGiven" },
+    /** Linear learning-rate warm-up over this many optimizer steps (absent = none, the reference). */
+    warmupSteps: { type: "non-negative integer", config: "ifGiven" },
   },
 } as const satisfies Declaration;
 
@@ -96,8 +100,8 @@ export const NOISE_SCHEDULER_ARGS = {
     },
     /** Variance type. */
     varianceType: { oneOf: ["fixed_small", "fixed_large"], default: "fixed_small" },
-    /** Clamp x̂0 to [-1, 1]. */
-    clipSample: { type: "boolean", default: true },
+    /** Clamp x̂0 to [-1, 1] when sampling; absent = not set in the file (sampling then does not clip latents). */
+    clipSample: { type: "boolean", config: "ifGiven" },
     /** What the network predicts. */
     predictionType: { oneOf: ["epsilon", "sample", "v_prediction"], default: "epsilon" },
   },

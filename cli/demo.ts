@@ -7,25 +7,26 @@
  * UNet (the floor). Everything lands in one folder, named at the end.
  */
 import { join } from "node:path";
-import { DataLoader, referenceTransforms, writeSyntheticDataset } from "../data/mod.ts";
+import { writeSyntheticDataset } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
-import { AutoencoderKL } from "../nn/mod.ts";
-import {
-  type HostVolume,
-  meanPairwiseMsSsim,
-  psnr,
-  ssim3d,
-  volumeFrechetDistance,
-} from "../nn/metrics/mod.ts";
-import { loadTrainConfig, readConfigFile, type TrainConfig } from "./config.ts";
-import { datasetFiles } from "./run_context.ts";
-import { AUTOENCODER_FILES, trainAutoencoder } from "./train_autoencoder.ts";
+import { loadTrainConfig, readConfigFile } from "./config.ts";
+import { trainAutoencoder } from "./train_autoencoder.ts";
 import { trainDiffusion } from "./train_diffusion.ts";
-import { generate } from "./generate.ts";
-import { loadModelWeights } from "./weights.ts";
-import { volumeRowsPng } from "./png.ts";
+import {
+  cpuModel,
+  DEMO_LONG_BUDGET,
+  type DemoReport,
+  evaluateDemo,
+  reportText,
+  resolveDemoBudget,
+  timingText,
+  writeReportFiles,
+} from "./demo_report.ts";
+
 import type { CommandSpec } from "./args.ts";
 import { DEMO_MANIFEST, prepareDemoOutput } from "./demo_output.ts";
+
+export type { DemoReport } from "./demo_report.ts";
 
 /** The page `deno task serve --models DIR` serves, opening DIR's config and checkpoints. */
 const PAGE_URL = "http://127.0.0.1:8000/?models=/models/";
@@ -37,53 +38,34 @@ export interface DemoOptions {
   phantoms?: number;
   autoencoderEpochs?: number;
   diffusionEpochs?: number;
+  /** Generated (and untrained-floor) samples; default 16, the verdict's minimum under --strict. */
   samples?: number;
   ddimSteps?: number;
   seed?: number;
+  /** The larger budget (DEMO_LONG_BUDGET) for more time or a GPU. */
+  long?: boolean;
+  /** Refuse budgets below the one the verdict is documented for (the caller exits non-zero unless "ok"). */
+  strict?: boolean;
   /** Use a non-empty output folder that is not a previous demo output (nothing in it is deleted). */
   force?: boolean;
   log?: (s: string) => void;
-}
-
-/** The numbers the demo reports. */
-export interface DemoReport {
-  output: string;
-  heldOut: number;
-  reconstruction: { l1: number; psnr: number; ssim: number };
-  diversity: { generatedMsSsim: number; heldOutMsSsim: number };
-  frechet: { ceilingReconstructions: number; generated: number; floorUntrained: number; gapClosed: number };
-  verdict: "ok" | "training failed";
-  perceptual: "off";
-  seconds: Record<string, number>;
-}
-
-/** Held-out phantoms through the diffusion-stage chain (centre crop + scaling), as host volumes. */
-async function heldOutVolumes(cfg: TrainConfig, files: string[]): Promise<HostVolume[]> {
-  const loader = new DataLoader({
-    files,
-    transforms: referenceTransforms({
-      stage: "diffusion",
-      train: false,
-      channel: cfg.channel,
-      spacing: cfg.spacing,
-      maxResampledVoxels: cfg.maxResampledVoxels,
-      patchSize: cfg.diffusionTrain.patchSize,
-      autoencoderLevels: cfg.autoencoder.channels.length,
-    }),
-    batchSize: 1,
-    shuffle: false,
-  });
-  const out: HostVolume[] = [];
-  for await (const b of loader.batches()) {
-    out.push({ data: b.data, shape: [b.shape[2], b.shape[3], b.shape[4]] });
-  }
-  return out;
 }
 
 /** Runs the demo and returns its report (also written as report.json / report.md in the output folder). */
 export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   const log = o.log ?? console.log;
   const seed = o.seed ?? 42;
+  const configPath = o.configPath ?? new URL("../config/config_demo.json", import.meta.url).pathname;
+  const config = await loadTrainConfig(configPath);
+  // Checked before any work: nonsense budgets fail at once, naming the flag.
+  const budget = resolveDemoBudget(
+    o,
+    {
+      autoencoderEpochs: config.autoencoderTrain.maxEpochs,
+      diffusionEpochs: config.diffusionTrain.maxEpochs,
+    },
+    DEMO_LONG_BUDGET,
+  );
   // Checked before any work: never delete what the demo did not create.
   const output = await prepareDemoOutput(o.output ?? "runs/demo", { force: o.force });
   const seconds: Record<string, number> = {};
@@ -95,8 +77,6 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
   };
   await T.init();
   log(`demo: device ${T.backend().description}; output folder ${output}`);
-  const configPath = o.configPath ?? new URL("../config/config_demo.json", import.meta.url).pathname;
-  const config = await loadTrainConfig(configPath);
   const env = {
     dataBaseDir: join(output, "data"),
     modelDir: join(output, "models"),
@@ -104,17 +84,20 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
     resumeCkpt: false,
   };
   // Phantoms of 60³ voxels at 4 mm resample to 48³ at the demo's 5 mm: room for the 48³ validation crop.
-  await writeSyntheticDataset(env.dataBaseDir, {
-    numTraining: o.phantoms ?? 40,
-    shape: [60, 60, 60],
-    spacing: 4,
-    seed,
-  });
+  const phantom = { shape: [60, 60, 60] as [number, number, number], spacing: 4 };
+  await writeSyntheticDataset(env.dataBaseDir, { numTraining: o.phantoms ?? 40, ...phantom, seed });
   lap("phantoms");
 
-  const ae = await trainAutoencoder({ config, env, maxEpochs: o.autoencoderEpochs, seed, log });
+  const ae = await trainAutoencoder({ config, env, maxEpochs: budget.autoencoderEpochs, seed, log });
   lap("autoencoder");
-  const dm = await trainDiffusion({ config, env, maxEpochs: o.diffusionEpochs, seed, synthEvery: 1e9, log });
+  const dm = await trainDiffusion({
+    config,
+    env,
+    maxEpochs: budget.diffusionEpochs,
+    seed,
+    synthEvery: 1e9,
+    log,
+  });
   lap("diffusion");
   // The browser page (deno task serve --models …) opens models/ with its config beside the checkpoints.
   await Deno.writeTextFile(
@@ -122,106 +105,25 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
     JSON.stringify(await readConfigFile(configPath), null, 2),
   );
 
-  const files = await datasetFiles(env.dataBaseDir, false, log);
-  const real = await heldOutVolumes(config, files.val);
-  const autoencoder = new AutoencoderKL({ ...config.autoencoder });
-  await loadModelWeights(
-    autoencoder,
-    join(env.modelDir, AUTOENCODER_FILES.best),
-    "autoencoderkl",
-    "autoencoder",
-  );
-  const recon: HostVolume[] = [];
-  for (const v of real) {
-    const x = T.tensor(v.data, [1, 1, ...v.shape]);
-    const r = T.noGrad(() => autoencoder.reconstruct(x));
-    recon.push({ data: (await r.data()) as Float32Array, shape: v.shape });
-    x.dispose();
-    r.dispose();
-  }
-  autoencoder.dispose();
-  lap("reconstructions");
-
-  const n = o.samples ?? 8, steps = o.ddimSteps ?? 50;
-  const common = { config, env, num: n, scheduler: "ddim" as const, steps, seed, keepVolumes: true, log };
-  const gen = await generate({ ...common, output: join(output, "samples") });
-  const floor = await generate({
-    ...common,
-    output: join(output, "samples_untrained"),
-    untrainedUnet: true,
-    scaleFactor: dm.scaleFactor,
-    seed: seed + 1,
-  });
-  lap("generation");
-
-  const asVol = (data: Float32Array): HostVolume => ({ data, shape: gen.shape });
-  const generated = gen.volumes.map(asVol), untrained = floor.volumes.map(asVol);
-  let l1 = 0, p = 0, s = 0;
-  real.forEach((v, i) => {
-    let d = 0;
-    for (let k = 0; k < v.data.length; k++) d += Math.abs(v.data[k] - recon[i].data[k]);
-    l1 += d / v.data.length;
-    p += psnr(v, recon[i]);
-    s += ssim3d(v, recon[i]);
-  });
-  const fdCeil = volumeFrechetDistance(real, recon);
-  const fdGen = volumeFrechetDistance(real, generated);
-  const fdFloor = volumeFrechetDistance(real, untrained);
-  const gapClosed = (fdFloor - fdGen) / Math.max(fdFloor - fdCeil, 1e-12);
-  const report: DemoReport = {
+  const { report, volumes } = await evaluateDemo({
+    config,
+    env,
     output,
-    heldOut: real.length,
-    reconstruction: { l1: l1 / real.length, psnr: p / real.length, ssim: s / real.length },
-    diversity: { generatedMsSsim: meanPairwiseMsSsim(generated), heldOutMsSsim: meanPairwiseMsSsim(real) },
-    frechet: { ceilingReconstructions: fdCeil, generated: fdGen, floorUntrained: fdFloor, gapClosed },
-    // "Clearly between": samples must close at least a quarter of the floor-to-ceiling gap.
-    verdict: fdGen < fdFloor && gapClosed >= 0.25 ? "ok" : "training failed",
-    perceptual: "off",
-    seconds,
-  };
+    diffusion: dm,
+    samples: budget.samples,
+    ddimSteps: o.ddimSteps ?? 50,
+    seed,
+    phantom,
+    log,
+    lap,
+  });
   lap("metrics");
-  await Deno.writeFile(
-    join(output, "overview.png"),
-    volumeRowsPng(
-      [...real.slice(0, 3), ...generated.slice(0, 3), ...untrained.slice(0, 2)].map((v) => v.data),
-      gen.shape,
-    ),
-  );
-  await Deno.writeTextFile(
-    join(output, "report.json"),
-    JSON.stringify({ ...report, autoencoderRun: ae, diffusionRun: dm }, null, 2),
-  );
-  await Deno.writeTextFile(join(output, "report.md"), reportText(report));
+  const timing = { seconds, cpu: await cpuModel(), device: T.backend().description };
+  await writeReportFiles(report, timing, volumes, { budget, autoencoderRun: ae, diffusionRun: dm });
   log(reportText(report));
+  log(timingText(timing));
   log(`open the trained models in a browser: deno task serve --models ${env.modelDir}  (then ${PAGE_URL})`);
   return report;
-}
-
-function reportText(r: DemoReport): string {
-  const f = (x: number, d = 4) => x.toFixed(d);
-  return [
-    "## Demo report",
-    `held-out phantoms: ${r.heldOut}; perceptual loss: OFF (no SqueezeNet/LPIPS weight files offline)`,
-    `reconstruction (held-out): L1 ${f(r.reconstruction.l1)}  PSNR ${f(r.reconstruction.psnr, 2)} dB  SSIM ${
-      f(r.reconstruction.ssim)
-    }`,
-    `diversity, mean pairwise MS-SSIM: generated ${f(r.diversity.generatedMsSsim)} (held-out phantoms ${
-      f(r.diversity.heldOutMsSsim)
-    })`,
-    `Fréchet distance to held-out phantoms (16 fixed features): ceiling/reconstructions ${
-      f(r.frechet.ceilingReconstructions)
-    }, ` +
-    `generated ${f(r.frechet.generated)}, floor/untrained UNet ${f(r.frechet.floorUntrained)}; ` +
-    `generated samples close ${(100 * r.frechet.gapClosed).toFixed(0)}% of the floor-to-ceiling gap`,
-    `verdict: ${
-      r.verdict === "ok"
-        ? "OK — generated samples land between floor and ceiling"
-        : "TRAINING FAILED — generated samples are not clearly better than an untrained model"
-    }`,
-    `time (s): ${Object.entries(r.seconds).map(([k, v]) => `${k} ${v}`).join(", ")}`,
-    `outputs (NIfTI, PNG, TensorBoard, checkpoints): ${r.output}`,
-    "",
-  ].join("\n");
 }
 
 /** The `demo` command line. */
@@ -258,14 +160,20 @@ export const DEMO_COMMAND = {
     },
     samples: {
       type: "string",
-      description: "volumes to generate",
-      default: "8",
+      description: "volumes to generate (and untrained-floor samples); the verdict needs at least 16",
+      default: "16",
       valueName: "n",
       kind: "positive-integer",
     },
+    long: {
+      type: "boolean",
+      description:
+        `the larger budget (${DEMO_LONG_BUDGET.autoencoderEpochs} autoencoder / ${DEMO_LONG_BUDGET.diffusionEpochs} diffusion epochs) for more time or a GPU`,
+    },
     strict: {
       type: "boolean",
-      description: "exit with code 2 when the report's verdict is 'training failed'",
+      description:
+        "exit with code 2 unless the report's verdict is 'ok' (refuses budgets below the documented one)",
     },
   },
 } as const satisfies CommandSpec;
@@ -280,6 +188,8 @@ if (import.meta.main) {
       autoencoderEpochs: num(flags["autoencoder-epochs"]),
       diffusionEpochs: num(flags["diffusion-epochs"]),
       samples: num(flags.samples),
+      long: flags.long,
+      strict: flags.strict,
     });
     console.log(`demo finished: ${r.verdict}; everything is in ${r.output}`);
     if (flags.strict && r.verdict !== "ok") Deno.exit(2);

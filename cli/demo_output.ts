@@ -16,7 +16,9 @@ export const DEMO_ENTRIES = [
   "tfevents",
   "samples",
   "samples_untrained",
+  "heldout_extra",
   "overview.png",
+  "comparison.png",
   "report.json",
   "report.md",
 ] as const;

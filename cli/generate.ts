@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import * as T from "../tensor/mod.ts";
 import { writeNifti } from "../data/mod.ts";
+import { rangeEnvelope } from "../diffusion/mod.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
 import { ensureWritableDir } from "./run_context.ts";
 import { AUTOENCODER_FILES } from "./train_autoencoder.ts";
@@ -39,7 +40,14 @@ export interface GenerateOptions {
   diffusionCheckpoint?: string;
   /** Overrides the scale factor stored with the diffusion checkpoint. */
   scaleFactor?: number;
-  clipSample?: boolean;
+  /**
+   * Clip x̂0: false (default unless the config's clip_sample says otherwise), true ([−1, 1], the reference's
+   * setting for its own weights) or "latent-range" (the range of the training latents stored with our checkpoint:
+   * the envelope of its per-channel 0.5–99.5 percentiles, since the fused step clamps with one pair of bounds).
+   */
+  clipSample?: boolean | "latent-range";
+  /** Sample from the EMA weights when the checkpoint holds them (default true). */
+  useEma?: boolean;
   /** UNet attention output projection; default: false for GenerativeModels-named weights, else true. */
   includeFc?: boolean;
   /** An untrained UNet (the "floor" of the demo's report) instead of loading weights. */
@@ -55,6 +63,8 @@ export interface GenerateResult {
   volumes: Float32Array[];
   shape: [number, number, number];
   scaleFactor: number;
+  /** Which weights sampled: the EMA average, the raw training weights, or an untrained UNet. */
+  weights: "ema" | "raw" | "untrained";
 }
 
 /** Reads a weights file for {@link loadSamplingModels}, with the CLI's message when it cannot. */
@@ -80,8 +90,19 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
     unet: o.untrainedUnet
       ? undefined
       : () => readWeights(o.diffusionCheckpoint ?? join(o.env.modelDir, DIFFUSION_FILES.best)),
-  }, { includeFc: o.includeFc, seed });
-  let scaleFactor = o.scaleFactor ?? models.storedScaleFactor;
+  }, { includeFc: o.includeFc, seed, useEma: o.useEma, log });
+  let clipRange: [number, number] | undefined;
+  if (o.clipSample === "latent-range") {
+    if (!models.stored.latentRange) {
+      models.dispose();
+      throw new Error(
+        `--clip-sample latent-range: the diffusion weights record no latent range (only checkpoints written by train-diffusion do)`,
+      );
+    }
+    clipRange = rangeEnvelope(models.stored.latentRange);
+    log(`clipping x̂0 to the training latents' range [${clipRange.map((v) => v.toFixed(3)).join(", ")}]`);
+  }
+  let scaleFactor = o.scaleFactor ?? models.stored.scaleFactor;
   if (scaleFactor === null) {
     scaleFactor = 1.0;
     log(
@@ -89,7 +110,12 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
     );
   }
   const kind = o.scheduler ?? "ddpm";
-  const scheduler = schedulerFromConfig(cfg, kind, { steps: o.steps, eta: o.eta, clipSample: o.clipSample });
+  const scheduler = schedulerFromConfig(cfg, kind, {
+    steps: o.steps,
+    eta: o.eta,
+    clipSample: o.clipSample === undefined ? undefined : o.clipSample !== false,
+    clipRange,
+  });
   const files: string[] = [], volumes: Float32Array[] = [];
   let shape: [number, number, number] = [0, 0, 0];
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "_").slice(0, 15);
@@ -121,8 +147,9 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
     log(`wrote ${base}.nii.gz and .png`);
   }
   scheduler.dispose();
+  const weights = models.weights;
   models.dispose();
-  return { files, volumes, shape, scaleFactor };
+  return { files, volumes, shape, scaleFactor, weights };
 }
 
 /** The `generate` command line. */
@@ -183,7 +210,15 @@ export const GENERATE_COMMAND = {
     },
     "clip-sample": {
       type: "string",
-      description: "clip the predicted x0 to [-1, 1] (when not given: the config's clip_sample)",
+      description:
+        "clip the predicted x0: true ([-1, 1], the reference's setting for its own weights), latent-range (the training latents' range stored with our checkpoint) or false (when not given: the config's clip_sample, else false)",
+      valueName: "how",
+      choices: ["true", "false", "latent-range"],
+    },
+    ema: {
+      type: "string",
+      description: "sample from the EMA weights when the checkpoint has them",
+      default: "true",
       valueName: "bool",
       choices: ["true", "false"],
     },
@@ -213,7 +248,8 @@ if (import.meta.main) {
       autoencoderCheckpoint: f["autoencoder-checkpoint"],
       diffusionCheckpoint: f["diffusion-checkpoint"],
       scaleFactor: f["scale-factor"] ? Number(f["scale-factor"]) : undefined,
-      clipSample: bool(f["clip-sample"]),
+      clipSample: f["clip-sample"] === "latent-range" ? "latent-range" : bool(f["clip-sample"]),
+      useEma: bool(f.ema),
       includeFc: bool(f["include-fc"]),
     });
   });

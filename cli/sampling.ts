@@ -11,18 +11,28 @@ import { parseStateDict } from "../nn/serialization/mod.ts";
 import { detectKeyNaming } from "../nn/serialization/key_names.ts";
 import { isSafetensors, readSafetensors } from "../nn/serialization/safetensors.ts";
 import { DiffusionModelUNet } from "../diffusion/unet.ts";
-import { DDIMScheduler, DDPMScheduler, LatentDiffusionInferer, type Scheduler } from "../diffusion/mod.ts";
+import {
+  DDIMScheduler,
+  DDPMScheduler,
+  LatentDiffusionInferer,
+  type LatentRange,
+  type Scheduler,
+} from "../diffusion/mod.ts";
 import type { TrainConfig } from "./config.ts";
 import { loadModelWeightsFromBytes } from "./weights.ts";
 
+/** The checkpoint role of the UNet's EMA weights (beside "unet"). */
+export const EMA_ROLE = "unet_ema";
+
 /**
  * The scheduler the config describes: DDPM (training, and the tutorial's inference, over all training steps unless
- * `steps` is given) or DDIM with `steps` (default 50; the bundle's recipe). `clipSample` overrides the config.
+ * `steps` is given) or DDIM with `steps` (default 50; the bundle's recipe). `clipSample` overrides the config;
+ * neither set: no clipping (latents are not confined to [−1, 1]). `clipRange` replaces [−1, 1] when clipping.
  */
 export function schedulerFromConfig(
   config: TrainConfig,
   kind: "ddpm" | "ddim" = "ddpm",
-  o: { steps?: number; eta?: number; clipSample?: boolean } = {},
+  o: { steps?: number; eta?: number; clipSample?: boolean; clipRange?: readonly [number, number] } = {},
 ): Scheduler {
   const ns = config.noiseScheduler;
   const common = {
@@ -31,7 +41,9 @@ export function schedulerFromConfig(
     betaStart: ns.betaStart,
     betaEnd: ns.betaEnd,
     predictionType: ns.predictionType,
-    clipSample: o.clipSample ?? ns.clipSample,
+    clipSample: o.clipSample ?? ns.clipSample ?? false,
+    clipSampleMin: o.clipRange?.[0],
+    clipSampleMax: o.clipRange?.[1],
   };
   const scheduler = kind === "ddim"
     ? new DDIMScheduler({ ...common, eta: o.eta ?? 0 })
@@ -56,13 +68,27 @@ export function centredRasAffine(shape: readonly number[], spacing: readonly num
   ];
 }
 
-/** The scale factor stored in one of our diffusion checkpoints; null for any other file. */
-export function storedScaleFactor(bytes: Uint8Array, source: string): number | null {
-  if (!isSafetensors(bytes)) return null;
+/** What our diffusion checkpoints store for sampling (null / false for any other weights file). */
+export interface StoredSamplingInfo {
+  scaleFactor: number | null;
+  latentRange: LatentRange | null;
+  hasEma: boolean;
+}
+
+/** The sampling facts stored in one of our diffusion checkpoints. */
+export function storedSamplingInfo(bytes: Uint8Array, source: string): StoredSamplingInfo {
+  const none = { scaleFactor: null, latentRange: null, hasEma: false };
+  if (!isSafetensors(bytes)) return none;
   const { metadata } = readSafetensors(bytes, source);
-  if (!isCheckpointMetadata(metadata)) return null;
-  const v = Number(parseCheckpointMetadata(source, metadata).info.extra?.scaleFactor);
-  return Number.isFinite(v) ? v : null;
+  if (!isCheckpointMetadata(metadata)) return none;
+  const parsed = parseCheckpointMetadata(source, metadata);
+  const extra = parsed.info.extra ?? {};
+  const v = Number(extra.scaleFactor);
+  return {
+    scaleFactor: Number.isFinite(v) ? v : null,
+    latentRange: (extra.latentRange as LatentRange | undefined) ?? null,
+    hasEma: parsed.models.includes(EMA_ROLE),
+  };
 }
 
 /** A weights file's contents and the name its errors use (a path or a URL). */
@@ -71,11 +97,13 @@ export interface WeightsBytes {
   source: string;
 }
 
-/** The two models of a sampling run, with weights, and the scale factor found with the UNet (or null). */
+/** The two models of a sampling run, with weights, what the UNet's file stores, and which UNet weights were used. */
 export interface SamplingModels {
   autoencoder: AutoencoderKL;
   unet: DiffusionModelUNet;
-  storedScaleFactor: number | null;
+  stored: StoredSamplingInfo;
+  /** The EMA average, the raw training weights, or an untrained UNet. */
+  weights: "ema" | "raw" | "untrained";
   dispose(): void;
 }
 
@@ -89,7 +117,7 @@ export type WeightsReader = () => Promise<WeightsBytes>;
 export async function loadSamplingModels(
   config: TrainConfig,
   weights: { autoencoder: WeightsReader; unet?: WeightsReader },
-  o: { includeFc?: boolean; seed?: number } = {},
+  o: { includeFc?: boolean; seed?: number; useEma?: boolean; log?: (s: string) => void } = {},
 ): Promise<SamplingModels> {
   manualSeed(o.seed ?? 42);
   const autoencoder = new AutoencoderKL({ ...config.autoencoder });
@@ -106,15 +134,35 @@ export async function loadSamplingModels(
       includeFc = detectKeyNaming(keys, "diffusion_unet") !== "gm";
     }
     unet = new DiffusionModelUNet({ ...config.diffusion, includeFc: includeFc ?? true });
+    const stored = w
+      ? storedSamplingInfo(w.bytes, w.source)
+      : { scaleFactor: null, latentRange: null, hasEma: false };
+    let used: SamplingModels["weights"] = "untrained";
     if (w) {
-      loadModelWeightsFromBytes(unet, w.bytes, w.source, "diffusion_unet", "unet", {
-        projection: includeFc === false ? "drop" : "identity",
-      });
+      used = stored.hasEma && o.useEma !== false ? "ema" : "raw";
+      loadModelWeightsFromBytes(
+        unet,
+        w.bytes,
+        w.source,
+        "diffusion_unet",
+        used === "ema" ? EMA_ROLE : "unet",
+        {
+          projection: includeFc === false ? "drop" : "identity",
+        },
+      );
+      o.log?.(
+        used === "ema"
+          ? `sampling from the EMA weights in ${w.source}`
+          : stored.hasEma
+          ? `sampling from the raw weights in ${w.source} (EMA weights present but not asked for)`
+          : `sampling from the raw weights: ${w.source} holds no EMA weights`,
+      );
     }
     const models = {
       autoencoder,
       unet,
-      storedScaleFactor: w ? storedScaleFactor(w.bytes, w.source) : null,
+      stored,
+      weights: used,
       dispose() {
         autoencoder.dispose();
         models.unet.dispose();

@@ -2,20 +2,31 @@
  * `train-diffusion`: stage 2 of the reference recipe (SPEC §8) — a DiffusionModelUNet trained on the frozen
  * autoencoder's latents (scale factor = 1/std of the first batch's latents, saved with the checkpoint),
  * MultiStepLR([100, 1000]) stepped at every epoch start, validation loss, periodic synthesis (PNG + TensorBoard),
- * atomic checkpoints with full resume.
+ * atomic checkpoints with full resume. Beyond the reference (config keys, off by default): an EMA of the
+ * weights (`ema_decay`; saved as model role "unet_ema", validated and sampled from) and a linear lr warm-up
+ * (`warmup_steps`). The validation loss uses the same draws at every validation (diffusion/denoising_eval.ts)
+ * and is also logged per timestep bucket; the per-channel range of the training latents is stored for
+ * `generate --clip-sample latent-range`.
  */
 import { join } from "node:path";
 import { DataLoader, referenceTransforms } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
-import { Adam, AutoencoderKL, DiffusionTrainer, MultiStepLR } from "../nn/mod.ts";
+import { Adam, AutoencoderKL, DiffusionTrainer, ExponentialMovingAverage, MultiStepLR } from "../nn/mod.ts";
 import { manualSeed } from "../nn/init.ts";
 import { configHash, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "../nn/checkpoint.ts";
 import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import { DiffusionModelUNet } from "../diffusion/unet.ts";
-import { LatentDiffusionInferer } from "../diffusion/mod.ts";
+import {
+  type DenoisingLoss,
+  denoisingLoss,
+  formatBuckets,
+  LatentDiffusionInferer,
+  type LatentRange,
+  latentRange,
+} from "../diffusion/mod.ts";
 import type { TrainConfig } from "./config.ts";
 import type { CommandSpec } from "./args.ts";
-import { batchTensor, LossBook, RunLog } from "./run_context.ts";
+import { batchTensor, RunLog } from "./run_context.ts";
 import { Progress } from "./progress.ts";
 import { describeResumedLr } from "./resume_overrides.ts";
 import { volumeSlicesPng } from "./png.ts";
@@ -29,7 +40,7 @@ import {
 } from "./training_loop.ts";
 import { AUTOENCODER_FILES } from "./train_autoencoder.ts";
 import { loadModelWeights } from "./weights.ts";
-import { sampleLatentShape, schedulerFromConfig } from "./sampling.ts";
+import { EMA_ROLE, sampleLatentShape, schedulerFromConfig } from "./sampling.ts";
 
 export { sampleLatentShape, schedulerFromConfig } from "./sampling.ts";
 import { meanScalar } from "../nn/dist/allreduce.ts";
@@ -51,10 +62,20 @@ export const DIFFUSION_FILES = {
   preview: "diffusion_synthesis.png",
 } as const;
 
+/** Model role of the EMA weights in diffusion checkpoints. */
+export { EMA_ROLE } from "./sampling.ts";
+
+/** Evaluations per validation batch, each with its own (fixed) draws: a steadier loss on a small set. */
+const VALIDATION_REPEATS = 4;
+
 /** Run summary. */
 export interface TrainDiffusionResult extends TrainingRunResult {
   /** 1/std of the first batch's latents, as used for training (and stored with the checkpoints). */
   scaleFactor: number;
+  /** The last validation (overall and per timestep bucket), of the EMA weights when EMA is on. */
+  validation: DenoisingLoss | null;
+  /** Whether an EMA of the weights was kept (and is what validation and sampling use). */
+  ema: boolean;
 }
 
 /** The architecture hash stored in diffusion checkpoints. */
@@ -106,6 +127,15 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
   autoencoder.eval();
   autoencoder.requiresGrad(false);
   const unet = new DiffusionModelUNet({ ...cfg.diffusion });
+  // The EMA copy is built from the same initial weights (copied on the device) and follows every step.
+  const emaUnet = tc.emaDecay !== undefined ? new DiffusionModelUNet({ ...cfg.diffusion }) : null;
+  emaUnet?.requiresGrad(false);
+  const ema = emaUnet
+    ? new ExponentialMovingAverage(unet.parameters(), emaUnet.parameters(), { decay: tc.emaDecay! })
+    : null;
+  ema?.copyFromSource();
+  /** What validation, previews and the "best" checkpoint judge: the EMA weights when kept. */
+  const judged = emaUnet ?? unet;
   const optimizer = new Adam(unet.parameters(), { lr: tc.lr * worldSize });
   const lrSchedule = new MultiStepLR(optimizer, [100, 1000], 0.1);
   const scheduler = schedulerFromConfig(cfg);
@@ -115,14 +145,29 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     last: join(env.modelDir, DIFFUSION_FILES.last),
     best: join(env.modelDir, DIFFUSION_FILES.best),
   };
-  const parts = { models: { unet }, optimizers: { unet: optimizer } };
+  const parts = {
+    models: { unet, ...(emaUnet ? { [EMA_ROLE]: emaUnet } : {}) },
+    optimizers: { unet: optimizer },
+  };
   let start: LoopPosition = { epoch: 0, step: 0, batchesIntoEpoch: 0, bestValLoss: 100.0 };
   let scaleFactor = NaN;
-  if (env.resumeCkpt && (await readCheckpointInfo(paths.last))) {
+  let range: LatentRange | null = null;
+  const resumeInfo = env.resumeCkpt ? await readCheckpointInfo(paths.last) : null;
+  if (resumeInfo) {
+    const had = resumeInfo.extra?.emaDecay !== undefined;
+    if (had !== !!ema) {
+      throw new Error(
+        `${paths.last}: checkpoint was written ${
+          had ? "with" : "without"
+        } EMA weights but diffusion_train.ema_decay is ${ema ? "set" : "not set"}; make them agree to resume`,
+      );
+    }
     const info = await loadCheckpoint(paths.last, parts, { kind: "diffusion", configHash: hash });
     start = positionFrom(info, start.bestValLoss);
     scaleFactor = Number(info.extra?.scaleFactor);
     const checkpointLr = optimizer.lr;
+    range = (info.extra?.latentRange as LatentRange | undefined) ?? null;
+    if (ema) ema.updates = Number(info.extra?.emaUpdates ?? 0);
     lrSchedule.loadStateDict({ lastEpoch: Number(info.extra?.lrLastEpoch ?? start.epoch) });
     log(`resumed from ${paths.last}: epoch ${start.epoch}, step ${start.step}, scale factor ${scaleFactor}`);
     const lines = describeResumedLr({
@@ -160,6 +205,8 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     const inferer0 = new LatentDiffusionInferer(scheduler);
     scaleFactor = await inferer0.scaleFactorFromLatents(z);
     if (o.comm) scaleFactor = await meanScalar(o.comm, scaleFactor);
+    const zHost = (await z.data()) as Float32Array;
+    range = latentRange(zHost.map((v) => v * scaleFactor), z.shape);
     for (const t of [images, eps, z]) t.dispose();
     log(`scale factor: ${scaleFactor.toFixed(5)} (1/std of the first batch's latents)`);
   }
@@ -177,6 +224,8 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
   // Reference behaviour: item 0 of the scale-factor batch is logged as train_img_0/1/2 at step 1.
   if (firstImage) runLog.slices("train_img", firstImage.data, firstImage.shape, 1);
   const synthEvery = o.synthEvery ?? 100;
+  const warmupSteps = tc.warmupSteps ?? 0;
+  let validation: DenoisingLoss | null = null;
   let result;
   try {
     result = await runTrainingLoop(start, {
@@ -191,10 +240,14 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
       // Reference behaviour: lr_scheduler.step() at the start of every epoch.
       beforeEpoch: () => lrSchedule.step(),
       trainStep: async (batch, _epoch, step) => {
+        if (warmupSteps > 0) {
+          optimizer.lr = lrSchedule.lrAt(lrSchedule.lastEpoch) * Math.min(1, (step + 1) / warmupSteps);
+        }
         const images = batchTensor(batch);
         const key = { seed, step, sampleOffset: rank * batch.shape[0] };
         const eps = T.randn(latentOf(images), { ...key, stream: "diffusion/vae_eps" });
         const r = await trainer.step(images, { ...key, eps, gradHook: o.gradHook });
+        ema?.update();
         images.dispose();
         eps.dispose();
         return { loss: r.loss };
@@ -204,26 +257,27 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
         return { loss: means.loss, lr: optimizer.lr };
       },
       validate: async (epoch) => {
-        let val = await validationLoss(
-          valLoader,
-          autoencoder,
-          unet,
-          inferer,
+        validation = await denoisingLoss(imageBatches(valLoader), autoencoder, judged.asFunction(), inferer, {
           seed,
-          epoch,
-          latentOf,
-          rank === 0,
-        );
+          latentShape: (s) => autoencoderLatentShape(autoencoder, s),
+          repeats: VALIDATION_REPEATS,
+          sampleOffset: rank * tc.batchSize,
+        });
+        let val = validation.loss;
         if (o.comm) val = await meanScalar(o.comm, val);
         // Reference behaviour: per-epoch values are logged at the 0-based epoch.
         runLog.scalar("val_diffusion_loss", val, epoch);
+        for (const b of validation.buckets) {
+          if (b.count > 0) runLog.scalar(`val_diffusion_mse_t${b.from}_${b.to}`, b.mse, epoch);
+        }
+        log(`diffusion epoch ${epoch + 1}: validation MSE by timestep ${formatBuckets(validation.buckets)}`);
         return val;
       },
       afterEpoch: async (epoch) => {
         if (rank !== 0 || !previewDue(epoch, synthEvery)) return;
         const png = await synthesizePreview(
           autoencoder,
-          unet,
+          judged,
           cfg,
           scaleFactor,
           seed,
@@ -244,6 +298,8 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
               bestValLoss: p.bestValLoss,
               batchesIntoEpoch: p.batchesIntoEpoch,
               scaleFactor,
+              latentRange: range,
+              ...(ema ? { emaDecay: ema.decay, emaUpdates: ema.updates } : {}),
               lrLastEpoch: lrSchedule.lastEpoch,
               seed,
               config: cfg.diffusion,
@@ -254,7 +310,7 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
   } finally {
     runLog.close();
     // Release the device memory now: the demo generates in the same process.
-    for (const m of [autoencoder, unet]) m.dispose();
+    for (const m of [autoencoder, unet, emaUnet]) m?.dispose();
     optimizer.dispose();
     scheduler.dispose();
   }
@@ -266,6 +322,8 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     scaleFactor,
     interrupted,
     lastTrainLoss,
+    validation,
+    ema: !!ema,
   };
 }
 
@@ -278,45 +336,16 @@ export function previewDue(epoch: number, every: number): boolean {
   return Number.isFinite(every) && every >= 1 && (epoch + 1) % every === 0;
 }
 
-/** The training loss on the validation set (fresh noise and timesteps), mean over batches. */
-async function validationLoss(
-  loader: DataLoader,
-  autoencoder: AutoencoderKL,
-  unet: DiffusionModelUNet,
-  inferer: LatentDiffusionInferer,
-  seed: number,
-  epoch: number,
-  latentOf: (x: T.Tensor) => number[],
-  showProgress: boolean,
-): Promise<number> {
-  const book = new LossBook();
-  let i = 0;
-  const progress = showProgress
-    ? new Progress({ total: loader.length, label: `diffusion validation (epoch ${epoch + 1})` })
-    : null;
+/** The image tensors of a loader's batches (each disposed once the consumer moves on). */
+async function* imageBatches(loader: DataLoader): AsyncGenerator<T.Tensor> {
   for await (const batch of loader.batches()) {
     const images = batchTensor(batch);
-    const key = { seed, step: epoch * 100003 + i };
-    const loss = T.noGrad(() =>
-      T.scope(() => {
-        const noise = T.randn(latentOf(images), { ...key, stream: "diffusion/val_noise" });
-        const t = T.randint(
-          [images.shape[0]],
-          { ...key, stream: "diffusion/val_timesteps" },
-          0,
-          inferer.scheduler.numTrainTimesteps,
-        );
-        const eps = T.randn(latentOf(images), { ...key, stream: "diffusion/val_vae_eps" });
-        return inferer.trainingLoss(images, autoencoder, unet.asFunction(), noise, t, { eps }).loss;
-      })
-    );
-    book.add(i++, { loss });
-    images.dispose();
-    progress?.update(i);
+    try {
+      yield images;
+    } finally {
+      images.dispose();
+    }
   }
-  const mean = (await book.read()).means.loss;
-  progress?.done();
-  return mean;
 }
 
 /** Samples one volume (DDPM over all training steps as the reference, or DDIM with `ddimSteps`) and logs it. */

@@ -145,16 +145,18 @@ export class LatentDiffusionInferer {
     options: TrainingPassOptions = {},
   ): TrainingLoss {
     const pass = this.predict(inputs, autoencoder, unet, noise, timesteps, options);
-    const loss = scope(() => {
-      const type = this.scheduler.predictionType;
-      const target = type === "epsilon"
-        ? noise
-        : type === "sample"
-        ? pass.latent
-        : this.scheduler.getVelocity(pass.latent, noise, timesteps);
-      return mean(square(sub(pass.prediction, target)));
-    });
+    const loss = scope(() => mean(square(sub(pass.prediction, this.target(pass.latent, noise, timesteps)))));
     return { ...pass, loss };
+  }
+
+  /** What the model should predict: the noise (epsilon), the latent (sample) or the velocity (v_prediction). */
+  target(latent: Tensor, noise: Tensor, timesteps: TrainingTimesteps): Tensor {
+    const type = this.scheduler.predictionType;
+    return type === "epsilon"
+      ? noise
+      : type === "sample"
+      ? latent
+      : this.scheduler.getVelocity(latent, noise, timesteps);
   }
 
   /** 1 / std(z) over all elements (unbiased, like torch.std), read back as a number. */

@@ -33,3 +33,9 @@ export type {
 } from "./inferer.ts";
 export { DiffusionModelUNet, timestepEmbedding } from "./unet.ts";
 export type { DiffusionModelUNetOptions } from "./unet.ts";
+export { denoisingLoss } from "./denoising_eval.ts";
+export type { DenoisingLoss, DenoisingLossOptions } from "./denoising_eval.ts";
+export { bucketMse, formatBuckets, timestepBucketEdges } from "./timestep_buckets.ts";
+export type { TimestepBucket } from "./timestep_buckets.ts";
+export { latentRange, percentileOfSorted, rangeEnvelope } from "./latent_range.ts";
+export type { LatentRange } from "./latent_range.ts";

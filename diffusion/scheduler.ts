@@ -30,7 +30,10 @@ export interface SchedulerOptions {
   cosineOffset?: number;
   /** What the model predicts (default "epsilon"). */
   predictionType?: PredictionType;
-  /** Clamp x̂0 to [clipSampleMin, clipSampleMax] (default true). */
+  /**
+   * Clamp x̂0 to [clipSampleMin, clipSampleMax]. Default false: MONAI defaults to true, which suits pixel
+   * space but confines latents (which are not in [−1, 1]); pass true for the reference behaviour.
+   */
   clipSample?: boolean;
   /** Lower clip bound (default −1). */
   clipSampleMin?: number;
@@ -112,7 +115,7 @@ export abstract class Scheduler {
       );
     }
     this.predictionType = predictionType;
-    this.clipSample = o.clipSample ?? true;
+    this.clipSample = o.clipSample ?? false;
     this.clipSampleMin = o.clipSampleMin ?? -1;
     this.clipSampleMax = o.clipSampleMax ?? 1;
     let arrays;

@@ -26,6 +26,8 @@ export type { AdamOptions } from "./optim/adam.ts";
 export { SGD } from "./optim/sgd.ts";
 export type { SgdOptions } from "./optim/sgd.ts";
 export { MultiStepLR } from "./optim/lr_scheduler.ts";
+export { ExponentialMovingAverage } from "./optim/ema.ts";
+export type { EmaOptions } from "./optim/ema.ts";
 
 export { klLoss, klLossFromLogVar, l1Loss, mseLoss } from "./losses/basic.ts";
 export { PatchAdversarialLoss } from "./losses/adversarial.ts";

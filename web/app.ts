@@ -134,7 +134,7 @@ async function run(): Promise<void> {
     }, { seed });
     const scheduler = schedulerFromConfig(config, "ddim", { steps });
     try {
-      let scaleFactor = scaleText ? Number(scaleText) : models.storedScaleFactor;
+      let scaleFactor = scaleText ? Number(scaleText) : models.stored.scaleFactor;
       let note = "";
       if (scaleFactor === null) {
         scaleFactor = 1.0;

@@ -34,6 +34,11 @@ export const positiveNumber: Checker<number> = {
   expected: "positive number",
   check: (v): v is number => typeof v === "number" && Number.isFinite(v) && v > 0,
 };
+/** Numbers in [0, 1) (decay rates). */
+export const unitInterval: Checker<number> = {
+  expected: "number in [0, 1)",
+  check: (v): v is number => typeof v === "number" && v >= 0 && v < 1,
+};
 /** true or false. */
 export const boolean: Checker<boolean> = {
   expected: "boolean",
@@ -56,6 +61,7 @@ export interface ArgTypes {
   "non-negative integer": number;
   "number": number;
   "positive number": number;
+  "number in [0, 1)": number;
   "boolean": boolean;
   "string": string;
   "integer | null": number | null;
@@ -67,6 +73,7 @@ export const NAMED_CHECKERS: { readonly [K in keyof ArgTypes]: Checker<ArgTypes[
   "non-negative integer": nonNegativeInteger,
   "number": finiteNumber,
   "positive number": positiveNumber,
+  "number in [0, 1)": unitInterval,
   "boolean": boolean,
   "string": string,
   "integer | null": nullableInteger,

@@ -152,7 +152,6 @@ function expected32g(): Omit<TrainConfig, "source" | "edition"> {
       betaEnd: 0.0195,
       schedule: "scaled_linear_beta",
       varianceType: "fixed_small",
-      clipSample: true,
       predictionType: "epsilon",
     },
   };

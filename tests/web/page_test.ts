@@ -61,7 +61,7 @@ Deno.test({
       unet: () => read("diffusion_unet.safetensors"),
     }, { seed: SEED });
     const scheduler = schedulerFromConfig(config, "ddim", { steps: STEPS });
-    assert.equal(models.storedScaleFactor, SCALE);
+    assert.equal(models.stored.scaleFactor, SCALE);
     const reference = await sampleVolume(config, models, {
       scheduler,
       scaleFactor: SCALE,

@@ -151,7 +151,7 @@ Deno.test("args: integer and positive flags name the flag and the value", () => 
   );
   assertThrows(
     () => parseCliArgs(["--clip-sample", "yes"], GENERATE_COMMAND),
-    /--clip-sample: expected one of true, false, got "yes"/,
+    /--clip-sample: expected one of true, false, latent-range, got "yes"/,
   );
   assertThrows(
     () => parseCliArgs(["-g", "1.5"], train),

@@ -91,7 +91,12 @@ Deno.test("pipeline: train autoencoder → train diffusion → generate, with pr
     assert.deepEqual(stepsOf(dmLog, "train_img_1"), [1]);
     assert.deepEqual(stepsOf(dmLog, "val_diff_synimg_0"), [0]);
     assert.deepEqual(stepsOf(dmLog, "val_diffusion_loss"), [0]);
-    assert.deepEqual(tags(dmLog, "scalar"), ["train_diffusion_loss_iter", "val_diffusion_loss"]);
+    // The reference's two scalars, plus ours: validation MSE per timestep bucket (buckets with samples only).
+    const scalars = tags(dmLog, "scalar");
+    assert.deepEqual(scalars.slice(0, 2), ["train_diffusion_loss_iter", "val_diffusion_loss"]);
+    assert.ok(scalars.length > 2, "no per-timestep validation MSE was logged");
+    for (const s of scalars.slice(2)) assert.match(s, /^val_diffusion_mse_t\d+_\d+$/);
+    assert.deepEqual(stepsOf(dmLog, scalars[2]), [0]);
     const gen = await generate({
       config,
       env,

@@ -4,25 +4,10 @@
  * concurrent processes (the ranks of one run) take turns.
  */
 import { join } from "pathe";
+import { processAlive } from "../util/process_alive.ts";
 
 /** How old a leftover whose process cannot be checked must be before it is removed. */
 const UNKNOWN_OWNER_MAX_AGE_MS = 24 * 3600 * 1000;
-
-/** True when process `pid` is running, false when it is not, null when this system cannot tell (no /proc). */
-export async function processAlive(pid: number): Promise<boolean | null> {
-  try {
-    await Deno.stat(`/proc/${pid}`);
-    return true;
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) return null;
-    try {
-      await Deno.stat("/proc/self");
-      return false;
-    } catch {
-      return null;
-    }
-  }
-}
 
 /**
  * Removes the entries of `dir` that `ownerOf` recognises as leftovers (it returns the owning pid, or null when
@@ -45,7 +30,7 @@ export async function removeStaleLeftovers(
     if (pid === undefined || pid === Deno.pid) continue;
     const path = join(dir, e.name);
     try {
-      const alive = pid === null ? null : await processAlive(pid);
+      const alive = pid === null ? null : processAlive(pid);
       const ageMs = Date.now() - ((await Deno.stat(path)).mtime?.getTime() ?? Date.now());
       if (alive === false || (alive === null && ageMs > UNKNOWN_OWNER_MAX_AGE_MS)) {
         await Deno.remove(path, { recursive: true });

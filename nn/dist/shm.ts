@@ -10,6 +10,8 @@
  * @module
  */
 
+import { processAlive as isRunning } from "../../util/process_alive.ts";
+
 const O_RDWR = 0o2;
 const O_CREAT = 0o100;
 const PROT_READ = 1;
@@ -32,7 +34,6 @@ const LIBC_SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   strerror: { parameters: ["i32"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
-  kill: { parameters: ["i32", "i32"], result: "i32" },
   // syscall(SYS_futex, uaddr, op, val, timeout, uaddr2, val3); the variadic call is safe with integer args.
   futex_wait_async: {
     name: "syscall",
@@ -208,11 +209,9 @@ export class SharedSegment {
   }
 }
 
-/** True when process `pid` exists (signal 0 probe; EPERM still means it exists). */
+/** True when process `pid` exists (Linux /proc; shared memory is Linux-only). */
 export function processAlive(pid: number): boolean {
-  const c = lib();
-  if (c.kill(pid, 0) === 0) return true;
-  return !lastError().startsWith("errno 3 "); // ESRCH
+  return isRunning(pid) ?? true;
 }
 
 /** A relative `struct timespec` for FUTEX_WAIT. */

@@ -3,6 +3,8 @@
  * code (Deno) that runs only when called, and no `node:` import, so modules importing it still load in a browser.
  */
 
+import { processAlive as isRunning } from "../../util/process_alive.ts";
+
 /** `path` split at its last separator: [folder with trailing separator or "", file name]. */
 function splitPath(path: string): [string, string] {
   const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
@@ -17,19 +19,9 @@ export function atomicTempName(target: string, pid: number, id: string): string 
 /** Matches exactly the names {@link atomicTempName} produces (8 hex digits of a random UUID). */
 const TEMP_NAME = /^\.(.+)\.tmp-(\d+)-([0-9a-f]{8})$/;
 
-/** Whether process `pid` is alive (Linux /proc); where that cannot be told, every process counts as alive. */
+/** Whether process `pid` is alive; where that cannot be told, every process counts as alive (keep its files). */
 export function processAlive(pid: number): boolean {
-  try {
-    Deno.statSync("/proc/self");
-  } catch {
-    return true; // no /proc: keep every temp file rather than risk a live writer's
-  }
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
+  return isRunning(pid) ?? true;
 }
 
 /**

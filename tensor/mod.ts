@@ -2,8 +2,8 @@
  * The tensor library: typed tensors on WebGPU with autograd.
  * Call `await init()` once before creating tensors.
  */
-import { type Backend, backend, setBackend } from "./backend.ts";
-import { getDevice } from "./device.ts";
+import { type Backend, backend, setBackend } from "./backend/mod.ts";
+import { getDevice } from "./webgpu/device.ts";
 import { WebGpuBackend } from "./webgpu/backend.ts";
 import "./autograd.ts";
 
@@ -23,11 +23,11 @@ export function stats(): ReturnType<Backend["stats"]> {
   return backend().stats();
 }
 
-export { backend } from "./backend.ts";
-export type { Backend, BackendStats } from "./backend.ts";
-export { getDevice, NO_GPU_HELP } from "./device.ts";
-export type { Device, DeviceFeatures } from "./device.ts";
-export type { MemoryStats } from "./allocator.ts";
+export { backend } from "./backend/mod.ts";
+export type * from "./backend/mod.ts";
+export { BACKEND_KINDS } from "./backend/mod.ts";
+export { getDevice, NO_GPU_HELP } from "./webgpu/device.ts";
+export type { Device, DeviceFeatures } from "./webgpu/device.ts";
 export type { DType } from "./dtype.ts";
 export * from "./shape.ts";
 export { empty, scope, scopeAsync, Storage, Tensor } from "./tensor.ts";

@@ -3,13 +3,14 @@
  * Expressions are written over the alias `T` (f32, i32, f16 or vec4<f32>) so one text serves scalar and vec4.
  */
 import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { MapOp } from "../backend/ops.ts";
 import type { DType } from "../dtype.ts";
 import { bytesPerElement, wgslType } from "../dtype.ts";
 import { stridesOf } from "../shape.ts";
 import { sub, unitRanges } from "./chunk.ts";
 
 /** Elementwise operations and their WGSL expressions over inputs a, b, c and scalar params s0, s1. */
-export const MAP_OPS = {
+export const MAP_OPS: Record<MapOp, string> = {
   copy: "a",
   neg: "-a",
   exp: "exp(a)",
@@ -56,10 +57,7 @@ export const MAP_OPS = {
   clampGrad: "select(T(0), b, (a >= T(s0)) & (a <= T(s1)))",
   absGrad: "b * sign(a)",
   cast: "T(a)",
-} as const;
-
-/** Name of an elementwise op. */
-export type MapOp = keyof typeof MAP_OPS;
+};
 
 const FLOAT_HELPERS = `
 fn tanhStable(x: T) -> T { let t = exp(T(-2) * abs(x)); return sign(x) * (T(1) - t) / (T(1) + t); }

@@ -1,0 +1,112 @@
+/**
+ * Matmul and convolution on the packed GEMM core (as/gemm.ts): each chunk owns one block of C, packs its
+ * A and B panels per K block into this thread's scratch, and runs the register-blocked micro-kernel over them.
+ * Convolutions pack B straight from the input through per-axis index tables (implicit GEMM): forward and
+ * input gradient gather im2col panels, the weight gradient gathers the transposed ones.
+ */
+import type { KernelContext } from "./context.ts";
+
+/** Micro-kernel tile (must match as/gemm.ts). */
+export const MR = 6, NR = 8;
+
+/** Scratch floats one thread needs for blocks of mc × kc (A) and kc × nc (B). */
+export function scratchFloats(mc: number, nc: number, kc: number): number {
+  return Math.ceil(mc / MR) * MR * kc + Math.ceil(nc / NR) * NR * kc + MR * NR + 64;
+}
+
+interface Scratch {
+  ap: number;
+  bp: number;
+  tile: number;
+  cols: number;
+}
+
+function scratch(ctx: KernelContext, base: number, perThread: number, mc: number, kc: number): Scratch {
+  const s = base + ctx.thread * perThread * 4;
+  const ap = s, bp = ap + Math.ceil(mc / MR) * MR * kc * 4;
+  const tile = s + (perThread - MR * NR - 64) * 4;
+  return { ap, bp, tile, cols: tile + MR * NR * 4 };
+}
+
+/**
+ * Args: [a, b, c, M, N, K, batch, bsA, bsB, transA, transB, MC, NC, KC, scratch, perThread].
+ * Chunk = (batch, M block, N block).
+ */
+export function matmulKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [a, b, c, M, N, K, , bsA, bsB, transA, transB, MC, NC, KC, sp, per] = Array.from(g);
+  const mBlocks = Math.ceil(M / MC), nBlocks = Math.ceil(N / NC);
+  const nb = chunk % nBlocks,
+    mb = Math.floor(chunk / nBlocks) % mBlocks,
+    bi = Math.floor(chunk / (nBlocks * mBlocks));
+  const m0 = mb * MC, n0 = nb * NC, mc = Math.min(MC, M - m0), nc = Math.min(NC, N - n0);
+  const cBase = c + (bi * M * N + m0 * N + n0) * 4;
+  if (K === 0) {
+    for (let i = 0; i < mc; i++) ctx.f32.fill(0, cBase / 4 + i * N, cBase / 4 + i * N + nc);
+    return;
+  }
+  const [rsA, csA] = transA ? [1, M] : [K, 1];
+  const [rsB, csB] = transB ? [1, K] : [N, 1];
+  const s = scratch(ctx, sp, per, MC, KC);
+  const aBase = a + bi * bsA * 4, bBase = b + bi * bsB * 4;
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const kc = Math.min(KC, K - k0);
+    ctx.gemm.packA(aBase + (m0 * rsA + k0 * csA) * 4, rsA, csA, mc, kc, s.ap);
+    ctx.gemm.packB(bBase + (k0 * rsB + n0 * csB) * 4, rsB, csB, kc, nc, s.bp);
+    ctx.gemm.gemmBlock(s.ap, s.bp, mc, nc, kc, cBase, N, k0 > 0 ? 1 : 0, s.tile);
+  }
+}
+
+/**
+ * Implicit-GEMM convolution, forward or input gradient: Y[b] (M × P) (+)= A (M × R) · im2col(X[b]) (R × P).
+ * Args: [x, a, bias (−1: none), y, M, R, P, xSample, rowTab, tabD, tabH, tabW, cd, ch, cw, MC, NC, KC, scratch,
+ * perThread, batch]. Chunk = (batch, M block, N block).
+ */
+export function convKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [x, a, bias, y, M, R, P, xSample, rowTab, tabD, tabH, tabW, cd, ch, cw, MC, NC, KC, sp, per] = Array
+    .from(g);
+  const mBlocks = Math.ceil(M / MC), nBlocks = Math.ceil(P / NC);
+  const nb = chunk % nBlocks,
+    mb = Math.floor(chunk / nBlocks) % mBlocks,
+    bi = Math.floor(chunk / (nBlocks * mBlocks));
+  const m0 = mb * MC, n0 = nb * NC, mc = Math.min(MC, M - m0), nc = Math.min(NC, P - n0);
+  const cBase = y + (bi * M * P + m0 * P + n0) * 4;
+  // Start from the bias (or zero) and accumulate every K block.
+  for (let i = 0; i < mc; i++) {
+    const row = cBase / 4 + i * P;
+    ctx.f32.fill(bias >= 0 ? ctx.f32[bias / 4 + m0 + i] : 0, row, row + nc);
+  }
+  const s = scratch(ctx, sp, per, MC, KC);
+  const xb = x + bi * xSample * 4;
+  for (let k0 = 0; k0 < R; k0 += KC) {
+    const kc = Math.min(KC, R - k0);
+    ctx.gemm.packA(a + (m0 * R + k0) * 4, R, 1, mc, kc, s.ap);
+    ctx.gemm.packBConv(xb, rowTab, tabD, tabH, tabW, cd, ch, cw, k0, kc, n0, nc, s.bp, s.cols);
+    ctx.gemm.gemmBlock(s.ap, s.bp, mc, nc, kc, cBase, P, 1, s.tile);
+  }
+}
+
+/**
+ * Weight gradient: dW (M × R) = Σ_b dY[b] (M × P) · im2col(X[b])ᵀ (P × R).
+ * Args: [x, dy, dw, M, R, P, xSample, rowTab, tabD, tabH, tabW, cd, ch, cw, MC, NC, KC, scratch, perThread,
+ * batch]. Chunk = (M block, N block).
+ */
+export function convWeightGradKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [x, dy, dw, M, R, P, xSample, rowTab, tabD, tabH, tabW, cd, ch, cw, MC, NC, KC, sp, per, batch] =
+    Array
+      .from(g);
+  const nBlocks = Math.ceil(R / NC);
+  const nb = chunk % nBlocks, mb = Math.floor(chunk / nBlocks);
+  const m0 = mb * MC, n0 = nb * NC, mc = Math.min(MC, M - m0), nc = Math.min(NC, R - n0);
+  const cBase = dw + (m0 * R + n0) * 4;
+  for (let i = 0; i < mc; i++) ctx.f32.fill(0, cBase / 4 + i * R, cBase / 4 + i * R + nc);
+  const s = scratch(ctx, sp, per, MC, KC);
+  for (let b = 0; b < batch; b++) {
+    const xb = x + b * xSample * 4, gb = dy + (b * M * P + m0 * P) * 4;
+    for (let k0 = 0; k0 < P; k0 += KC) {
+      const kc = Math.min(KC, P - k0);
+      ctx.gemm.packA(gb + k0 * 4, P, 1, mc, kc, s.ap);
+      ctx.gemm.packBConvT(xb, rowTab, tabD, tabH, tabW, cd, ch, cw, k0, kc, n0, nc, s.bp);
+      ctx.gemm.gemmBlock(s.ap, s.bp, mc, nc, kc, cBase, R, 1, s.tile);
+    }
+  }
+}

@@ -26,6 +26,8 @@ export async function runCommand<F extends FlagSpecs>(
       console.log(helpText(spec));
       return;
     }
+    // The backend choice travels as LDM_BACKEND, so init() and launched worker processes all see it.
+    if (args.backend) Deno.env.set("LDM_BACKEND", args.backend);
     const config = await loadTrainConfig(args.config, { onWarning: (m) => console.warn(`warning: ${m}`) });
     const env = await loadEnvironment(args.environment);
     await fn({ args, config, env });

@@ -84,8 +84,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
     seconds[name] = Number(((now - t) / 1000).toFixed(1));
     t = now;
   };
-  await T.init();
-  log(`demo: device ${T.backend().description}; output folder ${output}`);
+  log(`demo: ${T.backendSummary(await T.init())}; output folder ${output}`);
   await Deno.remove(output, { recursive: true }).catch(() => {});
   const config = await loadTrainConfig(
     o.configPath ?? new URL("../config/config_demo.json", import.meta.url).pathname,
@@ -222,15 +221,20 @@ if (import.meta.main) {
         "diffusion-epochs": { type: "string" },
         samples: { type: "string" },
         strict: { type: "boolean" },
+        backend: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
     if (values.help) {
       console.log(
         "usage: deno task demo [--output DIR] [--autoencoder-epochs N] [--diffusion-epochs N] [--samples N] [--strict]\n" +
+          "       [--backend auto|webgpu|wasm]\n" +
           "  --strict  exit with code 2 when the report's verdict is 'training failed'",
       );
       Deno.exit(0);
+    }
+    if (values.backend !== undefined) {
+      Deno.env.set("LDM_BACKEND", T.parseBackendChoice(values.backend, "--backend"));
     }
     const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
     const r = await runDemo({

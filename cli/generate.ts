@@ -82,7 +82,7 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   const num = o.num ?? 1, seed = o.seed ?? 42;
   const output = o.output ?? join(o.env.modelDir, "samples");
   await ensureWritableDir(output, "output folder");
-  await T.init();
+  log(T.backendSummary(await T.init()));
   manualSeed(seed);
   const autoencoder = new AutoencoderKL({ ...cfg.autoencoder });
   await loadModelWeights(
@@ -161,7 +161,7 @@ if (import.meta.main) {
     {
       name: "generate",
       description: "Generates brain volumes with the trained autoencoder and diffusion UNet (NIfTI + PNG).",
-      common: ["config", "environment", "help"],
+      common: ["config", "environment", "help", "backend"],
       flags: {
         num: { type: "string", description: "number of volumes", default: "1", valueName: "n" },
         scheduler: {

@@ -56,7 +56,7 @@ export interface RunSetup {
 /** Fills the defaults, creates the device, checks model_dir, prepares (or downloads) the dataset. */
 export async function setupRun(o: TrainingRunOptions): Promise<RunSetup> {
   const log = o.log ?? console.log;
-  await T.init();
+  log(T.backendSummary(await T.init()));
   await ensureWritableDir(o.env.modelDir, "model_dir");
   const files = await datasetFiles(o.env.dataBaseDir, !!o.downloadData, log);
   return {

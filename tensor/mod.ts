@@ -78,6 +78,11 @@ export async function init(options: InitOptions = {}): Promise<Backend> {
   return b;
 }
 
+/** One line naming the backend and its thread count, printed by every command. */
+export function backendSummary(b: Backend = backend()): string {
+  return `backend ${b.kind} (${b.description}), ${b.threads} thread${b.threads === 1 ? "" : "s"}`;
+}
+
 /** Memory and execution counters of the active backend. */
 export function stats(): ReturnType<Backend["stats"]> {
   return backend().stats();

@@ -47,7 +47,7 @@ Deno.test("args: unknown flags and bad values are clear errors listing the valid
   assert(e instanceof ArgsError);
   assertEquals(
     e.message,
-    'train_autoencoder: unknown flag "--confg"; valid flags: -c/--config, -e/--environment, -g/--gpus, --download_data, -h/--help (see --help)',
+    'train_autoencoder: unknown flag "--confg"; valid flags: -c/--config, -e/--environment, -g/--gpus, --download_data, -h/--help, --backend (see --help)',
   );
   assertThrows(() => parseCliArgs(["-x"], train), /unknown flag "-x"; valid flags: -c\/--config/);
   // generate does not take --download_data.
@@ -99,4 +99,15 @@ Deno.test("args: a flag where a value should be is not swallowed; grouped short 
   const a = parseCliArgs(["-hc", "x.json"], train);
   assertEquals([a.help, a.config], [true, "x.json"]);
   assertEquals(parseCliArgs(["-cfile.json"], train).config, "file.json");
+});
+
+Deno.test("args: --backend takes auto|webgpu|wasm and an unknown value lists the valid ones", () => {
+  assertEquals(parseCliArgs(["--backend", "wasm"], train).backend, "wasm");
+  assertEquals(parseCliArgs([], train).backend, undefined);
+  const e = assertThrows(() => parseCliArgs(["--backend=cuda"], train)) as Error;
+  assert(e instanceof ArgsError);
+  assertMatch(
+    e.message,
+    /train_autoencoder: --backend: unknown backend "cuda"; valid values are auto, webgpu, wasm/,
+  );
 });

@@ -417,7 +417,7 @@ export class WasmBackend implements Backend {
     const R = g.Ci * K3,
       P = g.outDims[0] * g.outDims[1] * g.outDims[2],
       inVol = g.inDims[0] * g.inDims[1] * g.inDims[2];
-    const KC = 256, MC = Math.min(120, Math.ceil(g.Co / 6) * 6), NC = 128;
+    const KC = convKC(R), MC = Math.min(120, Math.ceil(g.Co / 6) * 6), NC = 256;
     this.#conv(
       "conv3d",
       "forward",
@@ -452,7 +452,7 @@ export class WasmBackend implements Backend {
     const R = g.Co * K3,
       P = g.inDims[0] * g.inDims[1] * g.inDims[2],
       outVol = g.outDims[0] * g.outDims[1] * g.outDims[2];
-    const KC = 256, MC = Math.min(120, Math.ceil(g.Ci / 6) * 6), NC = 128;
+    const KC = convKC(R), MC = Math.min(120, Math.ceil(g.Ci / 6) * 6), NC = 256;
     // A = wᵀ as [Ci, Co·K3]: w [Co, Ci, K3] read with strides (K3, Ci·K3, 1).
     this.#scratch(g.Ci * R * 4, (wt) => {
       const wtBuf = new WasmBuffer(wt, g.Ci * R * 4);
@@ -752,4 +752,9 @@ function callerOp(): string {
     if (m) return m[1];
   }
   return "allocation";
+}
+
+/** K blocks of at most 512, split evenly (864 → 2 × 432) so no block is mostly edge. */
+function convKC(R: number): number {
+  return Math.ceil(R / Math.ceil(R / 512));
 }

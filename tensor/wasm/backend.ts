@@ -52,6 +52,8 @@ const MIN_CHUNK = 32768;
 export interface WasmBackendOptions {
   /** Threads computing, the main thread included (default: LDM_THREADS or navigator.hardwareConcurrency). */
   threads?: number;
+  /** Upper bound of the memory in bytes (default and maximum: wasm32's 4 GiB; tests lower it). */
+  maxMemoryBytes?: number;
 }
 
 /** The number of threads from LDM_THREADS, else the host's logical cores. */
@@ -99,7 +101,9 @@ export class WasmBackend implements Backend {
   static async create(o: WasmBackendOptions = {}): Promise<WasmBackend> {
     const threads = o.threads ?? defaultThreads();
     const module = await loadModule();
-    const mem = new WasmMemory();
+    const mem = new WasmMemory(
+      o.maxMemoryBytes === undefined ? undefined : Math.ceil(o.maxMemoryBytes / 65536),
+    );
     const main = new KernelContext(mem.memory, await instantiateGemm(module, mem.memory), 0);
     const b = new WasmBackend(mem, new ThreadPool(threads, module, mem.memory, main));
     await b.workers.warm();

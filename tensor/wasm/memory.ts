@@ -29,13 +29,11 @@ export class WasmMemory {
   #free: [number, number][] = [];
   #stats: MemoryStats = { current: 0, peak: 0, liveBuffers: 0, pooled: 0 };
 
-  constructor(maxPages = MAX_PAGES) {
-    this.memory = new WebAssembly.Memory({ initial: 64, maximum: maxPages, shared: true });
-  }
+  readonly maxPages: number;
 
-  /** Bytes the memory can still grow to. */
-  get limitBytes(): number {
-    return MAX_PAGES * PAGE;
+  constructor(maxPages = MAX_PAGES) {
+    this.maxPages = Math.min(MAX_PAGES, Math.max(64, maxPages));
+    this.memory = new WebAssembly.Memory({ initial: 64, maximum: this.maxPages, shared: true });
   }
 
   /** A range of at least `bytes` bytes (64-byte aligned). `op` names the caller in an out-of-memory error. */
@@ -121,7 +119,9 @@ export class WasmMemory {
     if (end <= have) return;
     const pages = Math.ceil((end - have) / PAGE);
     try {
-      if (end > MAX_PAGES * PAGE) throw new RangeError("beyond the wasm32 address space");
+      if (end > this.maxPages * PAGE) {
+        throw new RangeError(`beyond the memory's ${this.maxPages * PAGE} bytes`);
+      }
       this.memory.grow(pages);
     } catch (e) {
       if (restore) {
@@ -130,7 +130,9 @@ export class WasmMemory {
       }
       throw new WasmOutOfMemoryError(
         `${op()}: the wasm backend is out of memory allocating ${requested} bytes ` +
-          `(${this.#stats.current} bytes in use, ${this.#stats.pooled} free but fragmented; wasm32 memory ends at 4 GiB` +
+          `(${this.#stats.current} bytes in use, ${this.#stats.pooled} free but fragmented; the memory ends at ${
+            this.maxPages * PAGE
+          } bytes, wasm32 allows at most 4 GiB` +
           `${
             e instanceof Error ? `: ${e.message}` : ""
           }). Use a smaller batch or volume, or run with --backend webgpu ` +

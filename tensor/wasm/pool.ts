@@ -82,7 +82,7 @@ export class ThreadPool {
   }
 
   /** Spawns the workers now and resolves once they are ready (or after `ms`). */
-  async warm(ms = 5000): Promise<void> {
+  async warm(ms = 30000): Promise<void> {
     this.#claimable();
     const t0 = performance.now();
     while (performance.now() - t0 < ms) {

@@ -17,6 +17,9 @@ import { poolKernel } from "./pool.ts";
 import { attentionForwardKernel, attentionGradKVKernel, attentionGradQKernel } from "./attention.ts";
 import { convKernel, convWeightGradKernel, matmulKernel } from "./gemm.ts";
 
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+const pause = () => void Atomics.wait(pauseCell, 0, 0, 20);
+
 /** A kernel runs one chunk of a parallel step. */
 export type Kernel = (ctx: KernelContext, args: ArrayLike<number>, chunk: number) => void;
 
@@ -46,8 +49,9 @@ const TABLE = {
   // Test hooks: fail on a worker (never on the main thread), by throwing or by dying.
   testThrow: (ctx: KernelContext) => {
     if (ctx.thread > 0) throw new Error(`test failure on thread ${ctx.thread}`);
+    pause(); // leave chunks for the workers
   },
-  testDie: () => {},
+  testDie: () => pause(),
 } satisfies Record<string, Kernel>;
 
 /** Name of a kernel. */

@@ -165,11 +165,16 @@ emit(
 if (!values["no-torch"]) {
   const script = new URL("./torch_reference.py", import.meta.url).pathname;
   const threads = T.backend().kind === "wasm" ? T.backend().threads : navigator.hardwareConcurrency;
-  const torchRun = await new Deno.Command("python3", {
-    args: [script, "--threads", String(threads), ...(values.quick ? ["--quick"] : [])],
-    stdout: "piped",
-    stderr: "piped",
-  }).output().catch(() => null);
+  // Debian's python3-torch lives under /usr/bin/python3 (a pyenv shim may shadow it on PATH).
+  let torchRun: Deno.CommandOutput | null = null;
+  for (const python of [Deno.env.get("LDM_PYTHON") ?? "python3", "/usr/bin/python3"]) {
+    torchRun = await new Deno.Command(python, {
+      args: [script, "--threads", String(threads), ...(values.quick ? ["--quick"] : [])],
+      stdout: "piped",
+      stderr: "piped",
+    }).output().catch(() => null);
+    if (torchRun?.success) break;
+  }
   if (!torchRun || !torchRun.success) {
     console.error("bench: no PyTorch reference (python3-torch not installed?)");
   } else {

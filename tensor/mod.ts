@@ -80,7 +80,8 @@ export async function init(options: InitOptions = {}): Promise<Backend> {
 
 /** One line naming the backend and its thread count, printed by every command. */
 export function backendSummary(b: Backend = backend()): string {
-  return `backend ${b.kind} (${b.description}), ${b.threads} thread${b.threads === 1 ? "" : "s"}`;
+  const threads = b.kind === "wasm" ? `, ${b.threads} thread${b.threads === 1 ? "" : "s"}` : "";
+  return `backend ${b.kind} (${b.description})${threads}`;
 }
 
 /** Memory and execution counters of the active backend. */

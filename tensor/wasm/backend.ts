@@ -114,7 +114,7 @@ export class WasmBackend implements Backend {
     return this.workers.threads;
   }
   get description(): string {
-    return `WebAssembly SIMD, ${this.threads} thread${this.threads === 1 ? "" : "s"}`;
+    return "WebAssembly SIMD128 on shared-memory workers";
   }
 
   alloc(bytes: number): DeviceBuffer {

@@ -152,20 +152,33 @@ export function packBConvT(
   for (let p = 0; p < nc; p += NR) {
     const cols = min(NR, nc - p);
     let jd = k0 / plane, jh = (k0 / cw) % ch, jw = k0 % cw;
-    for (let k = 0; k < kc; k++) {
+    let k = 0;
+    // Runs of voxels along one lattice row: one (d, h) lookup per row r and run, then w taps only.
+    while (k < kc) {
+      const run = min(kc - k, cw - jw);
       for (let c = 0; c < NR; c++) {
-        let v: f32 = 0;
-        if (c < cols) {
-          const rt = rowTab + (<usize> (n0 + p + c) << 4);
-          const d = load<i32>(tabD + (<usize> (load<i32>(rt, 4) + jd) << 2));
-          const h = load<i32>(tabH + (<usize> (load<i32>(rt, 8) + jh) << 2));
-          const w = load<i32>(tabW + (<usize> (load<i32>(rt, 12) + jw) << 2));
-          if ((d | h | w) >= 0) v = load<f32>(x + (<usize> (load<i32>(rt) + d + h + w) << 2));
+        let out = dst + (<usize>(k * NR + c) << 2);
+        if (c >= cols) {
+          for (let t = 0; t < run; t++, out += NR << 2) store<f32>(out, 0);
+          continue;
         }
-        store<f32>(dst, v);
-        dst += 4;
+        const rt = rowTab + (<usize>(n0 + p + c) << 4);
+        const d = load<i32>(tabD + (<usize>(load<i32>(rt, 4) + jd) << 2));
+        const h = load<i32>(tabH + (<usize>(load<i32>(rt, 8) + jh) << 2));
+        if ((d | h) < 0) {
+          for (let t = 0; t < run; t++, out += NR << 2) store<f32>(out, 0);
+          continue;
+        }
+        const base = x + (<usize>(load<i32>(rt) + d + h) << 2);
+        let wt = tabW + (<usize>(load<i32>(rt, 12) + jw) << 2);
+        for (let t = 0; t < run; t++, out += NR << 2, wt += 4) {
+          const w = load<i32>(wt);
+          store<f32>(out, w >= 0 ? load<f32>(base + (<usize>w << 2)) : 0);
+        }
       }
-      if (++jw === cw) {
+      k += run;
+      jw += run;
+      if (jw === cw) {
         jw = 0;
         if (++jh === ch) {
           jh = 0;
@@ -173,6 +186,7 @@ export function packBConvT(
         }
       }
     }
+    dst += <usize>(kc * NR) << 2;
   }
 }
 

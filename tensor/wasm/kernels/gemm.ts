@@ -11,21 +11,25 @@ export const MR = 6, NR = 8;
 
 /** Scratch floats one thread needs for blocks of mc × kc (A) and kc × nc (B). */
 export function scratchFloats(mc: number, nc: number, kc: number): number {
-  return Math.ceil(mc / MR) * MR * kc + Math.ceil(nc / NR) * NR * kc + MR * NR + 64;
+  const m = Math.ceil(mc / MR) * MR, n = Math.ceil(nc / NR) * NR;
+  return m * kc + n * kc + m * n + MR * NR + 64;
 }
 
 interface Scratch {
   ap: number;
   bp: number;
+  /** A whole-tile C block (rows and columns padded to MR, NR), so the micro-kernel never takes the edge path. */
+  cb: number;
   tile: number;
   cols: number;
 }
 
-function scratch(ctx: KernelContext, base: number, perThread: number, mc: number, kc: number): Scratch {
+function scratch(ctx: KernelContext, base: number, perThread: number, mc: number, nc: number, kc: number): Scratch {
   const s = base + ctx.thread * perThread * 4;
-  const ap = s, bp = ap + Math.ceil(mc / MR) * MR * kc * 4;
+  const m = Math.ceil(mc / MR) * MR, n = Math.ceil(nc / NR) * NR;
+  const ap = s, bp = ap + m * kc * 4, cb = bp + n * kc * 4;
   const tile = s + (perThread - MR * NR - 64) * 4;
-  return { ap, bp, tile, cols: tile + MR * NR * 4 };
+  return { ap, bp, cb, tile, cols: tile + MR * NR * 4 };
 }
 
 /**
@@ -46,7 +50,7 @@ export function matmulKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: nu
   }
   const [rsA, csA] = transA ? [1, M] : [K, 1];
   const [rsB, csB] = transB ? [1, K] : [N, 1];
-  const s = scratch(ctx, sp, per, MC, KC);
+  const s = scratch(ctx, sp, per, MC, NC, KC);
   const aBase = a + bi * bsA * 4, bBase = b + bi * bsB * 4;
   for (let k0 = 0; k0 < K; k0 += KC) {
     const kc = Math.min(KC, K - k0);
@@ -69,20 +73,22 @@ export function convKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: numb
     mb = Math.floor(chunk / nBlocks) % mBlocks,
     bi = Math.floor(chunk / (nBlocks * mBlocks));
   const m0 = mb * MC, n0 = nb * NC, mc = Math.min(MC, M - m0), nc = Math.min(NC, P - n0);
-  const cBase = y + (bi * M * P + m0 * P + n0) * 4;
-  // Start from the bias (or zero) and accumulate every K block.
-  for (let i = 0; i < mc; i++) {
-    const row = cBase / 4 + i * P;
-    ctx.f32.fill(bias >= 0 ? ctx.f32[bias / 4 + m0 + i] : 0, row, row + nc);
+  const cBase = y / 4 + bi * M * P + m0 * P + n0;
+  const s = scratch(ctx, sp, per, MC, NC, KC);
+  const mPad = Math.ceil(mc / MR) * MR, nPad = Math.ceil(nc / NR) * NR;
+  // Accumulate in the padded scratch block, starting from the bias (or zero); copy the valid part out at the end.
+  const f = ctx.f32, cb = s.cb / 4;
+  for (let i = 0; i < mPad; i++) {
+    f.fill(bias >= 0 && i < mc ? f[bias / 4 + m0 + i] : 0, cb + i * nPad, cb + (i + 1) * nPad);
   }
-  const s = scratch(ctx, sp, per, MC, KC);
   const xb = x + bi * xSample * 4;
   for (let k0 = 0; k0 < R; k0 += KC) {
     const kc = Math.min(KC, R - k0);
     ctx.gemm.packA(a + (m0 * R + k0) * 4, R, 1, mc, kc, s.ap);
     ctx.gemm.packBConv(xb, rowTab, tabD, tabH, tabW, cd, ch, cw, k0, kc, n0, nc, s.bp, s.cols);
-    ctx.gemm.gemmBlock(s.ap, s.bp, mc, nc, kc, cBase, P, 1, s.tile);
+    ctx.gemm.gemmBlock(s.ap, s.bp, mPad, nPad, kc, s.cb, nPad, 1, s.tile);
   }
+  for (let i = 0; i < mc; i++) f.copyWithin(cBase + i * P, cb + i * nPad, cb + i * nPad + nc);
 }
 
 /**
@@ -99,7 +105,7 @@ export function convWeightGradKernel(ctx: KernelContext, g: ArrayLike<number>, c
   const m0 = mb * MC, n0 = nb * NC, mc = Math.min(MC, M - m0), nc = Math.min(NC, R - n0);
   const cBase = dw + (m0 * R + n0) * 4;
   for (let i = 0; i < mc; i++) ctx.f32.fill(0, cBase / 4 + i * R, cBase / 4 + i * R + nc);
-  const s = scratch(ctx, sp, per, MC, KC);
+  const s = scratch(ctx, sp, per, MC, NC, KC);
   for (let b = 0; b < batch; b++) {
     const xb = x + b * xSample * 4, gb = dy + (b * M * P + m0 * P) * 4;
     for (let k0 = 0; k0 < P; k0 += KC) {

@@ -24,7 +24,14 @@ interface Scratch {
   cols: number;
 }
 
-function scratch(ctx: KernelContext, base: number, perThread: number, mc: number, nc: number, kc: number): Scratch {
+function scratch(
+  ctx: KernelContext,
+  base: number,
+  perThread: number,
+  mc: number,
+  nc: number,
+  kc: number,
+): Scratch {
   const s = base + ctx.thread * perThread * 4;
   const m = Math.ceil(mc / MR) * MR, n = Math.ceil(nc / NR) * NR;
   const ap = s, bp = ap + m * kc * 4, cb = bp + n * kc * 4;

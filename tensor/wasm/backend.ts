@@ -331,13 +331,16 @@ export class WasmBackend implements Backend {
     v: number,
   ) {
     const outShape = inShape.map((d, i) => d + before[i] + after[i]);
-    const n = outShape.reduce((a, b) => a * b, 1);
+    const rows = outShape.slice(0, -1).reduce((a, b) => a * b, 1);
     const bits = dtype === "int32"
       ? v | 0
       : dtype === "float16"
       ? new Uint16Array(new Float16Array([v]).buffer)[0]
       : new Int32Array(new Float32Array([v]).buffer)[0];
-    const { chunk, chunks } = this.#chunking(n);
+    // Chunks of whole rows, sized like elementwise chunks.
+    const w = Math.max(1, outShape.at(-1)!);
+    const rowChunk = Math.max(1, Math.floor(this.#chunking(rows * w).chunk / w));
+    const chunks = rows * w === 0 ? 0 : Math.ceil(rows / rowChunk);
     this.#step(
       "pad",
       "pad",
@@ -345,8 +348,8 @@ export class WasmBackend implements Backend {
         DTYPE_CODE[dtype],
         ptr(x),
         ptr(out),
-        n,
-        chunk,
+        rows,
+        rowChunk,
         bits,
         inShape.length,
         ...outShape,

@@ -40,25 +40,37 @@ export function regionKernel(ctx: KernelContext, a: ArrayLike<number>, c: number
   }
 }
 
-/** Args: [code, xPtr, outPtr, n, chunk, valueBits, rank, outShape…, inShape…, before…]. */
+/**
+ * Args: [code, xPtr, outPtr, rows, chunk, valueBits, rank, outShape…, inShape…, before…]. Chunk c covers output
+ * rows (all dims but the last) [c·chunk, (c+1)·chunk): each row is filled with the value and, when it lies inside
+ * the input, gets the input row copied in.
+ */
 export function padKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): void {
   const code = a[0], v = rawView(ctx, code), xb = index(code, a[1]), ob = index(code, a[2]);
-  const n = a[3], chunk = a[4], value = a[5], rank = a[6];
+  const rows = a[3], chunk = a[4], value = a[5], rank = a[6];
   const outShape = Array.from({ length: rank }, (_, d) => a[7 + d]);
   const inShape = Array.from({ length: rank }, (_, d) => a[7 + rank + d]);
   const before = Array.from({ length: rank }, (_, d) => a[7 + 2 * rank + d]);
-  const start = c * chunk, end = Math.min(n, start + chunk);
-  for (let i = start; i < end; i++) {
-    let rem = i, off = 0, inStride = 1, inside = true;
-    for (let d = rank - 1; d >= 0; d--) {
+  const last = rank - 1, outW = outShape[last], inW = inShape[last], b0 = before[last];
+  // Input columns that land inside the output row (negative padding crops).
+  const c0 = Math.max(0, -b0), c1 = Math.min(inW, outW - b0);
+  const start = c * chunk, end = Math.min(rows, start + chunk);
+  for (let r = start; r < end; r++) {
+    const o = ob + r * outW;
+    v.fill(value, o, o + outW);
+    let rem = r, off = 0, inStride = inW, inside = true;
+    for (let d = last - 1; d >= 0; d--) {
       const q = rem % outShape[d];
       rem = (rem - q) / outShape[d];
       const cc = q - before[d];
-      if (cc < 0 || cc >= inShape[d]) inside = false;
-      else off += cc * inStride;
+      if (cc < 0 || cc >= inShape[d]) {
+        inside = false;
+        break;
+      }
+      off += cc * inStride;
       inStride *= inShape[d];
     }
-    v[ob + i] = inside ? v[xb + off] : value;
+    if (inside && c1 > c0) v.copyWithin(o + b0 + c0, xb + off + c0, xb + off + c1);
   }
 }
 

@@ -19,10 +19,12 @@ export function poolKernel(ctx: KernelContext, a: ArrayLike<number>, c: number):
   };
   const start = c * chunk, end = Math.min(n, start + chunk);
   if (!backward) {
+    // Windows per axis, computed once per chunk (no allocation per output).
+    const wins = [0, 1, 2].map((ax) => Array.from({ length: outD[ax] }, (_, o) => win(o, ax)));
     for (let i = start; i < end; i++) {
       const ow = i % Wo, oh = Math.floor(i / Wo) % Ho, od = Math.floor(i / (Wo * Ho)) % Do;
       const base = sb + Math.floor(i / (Wo * Ho * Do)) * Di * Hi * Wi;
-      const wd = win(od, 0), wh = win(oh, 1), ww = win(ow, 2);
+      const wd = wins[0][od], wh = wins[1][oh], ww = wins[2][ow];
       if (isMax) {
         let best = -3.4028234663852886e38, arg = -1;
         for (let d = wd[0]; d < wd[1]; d++) {

@@ -26,6 +26,27 @@ export function resampleKernel(ctx: KernelContext, a: ArrayLike<number>, c: numb
   const n = a[4], chunk = a[5], [Di, Hi, Wi, Do, Ho, Wo] = [6, 7, 8, 9, 10, 11].map((i) => a[i]);
   const invD = f(a[12]), invH = f(a[13]), invW = f(a[14]);
   const start = c * chunk, end = Math.min(n, start + chunk);
+  if (!backward && !linear) {
+    const sd = Array.from({ length: Do }, (_, o) => srcNearest(o, invD, Di) * Hi * Wi);
+    const sh = Array.from({ length: Ho }, (_, o) => srcNearest(o, invH, Hi) * Wi);
+    const sw = Array.from({ length: Wo }, (_, o) => srcNearest(o, invW, Wi));
+    let ow = start % Wo, oh = Math.floor(start / Wo) % Ho, od = Math.floor(start / (Wo * Ho)) % Do;
+    let base = sb + Math.floor(start / (Wo * Ho * Do)) * Di * Hi * Wi;
+    for (let i = start; i < end; i++) {
+      x[db + i] = x[base + sd[od] + sh[oh] + sw[ow]];
+      if (++ow === Wo) {
+        ow = 0;
+        if (++oh === Ho) {
+          oh = 0;
+          if (++od === Do) {
+            od = 0;
+            base += Di * Hi * Wi;
+          }
+        }
+      }
+    }
+    return;
+  }
   if (!backward) {
     for (let i = start; i < end; i++) {
       const ow = i % Wo, oh = Math.floor(i / Wo) % Ho, od = Math.floor(i / (Wo * Ho)) % Do;

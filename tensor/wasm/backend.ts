@@ -607,7 +607,9 @@ export class WasmBackend implements Backend {
   ) {
     const dims = backward ? g.inDims : g.outDims;
     const n = g.BC * dims[0] * dims[1] * dims[2];
-    const { chunk, chunks } = this.#chunking(n);
+    // Max-pool backward scatters within a plane, so its chunks are whole planes.
+    const byPlane = backward && kind === "max";
+    const { chunk, chunks } = byPlane ? { chunk: 0, chunks: g.BC } : this.#chunking(n);
     this.#step(`${kind} pool`, "pool", [
       kind === "max" ? 1 : 0,
       backward ? 1 : 0,

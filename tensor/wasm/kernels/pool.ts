@@ -52,6 +52,17 @@ export function poolKernel(ctx: KernelContext, a: ArrayLike<number>, c: number):
     }
     return;
   }
+  if (isMax) {
+    // Max backward by whole planes (chunk = plane): zero the plane, then add each output's gradient at its argmax.
+    const inVol = Di * Hi * Wi, outVol = Do * Ho * Wo;
+    const dx = db + c * inVol, g = sb + c * outVol, arg = ab + c * outVol;
+    x.fill(0, dx, dx + inVol);
+    for (let o = 0; o < outVol; o++) {
+      const at = ctx.i32[arg + o];
+      if (at >= 0) x[dx + at] += x[g + o];
+    }
+    return;
+  }
   const lo = (i: number, ax: number) => Math.max(Math.trunc((i + P[ax] - K[ax] + S[ax]) / S[ax]), 0);
   const hi = (i: number, ax: number, out: number) => Math.min(Math.trunc((i + P[ax]) / S[ax]) + 1, out);
   for (let i = start; i < end; i++) {

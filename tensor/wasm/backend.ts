@@ -455,6 +455,7 @@ export class WasmBackend implements Backend {
     );
   }
   convInputGrad(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry) {
+    if (g.stride.some((s) => s > 1)) return this.#convInputGradScatter(dy, w, dx, g);
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Co * K3,
       P = g.inDims[0] * g.inDims[1] * g.inDims[2],
@@ -493,6 +494,29 @@ export class WasmBackend implements Backend {
         KC,
       );
     });
+  }
+  /** Strided convolutions: dense GEMM into im2col space, then col2im (the gather form would be mostly zeros). */
+  #convInputGradScatter(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry) {
+    const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
+    const P = g.outDims[0] * g.outDims[1] * g.outDims[2], inVol = g.inDims[0] * g.inDims[1] * g.inDims[2];
+    const CIB = Math.max(1, Math.floor(120 / K3)), NC = 256, KC = convKC(g.Co);
+    this.#conv(
+      "conv3d input grad",
+      "forward",
+      g,
+      (tables, sp, per) => {
+        const chunks = g.B * Math.ceil(g.Ci / CIB);
+        this.#step(
+          "conv3d input grad",
+          "convInputGradScatter",
+          [ptr(dy), ptr(w), ptr(dx), g.Ci, g.Co, K3, P, inVol, ...tables, CIB, NC, KC, sp, per, g.B],
+          chunks,
+        );
+      },
+      CIB * K3,
+      NC,
+      KC,
+    );
   }
   convWeightGrad(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry) {
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];

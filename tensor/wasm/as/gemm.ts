@@ -298,3 +298,48 @@ export function gemmBlock(
     }
   }
 }
+
+/**
+ * col2im: adds the C block [mc × nc] at cb (row stride ldc) into dst through the forward gather tables, row i being
+ * im2col row r0 + i and column j voxel n0 + j. Rows of one channel block never leave their channels, so chunks over
+ * channel blocks do not race.
+ */
+export function col2imAdd(
+  cb: usize,
+  ldc: i32,
+  r0: i32,
+  mc: i32,
+  n0: i32,
+  nc: i32,
+  rowTab: usize,
+  tabD: usize,
+  tabH: usize,
+  tabW: usize,
+  ch: i32,
+  cw: i32,
+  dst: usize,
+): void {
+  const plane = ch * cw;
+  for (let i = 0; i < mc; i++) {
+    const rt = rowTab + (<usize>(r0 + i) << 4);
+    const chan = load<i32>(rt), od = load<i32>(rt, 4), oh = load<i32>(rt, 8), ow = load<i32>(rt, 12);
+    let jd = n0 / plane, jh = (n0 / cw) % ch, jw = n0 % cw;
+    const row = cb + (<usize>(i * ldc) << 2);
+    for (let j = 0; j < nc; j++) {
+      const d = load<i32>(tabD + (<usize>(od + jd) << 2));
+      const h = load<i32>(tabH + (<usize>(oh + jh) << 2));
+      const w = load<i32>(tabW + (<usize>(ow + jw) << 2));
+      if ((d | h | w) >= 0) {
+        const p = dst + (<usize>(chan + d + h + w) << 2);
+        store<f32>(p, load<f32>(p) + load<f32>(row + (<usize>j << 2)));
+      }
+      if (++jw === cw) {
+        jw = 0;
+        if (++jh === ch) {
+          jh = 0;
+          jd++;
+        }
+      }
+    }
+  }
+}

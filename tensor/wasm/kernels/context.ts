@@ -35,6 +35,21 @@ export interface GemmExports {
     nc: number,
     dst: number,
   ): void;
+  col2imAdd(
+    cb: number,
+    ldc: number,
+    r0: number,
+    mc: number,
+    n0: number,
+    nc: number,
+    rowTab: number,
+    tabD: number,
+    tabH: number,
+    tabW: number,
+    ch: number,
+    cw: number,
+    dst: number,
+  ): void;
   gemmBlock(
     ap: number,
     bp: number,

@@ -123,3 +123,31 @@ export function convWeightGradKernel(ctx: KernelContext, g: ArrayLike<number>, c
     }
   }
 }
+
+/**
+ * Input gradient of a strided convolution as GEMM + col2im (no taps that read between samples): per (sample,
+ * block of input channels), dcol [(ci, k) × voxels] = wᵀ · dy[b] in N blocks, each added into dx through the
+ * forward tables. Args: [dy, w, dx, Ci, Co, K3, P (output voxels), inVol, rowTab, tabD, tabH, tabW, cd, ch, cw,
+ * CIB, NC, KC, scratch, perThread, batch]. Chunk = (batch, channel block).
+ */
+export function convInputGradScatterKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [dy, w, dx, Ci, Co, K3, P, inVol, rowTab, tabD, tabH, tabW, , ch, cw, CIB, NC, KC, sp, per] = Array
+    .from(g);
+  const blocks = Math.ceil(Ci / CIB), bi = Math.floor(chunk / blocks), ci0 = (chunk % blocks) * CIB;
+  const cis = Math.min(CIB, Ci - ci0), mc = cis * K3, mPad = Math.ceil(mc / MR) * MR;
+  const s = scratch(ctx, sp, per, CIB * K3, NC, KC);
+  const dxb = dx + bi * Ci * inVol * 4;
+  ctx.f32.fill(0, dxb / 4 + ci0 * inVol, dxb / 4 + (ci0 + cis) * inVol);
+  for (let n0 = 0; n0 < P; n0 += NC) {
+    const nc = Math.min(NC, P - n0), nPad = Math.ceil(nc / NR) * NR;
+    if (Co === 0) break;
+    for (let k0 = 0; k0 < Co; k0 += KC) {
+      const kc = Math.min(KC, Co - k0);
+      // A[(ci, k), co] = w[co, ci, k]: rows are consecutive, columns Ci·K3 apart.
+      ctx.gemm.packA(w + (k0 * Ci * K3 + ci0 * K3) * 4, 1, Ci * K3, mc, kc, s.ap);
+      ctx.gemm.packB(dy + (bi * Co * P + k0 * P + n0) * 4, P, 1, kc, nc, s.bp);
+      ctx.gemm.gemmBlock(s.ap, s.bp, mPad, nPad, kc, s.cb, nPad, k0 > 0 ? 1 : 0, s.tile);
+    }
+    ctx.gemm.col2imAdd(s.cb, nPad, ci0 * K3, mc, n0, nc, rowTab, tabD, tabH, tabW, ch, cw, dxb);
+  }
+}

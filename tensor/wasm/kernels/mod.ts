@@ -15,7 +15,7 @@ import {
 import { resampleKernel } from "./resample.ts";
 import { poolKernel } from "./pool.ts";
 import { attentionForwardKernel, attentionGradKVKernel, attentionGradQKernel } from "./attention.ts";
-import { convKernel, convWeightGradKernel, matmulKernel } from "./gemm.ts";
+import { convInputGradScatterKernel, convKernel, convWeightGradKernel, matmulKernel } from "./gemm.ts";
 
 const pauseCell = new Int32Array(new SharedArrayBuffer(4));
 const pause = () => void Atomics.wait(pauseCell, 0, 0, 20);
@@ -46,6 +46,7 @@ const TABLE = {
   matmul: matmulKernel,
   conv: convKernel,
   convWeightGrad: convWeightGradKernel,
+  convInputGradScatter: convInputGradScatterKernel,
   // Test hooks: fail on a worker (never on the main thread), by throwing or by dying.
   testThrow: (ctx: KernelContext) => {
     if (ctx.thread > 0) throw new Error(`test failure on thread ${ctx.thread}`);

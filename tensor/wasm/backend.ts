@@ -608,7 +608,8 @@ export class WasmBackend implements Backend {
   resample(mode: ResampleMode, src: DeviceBuffer, dst: DeviceBuffer, a: ResampleArgs, backward: boolean) {
     const dims = backward ? a.inDims : a.outDims;
     const n = a.BC * dims[0] * dims[1] * dims[2];
-    const { chunk, chunks } = this.#chunking(n);
+    // Nearest backward scatters within a plane, so its chunks are whole planes.
+    const { chunk, chunks } = backward && mode === "nearest" ? { chunk: 0, chunks: a.BC } : this.#chunking(n);
     this.#step(`resample ${mode}`, "resample", [
       mode === "trilinear" ? 1 : 0,
       backward ? 1 : 0,

@@ -26,6 +26,23 @@ export function resampleKernel(ctx: KernelContext, a: ArrayLike<number>, c: numb
   const n = a[4], chunk = a[5], [Di, Hi, Wi, Do, Ho, Wo] = [6, 7, 8, 9, 10, 11].map((i) => a[i]);
   const invD = f(a[12]), invH = f(a[13]), invW = f(a[14]);
   const start = c * chunk, end = Math.min(n, start + chunk);
+  if (backward && !linear) {
+    // Nearest backward by whole planes (chunk = plane): zero dx's plane, add each output gradient at its source.
+    const inVol = Di * Hi * Wi, outVol = Do * Ho * Wo;
+    const dx = db + c * inVol, g = sb + c * outVol;
+    const sd = Array.from({ length: Do }, (_, o) => srcNearest(o, invD, Di) * Hi * Wi);
+    const sh = Array.from({ length: Ho }, (_, o) => srcNearest(o, invH, Hi) * Wi);
+    const sw = Array.from({ length: Wo }, (_, o) => srcNearest(o, invW, Wi));
+    x.fill(0, dx, dx + inVol);
+    let o = g;
+    for (let od = 0; od < Do; od++) {
+      for (let oh = 0; oh < Ho; oh++) {
+        const row = dx + sd[od] + sh[oh];
+        for (let ow = 0; ow < Wo; ow++, o++) x[row + sw[ow]] += x[o];
+      }
+    }
+    return;
+  }
   if (!backward && !linear) {
     const sd = Array.from({ length: Do }, (_, o) => srcNearest(o, invD, Di) * Hi * Wi);
     const sh = Array.from({ length: Ho }, (_, o) => srcNearest(o, invH, Hi) * Wi);

@@ -420,6 +420,7 @@ export class WasmBackend implements Backend {
     void op;
   }
   conv(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, g: ConvGeometry) {
+    if (this.#convDirect(x, w, bias, y, g)) return;
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Ci * K3,
       P = g.outDims[0] * g.outDims[1] * g.outDims[2],
@@ -495,6 +496,73 @@ export class WasmBackend implements Backend {
       );
     });
   }
+  /**
+   * Stride-1, dilation-1 convolutions run direct on a zero-padded copy of x (no im2col packing). Returns false
+   * when the geometry does not qualify or the packed weights of one block would not fit a thread's scratch.
+   */
+  #convDirect(
+    x: DeviceBuffer,
+    w: DeviceBuffer,
+    bias: DeviceBuffer | null,
+    y: DeviceBuffer,
+    g: ConvGeometry,
+  ): boolean {
+    if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
+    const [Kd, Kh, Kw] = g.kernel, R = g.Ci * Kd * Kh * Kw;
+    const [Do, Ho, Wo] = g.outDims;
+    const MC = Math.min(120, Math.ceil(g.Co / 6) * 6);
+    if (MC * R * 4 > (4 << 20) || Wo < 8) return false;
+    const padded = [Do + Kd - 1, Ho + Kh - 1, Wo + Kw - 1];
+    const padVol = padded[0] * padded[1] * padded[2];
+    const panels = Math.ceil(Wo / 8);
+    const after = padded.map((p, a) => p - g.inDims[a] - g.padBefore[a]);
+    // Slack after the copy: the last row's final panel reads up to 7 voxels past it.
+    const xpBytes = (g.B * g.Ci * padVol + 64) * 4;
+    this.#scratch(xpBytes + R * 4, (xp) => {
+      this.pad("float32", x, new WasmBuffer(xp, xpBytes), [g.B * g.Ci, ...g.inDims], [0, ...g.padBefore], [
+        0,
+        ...after,
+      ], 0);
+      const offs = xp + xpBytes;
+      const table = new Int32Array(R);
+      let r = 0;
+      for (let ci = 0; ci < g.Ci; ci++) {
+        for (let kd = 0; kd < Kd; kd++) {
+          for (let kh = 0; kh < Kh; kh++) {
+            for (let kw = 0; kw < Kw; kw++) table[r++] = ci * padVol + (kd * padded[1] + kh) * padded[2] + kw;
+          }
+        }
+      }
+      this.upload(new WasmBuffer(offs, R * 4), table);
+      const rows = Do * Ho, rpc = Math.max(1, Math.ceil(rows / Math.max(1, this.threads * 8)));
+      const per = Math.ceil(MC / 6) * 6 * R + Math.ceil(MC / 6) * 6 * panels * 8 + 64;
+      this.#scratch(per * 4 * this.threads, (sp) => {
+        const chunks = g.B * Math.ceil(g.Co / MC) * Math.ceil(rows / rpc);
+        this.#step("conv3d", "convDirect", [
+          xp,
+          ptr(w),
+          ptr(bias),
+          ptr(y),
+          g.Co,
+          R,
+          Wo,
+          Ho,
+          Do,
+          g.Ci * padVol,
+          padded[1] * padded[2],
+          padded[2],
+          offs,
+          MC,
+          rpc,
+          sp,
+          per,
+          panels,
+        ], chunks);
+      });
+    });
+    return true;
+  }
+
   /** Strided convolutions: dense GEMM into im2col space, then col2im (the gather form would be mostly zeros). */
   #convInputGradScatter(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry) {
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];

@@ -343,3 +343,84 @@ export function col2imAdd(
     }
   }
 }
+
+// Direct convolution (stride 1, on a zero-padded copy of the input): the B operand of each micro-kernel is read
+// straight from the input, 8 consecutive voxels of one output row per tap, at base + offs[k] (one i32 per im2col
+// row). No B packing at all.
+// @ts-ignore: decorator
+@inline function kernelDirect6x8(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const src = base + (<usize>load<i32>(offs) << 2);
+    const b0 = v128.load(src), b1 = v128.load(src, 16);
+    let av = v128.load32_splat(a);
+    c00 = f32x4.relaxed_madd(av, b0, c00);
+    c01 = f32x4.relaxed_madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = f32x4.relaxed_madd(av, b0, c10);
+    c11 = f32x4.relaxed_madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = f32x4.relaxed_madd(av, b0, c20);
+    c21 = f32x4.relaxed_madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = f32x4.relaxed_madd(av, b0, c30);
+    c31 = f32x4.relaxed_madd(av, b1, c31);
+    av = v128.load32_splat(a, 16);
+    c40 = f32x4.relaxed_madd(av, b0, c40);
+    c41 = f32x4.relaxed_madd(av, b1, c41);
+    av = v128.load32_splat(a, 20);
+    c50 = f32x4.relaxed_madd(av, b0, c50);
+    c51 = f32x4.relaxed_madd(av, b1, c51);
+    a += 24;
+    offs += 4;
+  }
+  if (acc) {
+    c00 = f32x4.add(c00, v128.load(c));
+    c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(c + ldc));
+    c11 = f32x4.add(c11, v128.load(c + ldc, 16));
+    c20 = f32x4.add(c20, v128.load(c + 2 * ldc));
+    c21 = f32x4.add(c21, v128.load(c + 2 * ldc, 16));
+    c30 = f32x4.add(c30, v128.load(c + 3 * ldc));
+    c31 = f32x4.add(c31, v128.load(c + 3 * ldc, 16));
+    c40 = f32x4.add(c40, v128.load(c + 4 * ldc));
+    c41 = f32x4.add(c41, v128.load(c + 4 * ldc, 16));
+    c50 = f32x4.add(c50, v128.load(c + 5 * ldc));
+    c51 = f32x4.add(c51, v128.load(c + 5 * ldc, 16));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  c += ldc;
+  v128.store(c, c10);
+  v128.store(c, c11, 16);
+  c += ldc;
+  v128.store(c, c20);
+  v128.store(c, c21, 16);
+  c += ldc;
+  v128.store(c, c30);
+  v128.store(c, c31, 16);
+  c += ldc;
+  v128.store(c, c40);
+  v128.store(c, c41, 16);
+  c += ldc;
+  v128.store(c, c50);
+  v128.store(c, c51, 16);
+}
+
+
+/**
+ * C rows [mPad × (panels·NR)] at c (row stride ldc) += packed A (MR-row panels aStride taps long, this K block
+ * starting at ap) · direct B of `panels`
+ * consecutive 8-voxel panels starting at base.
+ */
+export function gemmDirectRow(ap: usize, aStride: i32, offs: usize, base: usize, mPad: i32, panels: i32, kc: i32, c: usize, ldc: i32): void {
+  const ldcBytes = <usize>ldc << 2;
+  for (let j = 0; j < panels; j++) {
+    const b = base + (<usize>(j * NR) << 2);
+    for (let i = 0; i < mPad; i += MR) {
+      kernelDirect6x8(ap + (<usize>i * aStride << 2), offs, b, kc, c + <usize>i * ldcBytes + (<usize>(j * NR) << 2), ldcBytes, true);
+    }
+  }
+}

@@ -50,6 +50,17 @@ export interface GemmExports {
     cw: number,
     dst: number,
   ): void;
+  gemmDirectRow(
+    ap: number,
+    aStride: number,
+    offs: number,
+    base: number,
+    mPad: number,
+    panels: number,
+    kc: number,
+    c: number,
+    ldc: number,
+  ): void;
   gemmBlock(
     ap: number,
     bp: number,

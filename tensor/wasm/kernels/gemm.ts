@@ -151,3 +151,37 @@ export function convInputGradScatterKernel(ctx: KernelContext, g: ArrayLike<numb
     ctx.gemm.col2imAdd(s.cb, nPad, ci0 * K3, mc, n0, nc, rowTab, tabD, tabH, tabW, ch, cw, dxb);
   }
 }
+
+/**
+ * Direct stride-1 convolution on a zero-padded input copy: per output row (od, oh), B is read straight from the
+ * input (8 voxels per tap, at base + offs[r]), A (the weights) is packed once per chunk.
+ * Args: [xp, w, bias (−1: none), y, M, R, Wo, Ho, Do, sampleFloats (Ci·padVol), planeFloats (Hp·Wp), Wp, offs, MC,
+ * rowsPerChunk, scratch, perThread, panels]. Chunk = (batch, M block, block of output rows).
+ */
+export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [xp, w, bias, y, M, R, Wo, Ho, Do, sample, planeF, Wp, offs, MC, rpc, sp, per, panels] = Array.from(
+    g,
+  );
+  const rows = Do * Ho, rBlocks = Math.ceil(rows / rpc), mBlocks = Math.ceil(M / MC);
+  const rb = chunk % rBlocks,
+    mb = Math.floor(chunk / rBlocks) % mBlocks,
+    bi = Math.floor(chunk / (rBlocks * mBlocks));
+  const m0 = mb * MC, mc = Math.min(MC, M - m0), mPad = Math.ceil(mc / MR) * MR, ldc = panels * NR;
+  const ap = sp + ctx.thread * per * 4, cb = ap + Math.ceil(MC / MR) * MR * R * 4;
+  ctx.gemm.packA(w + m0 * R * 4, R, 1, mc, R, ap);
+  const f = ctx.f32, c0 = cb / 4;
+  for (let row = rb * rpc; row < Math.min(rows, (rb + 1) * rpc); row++) {
+    const od = Math.floor(row / Ho), oh = row % Ho;
+    for (let i = 0; i < mPad; i++) {
+      f.fill(bias >= 0 && i < mc ? f[bias / 4 + m0 + i] : 0, c0 + i * ldc, c0 + (i + 1) * ldc);
+    }
+    const base = xp + (bi * sample + od * planeF + oh * Wp) * 4;
+    // K blocks of 256 taps keep one A block and one B panel in L1/L2 (A panels are R taps long).
+    for (let k0 = 0; k0 < R; k0 += 256) {
+      const kc = Math.min(256, R - k0);
+      ctx.gemm.gemmDirectRow(ap + k0 * MR * 4, R, offs + k0 * 4, base, mPad, panels, kc, cb, ldc);
+    }
+    const yRow = y / 4 + ((bi * M + m0) * rows + row) * Wo;
+    for (let i = 0; i < mc; i++) f.copyWithin(yRow + i * rows * Wo, c0 + i * ldc, c0 + i * ldc + Wo);
+  }
+}

@@ -15,7 +15,13 @@ import {
 import { resampleKernel } from "./resample.ts";
 import { poolKernel } from "./pool.ts";
 import { attentionForwardKernel, attentionGradKVKernel, attentionGradQKernel } from "./attention.ts";
-import { convInputGradScatterKernel, convKernel, convWeightGradKernel, matmulKernel } from "./gemm.ts";
+import {
+  convDirectKernel,
+  convInputGradScatterKernel,
+  convKernel,
+  convWeightGradKernel,
+  matmulKernel,
+} from "./gemm.ts";
 
 const pauseCell = new Int32Array(new SharedArrayBuffer(4));
 const pause = () => void Atomics.wait(pauseCell, 0, 0, 20);
@@ -47,6 +53,7 @@ const TABLE = {
   conv: convKernel,
   convWeightGrad: convWeightGradKernel,
   convInputGradScatter: convInputGradScatterKernel,
+  convDirect: convDirectKernel,
   // Test hooks: fail on a worker (never on the main thread), by throwing or by dying.
   testThrow: (ctx: KernelContext) => {
     if (ctx.thread > 0) throw new Error(`test failure on thread ${ctx.thread}`);

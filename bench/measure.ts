@@ -9,6 +9,10 @@ export interface BenchRecord {
   gflops: number | null;
   gbps: number | null;
   adapter: string;
+  /** "webgpu" or "wasm". */
+  backend: string;
+  /** Threads computing (WASM); 1 on WebGPU. */
+  threads: number;
   [extra: string]: unknown;
 }
 
@@ -45,6 +49,8 @@ export function record(
     gflops: flops === null ? null : Number((flops / ms / 1e6).toFixed(3)),
     gbps: bytes === null ? null : Number((bytes / ms / 1e6).toFixed(3)),
     adapter: T.backend().description,
+    backend: T.backend().kind,
+    threads: T.backend().threads,
     ...extra,
   };
 }

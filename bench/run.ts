@@ -10,9 +10,16 @@ import { type BenchRecord, record, timeMedian } from "./measure.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { quick: { type: "boolean", default: false }, "leak-steps": { type: "string", default: "10000" } },
+  options: {
+    quick: { type: "boolean", default: false },
+    "leak-steps": { type: "string", default: "10000" },
+    backend: { type: "string" },
+    "no-torch": { type: "boolean", default: false },
+  },
 });
-await T.init();
+await T.init({ backend: values.backend ? T.parseBackendChoice(values.backend, "--backend") : undefined });
+console.error(`bench: ${T.backendSummary()}`);
+const webgpu = T.backend().kind === "webgpu";
 const out: BenchRecord[] = [];
 const emit = (r: BenchRecord) => {
   out.push(r);
@@ -22,7 +29,8 @@ const emit = (r: BenchRecord) => {
 // Matmul at several sizes (and tile shapes at 1024 to keep the kernel choice honest).
 for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
   const a = T.randn([n, n], { seed: 1, stream: "a" }), b = T.randn([n, n], { seed: 1, stream: "b" });
-  const tiles: { tm: number | null; tn: number | null }[] = n === 1024
+  // Tile shapes are a WebGPU kernel parameter.
+  const tiles: { tm: number | null; tn: number | null }[] = n === 1024 && webgpu
     ? [{ tm: 4, tn: 4 }, { tm: 4, tn: 8 }, { tm: 8, tn: 8 }, { tm: null, tn: null }]
     : [{ tm: null, tn: null }];
   for (const tile of tiles) {
@@ -37,6 +45,42 @@ for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
   Object.assign(matmulTile, { tm: null, tn: null });
   a.dispose();
   b.dispose();
+}
+
+// 3-D convolution 32→32 at 32³ (k3, p1): forward, and forward + both backward passes (3× the flops).
+{
+  const x = T.randn([1, 32, 32, 32, 32], { seed: 4, stream: "x" }),
+    w = T.randn([32, 32, 3, 3, 3], { seed: 4, stream: "w" });
+  const bias = T.zeros([32]);
+  const flops = 2 * 32 * 32 * 27 * 32 ** 3;
+  const fwd = await timeMedian(() => T.conv3d(x, w, bias, { padding: 1 }).dispose(), 5);
+  emit(record("conv3d_fwd", "1x32x32^3 32->32 k3", fwd, flops, null));
+  x.requireGrad();
+  w.requireGrad();
+  const both = await timeMedian(() =>
+    T.scope(() => {
+      T.sum(T.conv3d(x, w, bias, { padding: 1 })).backward();
+      for (const t of [x, w] as T.Tensor[]) {
+        t.grad!.dispose();
+        t.grad = null;
+      }
+    }), 3);
+  emit(record("conv3d_fwd_bwd", "1x32x32^3 32->32 k3", both, 3 * flops, null));
+  for (const t of [x, w, bias]) t.dispose();
+}
+
+// GroupNorm 1×64×64³, 32 groups, forward + backward (bytes: x, y, dy, dx at least).
+{
+  const x = T.randn([1, 64, 64, 64, 64], { seed: 5, stream: "x" }).requireGrad();
+  const g = T.ones([64]), b = T.zeros([64]);
+  const ms = await timeMedian(() =>
+    T.scope(() => {
+      T.sum(T.groupNorm(x, 32, g, b, 1e-6)).backward();
+      x.grad!.dispose();
+      x.grad = null;
+    }), 3);
+  emit(record("groupnorm_fwd_bwd", "1x64x64^3 G32", ms, null, 4 * 4 * x.size));
+  for (const t of [x, g, b]) t.dispose();
 }
 
 // Elementwise add of 16M floats: 3 × 64 MiB moved.
@@ -116,6 +160,39 @@ emit(
     peakBytes: s.peak,
   }),
 );
+
+// PyTorch CPU on the same host and thread count, when python3-torch is installed: ratios from one run.
+if (!values["no-torch"]) {
+  const script = new URL("./torch_reference.py", import.meta.url).pathname;
+  const threads = T.backend().kind === "wasm" ? T.backend().threads : navigator.hardwareConcurrency;
+  // Debian's python3-torch lives under /usr/bin/python3 (a pyenv shim may shadow it on PATH).
+  let torchRun: Deno.CommandOutput | null = null;
+  for (const python of [Deno.env.get("LDM_PYTHON") ?? "python3", "/usr/bin/python3"]) {
+    torchRun = await new Deno.Command(python, {
+      args: [script, "--threads", String(threads), ...(values.quick ? ["--quick"] : [])],
+      stdout: "piped",
+      stderr: "piped",
+    }).output().catch(() => null);
+    if (torchRun?.success) break;
+  }
+  if (!torchRun || !torchRun.success) {
+    console.error("bench: no PyTorch reference (python3-torch not installed?)");
+  } else {
+    const refs = new TextDecoder().decode(torchRun.stdout).trim().split("\n").map((l) =>
+      JSON.parse(l) as BenchRecord
+    );
+    for (const r of refs) emit(r);
+    for (const r of refs) {
+      const ours = out.find((o) => o.name === r.name && o.shape === r.shape && o.backend !== "torch-cpu");
+      if (!ours) continue;
+      // > 1: we are slower than PyTorch by that factor.
+      emit({
+        ...record(`ratio_vs_torch ${r.name}`, r.shape, ours.ms / r.ms, null, null),
+        timeRatio: Number((ours.ms / r.ms).toFixed(3)),
+      });
+    }
+  }
+}
 
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
 await Deno.writeTextFile(

@@ -7,6 +7,15 @@
  */
 import { parseArgs } from "node:util";
 import { terminalColumns } from "./terminal.ts";
+import { type BackendChoice, parseBackendChoice } from "../tensor/mod.ts";
+
+function parseBackendOr(command: string, value: string): BackendChoice {
+  try {
+    return parseBackendChoice(value, `${command}: --backend`);
+  } catch (e) {
+    throw new ArgsError((e as Error).message);
+  }
+}
 
 /** One flag: its type, optional one-letter form, help line and default. */
 export interface FlagSpec {
@@ -76,6 +85,11 @@ export const COMMON_FLAGS = {
     aliases: ["download-data"],
   },
   help: { type: "boolean", short: "h", description: "show this help and exit" },
+  backend: {
+    type: "string",
+    description: "compute backend: auto (WebGPU on a real GPU, else WASM), webgpu or wasm (env LDM_BACKEND)",
+    valueName: "name",
+  },
 } as const satisfies FlagSpecs;
 
 /** Names of the common flags. */
@@ -112,6 +126,8 @@ export interface ParsedArgs<F extends FlagSpecs = FlagSpecs> {
   environment: string;
   /** Number of GPUs (validated positive integer). */
   gpus: number;
+  /** Compute backend (validated), when given. */
+  backend?: BackendChoice;
   /** Whether to download the data first. */
   downloadData: boolean;
   /** Whether help was asked for (the caller prints {@link helpText} and exits). */
@@ -374,6 +390,7 @@ export function parseCliArgs<F extends FlagSpecs = Record<never, FlagSpec>>(
     config: (values.config as string | undefined) ?? COMMON_FLAGS.config.default,
     environment: (values.environment as string | undefined) ?? COMMON_FLAGS.environment.default,
     gpus,
+    backend: values.backend === undefined ? undefined : parseBackendOr(command.name, String(values.backend)),
     downloadData: values.download_data === true,
     help: values.help === true,
     positionals: parsed.positionals,

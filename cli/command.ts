@@ -35,6 +35,8 @@ export async function runCli<F extends FlagSpecs>(
       console.log(helpText(spec).trimEnd());
       return;
     }
+    // The backend choice travels as LDM_BACKEND, so init() and launched worker processes all see it.
+    if (args.backend) Deno.env.set("LDM_BACKEND", args.backend);
     await fn(args);
   } catch (e) {
     reportFailure(spec.name, e);

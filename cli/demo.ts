@@ -75,8 +75,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoReport> {
     seconds[name] = Number(((now - t) / 1000).toFixed(1));
     t = now;
   };
-  await T.init();
-  log(`demo: device ${T.backend().description}; output folder ${output}`);
+  log(`demo: ${T.backendSummary(await T.init())}; output folder ${output}`);
   const env = {
     dataBaseDir: join(output, "data"),
     modelDir: join(output, "models"),
@@ -131,7 +130,7 @@ export const DEMO_COMMAND = {
   name: "demo",
   description:
     "Runs the whole pipeline offline on synthetic phantoms (autoencoder, diffusion, generation) and writes a report.",
-  common: ["help"],
+  common: ["help", "backend"],
   flags: {
     output: {
       type: "string",

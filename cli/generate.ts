@@ -84,7 +84,7 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   // Reference behaviour: inference.py writes to the environment's output_dir.
   const output = o.output ?? o.env.outputDir ?? join(o.env.modelDir, "samples");
   await ensureWritableDir(output, "output folder");
-  await T.init();
+  log(T.backendSummary(await T.init()));
   const models = await loadSamplingModels(cfg, {
     autoencoder: () => readWeights(o.autoencoderCheckpoint ?? join(o.env.modelDir, AUTOENCODER_FILES.best)),
     unet: o.untrainedUnet
@@ -156,7 +156,7 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
 export const GENERATE_COMMAND = {
   name: "generate",
   description: "Generates brain volumes with the trained autoencoder and diffusion UNet (NIfTI + PNG).",
-  common: ["config", "environment", "help"],
+  common: ["config", "environment", "help", "backend"],
   flags: {
     num: {
       type: "string",

@@ -61,7 +61,7 @@ export interface RunSetup {
 /** Fills the defaults, creates the device, checks model_dir, prepares (or downloads) the dataset. */
 export async function setupRun(o: TrainingRunOptions): Promise<RunSetup> {
   const log = o.log ?? console.log;
-  await T.init();
+  log(T.backendSummary(await T.init()));
   await ensureWritableDir(o.env.modelDir, "model_dir");
   // Checkpoint writes interrupted by a crash or kill -9 leave full-size temp files behind: clear them.
   if ((o.rank ?? 0) === 0) {

@@ -3,7 +3,7 @@
  * kernel each, coefficients gathered on the device) and the fused step launcher.
  */
 import { backend, cast, empty, randn, sameShape, type Shape, type Tensor, tensor } from "../tensor/mod.ts";
-import type { SchedulerStepCoefficients, SchedulerStepSpec } from "../tensor/webgpu/scheduler.ts";
+import type { SchedulerStepCoefficients, SchedulerStepSpec } from "../tensor/mod.ts";
 
 export type { SchedulerStepCoefficients };
 import { noiseSchedule, type NoiseScheduleName } from "./schedules.ts";
@@ -220,16 +220,16 @@ export abstract class Scheduler {
     }
     const prevSample = empty(sample.shape, "float32");
     const predOriginalSample = empty(sample.shape, "float32");
-    backend().schedulerStep(
-      { form, clip: this.clipSample, noise: noise !== null },
-      sample.buffer(`${this.name}.${op}`),
-      modelOutput.buffer(`${this.name}.${op}`),
-      noise?.buffer(`${this.name}.${op}`) ?? null,
-      prevSample.buffer(),
-      predOriginalSample.buffer(),
-      sample.size,
-      k,
-    );
+    backend().schedulerStep({
+      spec: { form, clip: this.clipSample, noise: noise !== null },
+      sample: sample.buffer(`${this.name}.${op}`),
+      modelOutput: modelOutput.buffer(`${this.name}.${op}`),
+      noise: noise?.buffer(`${this.name}.${op}`) ?? null,
+      prev: prevSample.buffer(),
+      pred: predOriginalSample.buffer(),
+      n: sample.size,
+      coefficients: k,
+    });
     if (drawn) noise!.dispose();
     return { prevSample, predOriginalSample };
   }
@@ -290,18 +290,18 @@ export abstract class Scheduler {
       );
     }
     const out = empty(original.shape, "float32");
-    backend().noiseMix(
+    backend().noiseMix({
       op,
-      original.buffer(`${this.name}.${name}`),
-      noise.buffer(`${this.name}.${name}`),
-      ts.buffer(`${this.name}.${name}`),
-      this.#coefficientTable().buffer(),
-      out.buffer(),
-      original.size,
-      original.size / batch,
-      count,
-      this.numTrainTimesteps,
-    );
+      original: original.buffer(`${this.name}.${name}`),
+      noise: noise.buffer(`${this.name}.${name}`),
+      timesteps: ts.buffer(`${this.name}.${name}`),
+      table: this.#coefficientTable().buffer(),
+      out: out.buffer(),
+      n: original.size,
+      perSample: original.size / batch,
+      timestepCount: count,
+      numTrainTimesteps: this.numTrainTimesteps,
+    });
     if (owned) ts.dispose();
     return out;
   }

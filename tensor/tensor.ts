@@ -2,7 +2,7 @@
  * The Tensor type: a shaped, typed view of one device buffer, with deterministic release. Storage is
  * reference-counted so autograd can keep what backward needs after the user disposed a tensor.
  */
-import { backend, type DeviceBuffer } from "./backend.ts";
+import { backend, type DeviceBuffer } from "./backend/mod.ts";
 import { bytesPerElement, type DType, type HostArray } from "./dtype.ts";
 import { checkShape, type Shape, sizeOf } from "./shape.ts";
 import type { Node } from "./autograd.ts";

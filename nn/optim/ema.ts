@@ -71,13 +71,13 @@ export class ExponentialMovingAverage {
 
   /** target ← target − lr·(g + wd·target): the SGD kernel without momentum. */
   private kernel(target: Tensor, g: Tensor, lr: number, weightDecay: number): void {
-    backend().optimizerStep("sgd", target.buffer("EMA"), g.buffer("EMA"), [], target.size, {
-      lr,
-      weightDecay,
-      momentum: 0,
-      dampening: 0,
-      nesterov: false,
-      firstStep: false,
+    backend().optimizerStep({
+      kind: "sgd",
+      param: target.buffer("EMA"),
+      grad: g.buffer("EMA"),
+      state: [],
+      n: target.size,
+      args: { lr, weightDecay, momentum: 0, dampening: 0, nesterov: false, firstStep: false },
     });
   }
 }

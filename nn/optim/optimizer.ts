@@ -1,5 +1,5 @@
 /** The optimizer base: a parameter list, per-parameter state on the device, zeroGrad, state save/load. */
-import { backend, full, type Tensor } from "../../tensor/mod.ts";
+import { backend, full, type OptimizerKind, type OptimizerStepArgs, type Tensor } from "../../tensor/mod.ts";
 import type { StateDict } from "../serialization/types.ts";
 
 /** What `Optimizer.stateDict()` returns: hyper-parameters plus per-parameter state tensors on the host. */
@@ -68,20 +68,20 @@ export abstract class Optimizer {
 
   /** Records the fused kernel for one parameter (helper for subclasses). */
   protected dispatch(
-    kind: "adam" | "sgd",
+    kind: OptimizerKind,
     p: Tensor,
     grad: Tensor,
     state: Tensor[],
-    args: Record<string, number | boolean>,
+    args: OptimizerStepArgs,
   ) {
-    backend().optimizerStep(
+    backend().optimizerStep({
       kind,
-      p.buffer("optimizer step"),
-      grad.buffer("optimizer step"),
-      state.map((t) => t.buffer("optimizer state")),
-      p.size,
-      args as any,
-    );
+      param: p.buffer("optimizer step"),
+      grad: grad.buffer("optimizer step"),
+      state: state.map((t) => t.buffer("optimizer state")),
+      n: p.size,
+      args,
+    });
   }
 
   /** Reads the optimizer state back to the host (one sync). */

@@ -4,10 +4,10 @@
  * path (matmul + softmax) over chunks of (batch, head) slices, so at most a bounded number of [T, T] score
  * matrices exist at once; its backward recomputes the probabilities chunk by chunk instead of keeping them.
  */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import { noGrad, record } from "../autograd.ts";
 import { empty, Tensor } from "../tensor.ts";
-import type { AttentionArgs } from "../webgpu/attention.ts";
+import type { AttentionArgs } from "../backend/geometry.ts";
 import { mapRaw } from "./elementwise.ts";
 import { matmulRaw } from "./matmul.ts";
 import { max, sum } from "./reduce.ts";
@@ -159,19 +159,18 @@ function fusedAttention(q: Tensor, k: Tensor, v: Tensor, a: AttentionArgs): Tens
   );
   const out = record(y, "attention", [q, k, v], [q, k, v, y, lse], (g, [sq, sk, sv, so, sl]) => {
     const dq = empty(q.shape), dk = empty(k.shape), dvv = empty(v.shape), dd = empty([a.BH, Tq]);
-    backend().attentionBackward(
-      sq.buffer(),
-      sk.buffer(),
-      sv.buffer(),
-      so.buffer(),
-      sl.buffer(),
-      g.buffer(),
-      dq.buffer(),
-      dk.buffer(),
-      dvv.buffer(),
-      dd.buffer(),
-      a,
-    );
+    backend().attentionBackward({
+      q: sq.buffer(),
+      k: sk.buffer(),
+      v: sv.buffer(),
+      o: so.buffer(),
+      lse: sl.buffer(),
+      dout: g.buffer(),
+      dq: dq.buffer(),
+      dk: dk.buffer(),
+      dv: dvv.buffer(),
+      dd: dd.buffer(),
+    }, a);
     dd.dispose();
     return [dq, dk, dvv];
   });

@@ -1,8 +1,8 @@
 /** Convolutions: conv3d, conv2d (unit depth) and convTranspose3d, with gradients for input, weight and bias. */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import { empty, type Tensor } from "../tensor.ts";
-import type { ConvGeometry } from "../webgpu/conv.ts";
+import type { ConvGeometry } from "../backend/geometry.ts";
 import { reshape } from "./movement.ts";
 
 /** Padding: one number for every side, one per axis, or explicit before/after per axis. */

@@ -1,5 +1,5 @@
 /** Creating tensors: from host data, constants, ranges. */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import type { DType } from "../dtype.ts";
 import { checkShape, type Shape, sizeOf } from "../shape.ts";
 import { empty, type Tensor } from "../tensor.ts";

@@ -1,5 +1,5 @@
 /** Elementwise ops with broadcasting, and their gradients. */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import type { DType } from "../dtype.ts";
 import { record, setAutogradOps } from "../autograd.ts";
 import {
@@ -12,7 +12,7 @@ import {
   type ShapeError,
 } from "../shape.ts";
 import { empty, type Tensor } from "../tensor.ts";
-import type { MapOp } from "../webgpu/map.ts";
+import type { MapOp } from "../backend/ops.ts";
 import { onesLike } from "./create.ts";
 import { reshape } from "./movement.ts";
 import { sum } from "./reduce.ts";

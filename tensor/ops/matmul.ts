@@ -1,5 +1,5 @@
 /** Matrix products: 2-D and batched (broadcast batch dims), with gradients. */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import {
   type AsShape,

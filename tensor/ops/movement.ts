@@ -1,5 +1,5 @@
 /** Movement ops: reshape, permute, transpose, slice, concat, pad, expand, index-select. */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import {
   type AsShape,
@@ -164,20 +164,25 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | number[])
   const shape = [...x.shape];
   shape[a] = J;
   const y = empty(shape, x.dtype);
-  backend().indexSelect(
-    x.dtype,
-    x.buffer("indexSelect"),
-    idx.buffer(),
-    y.buffer(),
-    outer,
-    D,
-    inner,
-    J,
-    false,
-  );
+  const shared = { outer, D, inner, J };
+  backend().indexSelect({
+    dtype: x.dtype,
+    x: x.buffer("indexSelect"),
+    idx: idx.buffer(),
+    out: y.buffer(),
+    ...shared,
+    backward: false,
+  });
   const out = record(y, "indexSelect", [x], [idx], (g, [si]) => {
     const gx = empty(x.shape, g.dtype);
-    backend().indexSelect(g.dtype, g.buffer(), si.buffer(), gx.buffer(), outer, D, inner, J, true);
+    backend().indexSelect({
+      dtype: g.dtype,
+      x: g.buffer(),
+      idx: si.buffer(),
+      out: gx.buffer(),
+      ...shared,
+      backward: true,
+    });
     return [gx];
   });
   if (own) idx.dispose();

@@ -1,8 +1,8 @@
 /** Group and instance normalisation over [B, C, ...spatial], statistics in one read of x. */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import { empty, type Tensor } from "../tensor.ts";
-import type { GroupNormArgs } from "../webgpu/norm.ts";
+import type { GroupNormArgs } from "../backend/geometry.ts";
 
 function checkAffine(op: string, x: Tensor, t: Tensor | null, name: string): void {
   if (t && (t.rank !== 1 || t.shape[0] !== x.shape[1] || t.dtype !== "float32")) {
@@ -50,16 +50,15 @@ function normCore(
   const out = record(y, op, inputs, saved, (g, [sx, ss, sg]) => {
     const dx = empty(x.shape);
     const dgamma = affine ? empty([C]) : null, dbeta = affine ? empty([C]) : null;
-    backend().groupNormBackward(
-      sx.buffer(),
-      g.buffer(),
-      ss.buffer(),
-      sg?.buffer() ?? null,
-      dx.buffer(),
-      dgamma?.buffer() ?? null,
-      dbeta?.buffer() ?? null,
-      a,
-    );
+    backend().groupNormBackward({
+      x: sx.buffer(),
+      dy: g.buffer(),
+      stats: ss.buffer(),
+      gamma: sg?.buffer() ?? null,
+      dx: dx.buffer(),
+      dgamma: dgamma?.buffer() ?? null,
+      dbeta: dbeta?.buffer() ?? null,
+    }, a);
     const grads: (Tensor | null)[] = [dx];
     if (weight) grads.push(dgamma);
     else dgamma?.dispose();

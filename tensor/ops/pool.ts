@@ -1,8 +1,8 @@
 /** Max and average pooling (2-D and 3-D), with gradients. */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import { empty, type Tensor } from "../tensor.ts";
-import type { PoolGeometry, PoolKind } from "../webgpu/pool.ts";
+import type { PoolGeometry, PoolKind } from "../backend/geometry.ts";
 
 /** Pooling options: padding (each side) and PyTorch's ceil_mode. */
 export interface PoolOptions {

@@ -4,11 +4,11 @@
  * and `sampleOffset` is the global index of this tensor's first sample, so a batch split across processes
  * draws exactly what one process would.
  */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import { checkShape, type Shape, sizeOf } from "../shape.ts";
 import { empty, type Tensor } from "../tensor.ts";
 import { philox4x32, streamId, toUnit } from "../philox.ts";
-import type { RandomKind } from "../webgpu/random.ts";
+import type { RandomKind } from "../backend/random.ts";
 import { tensor } from "./create.ts";
 
 /** Addresses a random draw. */
@@ -34,20 +34,15 @@ function draw<S extends Shape>(
   const out = empty(shape, kind === "randint" ? "int32" : "float32");
   const n = sizeOf(shape);
   const perSample = shape.length > 0 ? n / shape[0] : 1;
-  backend().random(
+  backend().random({
     kind,
-    out.buffer(),
+    out: out.buffer(),
     n,
     perSample,
-    {
-      seed: o.seed,
-      stream: streamId(o.stream),
-      step: o.step ?? 0,
-      sampleOffset: o.sampleOffset ?? 0,
-    },
+    key: { seed: o.seed, stream: streamId(o.stream), step: o.step ?? 0, sampleOffset: o.sampleOffset ?? 0 },
     a,
     b,
-  );
+  });
   return out;
 }
 

@@ -1,9 +1,9 @@
 /** Reductions over any set of axes: sum, mean, max, min, var, argmax, argmin. */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import { type AsShape, normAxis, type ReduceShape, type Shape, sizeOf } from "../shape.ts";
 import { empty, type Tensor } from "../tensor.ts";
-import type { ReduceOp } from "../webgpu/reduce.ts";
+import type { ReduceOp } from "../backend/ops.ts";
 import { expand, permute, reshape } from "./movement.ts";
 import { affine, mapRaw, square, sub } from "./elementwise.ts";
 

@@ -1,8 +1,8 @@
 /** Upsampling of [B, C, D, H, W] volumes: nearest and trilinear (align_corners = false), with gradients. */
-import { backend } from "../backend.ts";
+import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import { empty, type Tensor } from "../tensor.ts";
-import type { ResampleArgs, ResampleMode } from "../webgpu/resample.ts";
+import type { ResampleArgs, ResampleMode } from "../backend/geometry.ts";
 
 function upsample(op: string, mode: ResampleMode, x: Tensor, scale: number | number[]): Tensor {
   if (x.rank !== 5) throw new Error(`${op}: input must be 5-D [B, C, D, H, W], got [${x.shape}]`);

@@ -4,18 +4,9 @@
  * registers. Backward recomputes probabilities from the saved log-sum-exp: one kernel accumulates dQ per
  * query tile, another dK and dV per key tile, so nothing is scattered. Head sizes are baked into the source.
  */
+import type { AttentionArgs } from "../backend/geometry.ts";
 import { kernelPrelude, type Runtime } from "./runtime.ts";
 import { window } from "./chunk.ts";
-
-/** Problem size: BH independent (batch, head) slices of q [Tq, d], k [Tk, d], v [Tk, dv]. */
-export interface AttentionArgs {
-  BH: number;
-  Tq: number;
-  Tk: number;
-  d: number;
-  dv: number;
-  scale: number;
-}
 
 const WG = 64;
 /**

@@ -1,31 +1,49 @@
 /** The WebGPU implementation of the backend seam. */
-import type { Backend, BackendStats, DeviceBuffer, MapOperand } from "../backend.ts";
+import type {
+  AttentionArgs,
+  AttentionBackwardArgs,
+  Backend,
+  BackendStats,
+  ConvGeometry,
+  DeviceBuffer,
+  GroupNormArgs,
+  GroupNormBackwardArgs,
+  IndexSelectArgs,
+  MapOp,
+  MapOperand,
+  MatmulArgs,
+  NoiseMixArgs,
+  OptimizerUpdate,
+  PoolGeometry,
+  PoolKind,
+  RandomArgs,
+  ReduceOp,
+  ResampleArgs,
+  ResampleMode,
+  SchedulerStepArgs,
+} from "../backend/mod.ts";
 import type { DType } from "../dtype.ts";
-import type { Device } from "../device.ts";
+import type { Device } from "./device.ts";
 import { Runtime } from "./runtime.ts";
-import { type MapOp, runMap } from "./map.ts";
-import { type ReduceOp, runReduce } from "./reduce.ts";
-import { type MatmulArgs, runMatmul } from "./matmul.ts";
+import { runMap } from "./map.ts";
+import { runReduce } from "./reduce.ts";
+import { runMatmul } from "./matmul.ts";
 import { runIndexSelect, runPad, runScatterRegion, runStrided } from "./movement.ts";
-import { type RandomKey, type RandomKind, runRandom } from "./random.ts";
-import { type OptimizerKind, type OptimizerStepArgs, runOptimizerStep } from "./optim.ts";
-import { type ConvGeometry, runConvForward, runConvInputGrad, runConvWeightGrad } from "./conv.ts";
-import { type GroupNormArgs, runGroupNormApply, runGroupNormBackward, runGroupNormStats } from "./norm.ts";
-import { type ResampleArgs, type ResampleMode, runResample } from "./resample.ts";
-import { type PoolGeometry, type PoolKind, runPool, runPoolBackward } from "./pool.ts";
-import { type AttentionArgs, runAttentionBackward, runAttentionForward } from "./attention.ts";
-import {
-  type NoiseMixOp,
-  runNoiseMix,
-  runSchedulerStep,
-  type SchedulerStepCoefficients,
-  type SchedulerStepSpec,
-} from "./scheduler.ts";
+import { runRandom } from "./random.ts";
+import { runOptimizerStep } from "./optim.ts";
+import { runConvForward, runConvInputGrad, runConvWeightGrad } from "./conv.ts";
+import { runGroupNormApply, runGroupNormBackward, runGroupNormStats } from "./norm.ts";
+import { runResample } from "./resample.ts";
+import { runPool, runPoolBackward } from "./pool.ts";
+import { runAttentionBackward, runAttentionForward } from "./attention.ts";
+import { runNoiseMix, runSchedulerStep } from "./scheduler.ts";
 
 const gb = (b: DeviceBuffer) => b as GPUBuffer;
 
 /** Backend that records WGSL compute dispatches on one WebGPU device. */
 export class WebGpuBackend implements Backend {
+  readonly kind = "webgpu" as const;
+  readonly threads = 1;
   readonly rt: Runtime;
   constructor(readonly device: Device) {
     this.rt = new Runtime(device);
@@ -133,30 +151,14 @@ export class WebGpuBackend implements Backend {
   ) {
     runPad(this.rt, dtype, gb(x), gb(out), inShape, before, after, v);
   }
-  indexSelect(
-    dtype: DType,
-    x: DeviceBuffer,
-    idx: DeviceBuffer,
-    out: DeviceBuffer,
-    outer: number,
-    D: number,
-    inner: number,
-    J: number,
-    backward: boolean,
-  ) {
-    runIndexSelect(this.rt, dtype, gb(x), gb(idx), gb(out), outer, D, inner, J, backward);
+  indexSelect(a: IndexSelectArgs) {
+    runIndexSelect(this.rt, a.dtype, gb(a.x), gb(a.idx), gb(a.out), a.outer, a.D, a.inner, a.J, a.backward);
   }
-  random(
-    kind: RandomKind,
-    out: DeviceBuffer,
-    n: number,
-    perSample: number,
-    key: RandomKey,
-    a: number,
-    b: number,
-  ) {
-    runRandom(this.rt, kind, gb(out), n, perSample, key, a, b);
+
+  random(a: RandomArgs) {
+    runRandom(this.rt, a.kind, gb(a.out), a.n, a.perSample, a.key, a.a, a.b);
   }
+
   #tmp = (bytes: number) => this.rt.pool.acquire(bytes);
   #free = (b: GPUBuffer) => this.rt.pool.release(b);
   conv(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, g: ConvGeometry) {
@@ -181,30 +183,23 @@ export class WebGpuBackend implements Backend {
   ) {
     runGroupNormApply(this.rt, gb(x), gb(stats), gamma && gb(gamma), beta && gb(beta), gb(y), a);
   }
-  groupNormBackward(
-    x: DeviceBuffer,
-    dy: DeviceBuffer,
-    stats: DeviceBuffer,
-    gamma: DeviceBuffer | null,
-    dx: DeviceBuffer,
-    dgamma: DeviceBuffer | null,
-    dbeta: DeviceBuffer | null,
-    a: GroupNormArgs,
-  ) {
+  groupNormBackward(o: GroupNormBackwardArgs, a: GroupNormArgs) {
+    const opt = (b: DeviceBuffer | null) => b && gb(b);
     runGroupNormBackward(
       this.rt,
-      gb(x),
-      gb(dy),
-      gb(stats),
-      gamma && gb(gamma),
-      gb(dx),
-      dgamma && gb(dgamma),
-      dbeta && gb(dbeta),
+      gb(o.x),
+      gb(o.dy),
+      gb(o.stats),
+      opt(o.gamma),
+      gb(o.dx),
+      opt(o.dgamma),
+      opt(o.dbeta),
       a,
       this.#tmp,
       this.#free,
     );
   }
+
   resample(mode: ResampleMode, src: DeviceBuffer, dst: DeviceBuffer, a: ResampleArgs, backward: boolean) {
     runResample(this.rt, mode, gb(src), gb(dst), a, backward);
   }
@@ -230,90 +225,58 @@ export class WebGpuBackend implements Backend {
   ) {
     runAttentionForward(this.rt, gb(q), gb(k), gb(v), gb(o), gb(lse), a);
   }
-  attentionBackward(
-    q: DeviceBuffer,
-    k: DeviceBuffer,
-    v: DeviceBuffer,
-    o: DeviceBuffer,
-    lse: DeviceBuffer,
-    dout: DeviceBuffer,
-    dq: DeviceBuffer,
-    dk: DeviceBuffer,
-    dv: DeviceBuffer,
-    dd: DeviceBuffer,
-    a: AttentionArgs,
-  ) {
-    runAttentionBackward(
-      this.rt,
-      gb(q),
-      gb(k),
-      gb(v),
-      gb(o),
-      gb(lse),
-      gb(dout),
-      gb(dq),
-      gb(dk),
-      gb(dv),
-      gb(dd),
-      a,
-    );
+  attentionBackward(o: AttentionBackwardArgs, a: AttentionArgs) {
+    const [q, k, v, out, lse, dout, dq, dk, dv, dd] = [
+      o.q,
+      o.k,
+      o.v,
+      o.o,
+      o.lse,
+      o.dout,
+      o.dq,
+      o.dk,
+      o.dv,
+      o.dd,
+    ]
+      .map(gb);
+    runAttentionBackward(this.rt, q, k, v, out, lse, dout, dq, dk, dv, dd, a);
   }
-  schedulerStep(
-    spec: SchedulerStepSpec,
-    sample: DeviceBuffer,
-    modelOutput: DeviceBuffer,
-    noise: DeviceBuffer | null,
-    prev: DeviceBuffer,
-    pred: DeviceBuffer,
-    n: number,
-    k: SchedulerStepCoefficients,
-  ) {
+
+  schedulerStep(a: SchedulerStepArgs) {
+    const noise = a.noise && gb(a.noise);
     runSchedulerStep(
       this.rt,
-      spec,
-      gb(sample),
-      gb(modelOutput),
-      noise && gb(noise),
-      gb(prev),
-      gb(pred),
-      n,
-      k,
+      a.spec,
+      gb(a.sample),
+      gb(a.modelOutput),
+      noise,
+      gb(a.prev),
+      gb(a.pred),
+      a.n,
+      a.coefficients,
     );
   }
-  noiseMix(
-    op: NoiseMixOp,
-    original: DeviceBuffer,
-    noise: DeviceBuffer,
-    timesteps: DeviceBuffer,
-    table: DeviceBuffer,
-    out: DeviceBuffer,
-    n: number,
-    perSample: number,
-    timestepCount: number,
-    numTrainTimesteps: number,
-  ) {
+
+  noiseMix(a: NoiseMixArgs) {
+    const [original, noise, timesteps, table, out] = [a.original, a.noise, a.timesteps, a.table, a.out].map(
+      gb,
+    );
     runNoiseMix(
       this.rt,
-      op,
-      gb(original),
-      gb(noise),
-      gb(timesteps),
-      gb(table),
-      gb(out),
-      n,
-      perSample,
-      timestepCount,
-      numTrainTimesteps,
+      a.op,
+      original,
+      noise,
+      timesteps,
+      table,
+      out,
+      a.n,
+      a.perSample,
+      a.timestepCount,
+      a.numTrainTimesteps,
     );
   }
-  optimizerStep(
-    kind: OptimizerKind,
-    param: DeviceBuffer,
-    grad: DeviceBuffer,
-    state: DeviceBuffer[],
-    n: number,
-    args: OptimizerStepArgs,
-  ) {
-    runOptimizerStep(this.rt, kind, gb(param), gb(grad), state.map(gb), n, args);
+
+  optimizerStep(u: OptimizerUpdate) {
+    runOptimizerStep(this.rt, u.kind, gb(u.param), gb(u.grad), u.state.map(gb), u.n, u.args);
   }
 }

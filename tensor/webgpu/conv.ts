@@ -11,23 +11,10 @@
  * Tensors larger than one storage binding run per sample, in input-channel groups (accumulating into y)
  * and output-channel tiles, each bound as a sub-range (4 output channels of one volume must fit a binding).
  */
+import type { ConvGeometry } from "../backend/geometry.ts";
 import { kernelPrelude, type Runtime } from "./runtime.ts";
 import { runReduce } from "./reduce.ts";
 import { window } from "./chunk.ts";
-
-/** Geometry of one convolution (forward view): x [B, Ci, in], w [Co, Ci, kernel], y [B, Co, out]. */
-export interface ConvGeometry {
-  B: number;
-  Ci: number;
-  Co: number;
-  inDims: number[];
-  outDims: number[];
-  kernel: number[];
-  stride: number[];
-  /** Zero padding before each spatial axis (padding after is implied by outDims). */
-  padBefore: number[];
-  dilation: number[];
-}
 
 const WG = 64;
 

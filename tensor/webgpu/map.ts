@@ -3,13 +3,14 @@
  * Expressions are written over the alias `T` (f32, i32, f16 or vec4<f32>) so one text serves scalar and vec4.
  */
 import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { MapOp } from "../backend/ops.ts";
 import type { DType } from "../dtype.ts";
 import { bytesPerElement, wgslType } from "../dtype.ts";
-import { stridesOf } from "../shape.ts";
+import { collapseDims, stridesOf } from "../shape.ts";
 import { sub, unitRanges } from "./chunk.ts";
 
 /** Elementwise operations and their WGSL expressions over inputs a, b, c and scalar params s0, s1. */
-export const MAP_OPS = {
+export const MAP_OPS: Record<MapOp, string> = {
   copy: "a",
   neg: "-a",
   exp: "exp(a)",
@@ -56,10 +57,7 @@ export const MAP_OPS = {
   clampGrad: "select(T(0), b, (a >= T(s0)) & (a <= T(s1)))",
   absGrad: "b * sign(a)",
   cast: "T(a)",
-} as const;
-
-/** Name of an elementwise op. */
-export type MapOp = keyof typeof MAP_OPS;
+};
 
 const FLOAT_HELPERS = `
 fn tanhStable(x: T) -> T { let t = exp(T(-2) * abs(x)); return sign(x) * (T(1) - t) / (T(1) + t); }
@@ -91,27 +89,6 @@ export interface MapInput {
 
 const WG = 256;
 const MAX_RANK = 6;
-
-/** Merges adjacent dims that every operand traverses contiguously, so most broadcasts fit in 6 dims. */
-export function collapseDims(shape: number[], strides: number[][]): { shape: number[]; strides: number[][] } {
-  const outShape: number[] = [];
-  const outStrides: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const last = outShape.length - 1;
-    const mergeable = last >= 0 &&
-      strides.every((s, k) => outStrides[k][last] === s[d] * shape[d]);
-    if (mergeable) {
-      outShape[last] *= shape[d];
-      strides.forEach((s, k) => (outStrides[k][last] = s[d]));
-    } else {
-      outShape.push(shape[d]);
-      strides.forEach((s, k) => outStrides[k].push(s[d]));
-    }
-  }
-  if (outShape.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
-  return { shape: outShape, strides: outStrides };
-}
 
 function source(op: MapOp, inDtypes: DType[], outDtype: DType, mode: "contig" | "vec4" | "strided") {
   // A cast computes in the output type; every other op in its inputs' type.

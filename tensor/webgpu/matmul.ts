@@ -3,20 +3,8 @@
  * The aligned no-transpose case loads vec4s; every other case uses the same tile with scalar loads.
  * No workgroup memory or barriers: on llvmpipe barriers cost more than the reuse they buy.
  */
+import type { MatmulArgs } from "../backend/geometry.ts";
 import { kernelPrelude, type Runtime } from "./runtime.ts";
-
-/** Matmul problem: A is [batch, M, K] (or [batch, K, M] when transA), B is [batch, K, N] (or [N, K]). */
-export interface MatmulArgs {
-  M: number;
-  N: number;
-  K: number;
-  batch: number;
-  /** Element offsets between batches (0 broadcasts one matrix over the batch). */
-  batchStrideA: number;
-  batchStrideB: number;
-  transA: boolean;
-  transB: boolean;
-}
 
 const WG = 64;
 

@@ -3,7 +3,7 @@
  * (concat), and index-select along an axis with its backward. They move whole elements of any dtype.
  */
 import { kernelPrelude, type Runtime } from "./runtime.ts";
-import { collapseDims } from "./map.ts";
+import { collapseDims } from "../shape.ts";
 import { stridesOf } from "../shape.ts";
 import type { DType } from "../dtype.ts";
 import { wgslType } from "../dtype.ts";

@@ -4,20 +4,11 @@
  * (count, mean, M2); a second tiny pass merges the slices with Chan's parallel formula. This stays
  * accurate for million-element groups with a large mean offset, where Σx² − (Σx)²/n would cancel.
  */
+import type { GroupNormArgs } from "../backend/geometry.ts";
 import { kernelPrelude, type Runtime } from "./runtime.ts";
 import { window } from "./chunk.ts";
 
 const WG = 64;
-
-/** Groups of x: B·G rows of Cg·S contiguous values, each channel c of group g scaled by gamma[c]. */
-export interface GroupNormArgs {
-  B: number;
-  C: number;
-  /** Spatial size (product of the dims after C). */
-  S: number;
-  G: number;
-  eps: number;
-}
 
 // Kernels run on vec4s when the plane size allows (V = vec4<f32>), else on scalars (V = f32); `hsum` folds a V.
 function vecHead(vec: boolean): string {

@@ -2,30 +2,8 @@
  * Fused optimizer updates: one kernel per parameter tensor updates the parameter and its state in place,
  * in PyTorch's operation order (torch.optim.Adam / AdamW / SGD, single-tensor path, float32 math).
  */
+import type { OptimizerKind, OptimizerStepArgs } from "../backend/fused.ts";
 import { kernelPrelude, type Runtime } from "./runtime.ts";
-
-/** Which update rule. */
-export type OptimizerKind = "adam" | "sgd";
-
-/** Hyper-parameters of one update; bias corrections are computed on the host in double, as PyTorch does. */
-export interface OptimizerStepArgs {
-  lr: number;
-  weightDecay: number;
-  /** Adam: betas, eps, AdamW-style decoupled decay, bias corrections of this step. */
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  decoupled?: boolean;
-  /** lr / (1 − β1^t). */
-  stepSize?: number;
-  /** √(1 − β2^t). */
-  biasCorrection2Sqrt?: number;
-  /** SGD: momentum, dampening, nesterov, and whether the momentum buffer is being created (first step). */
-  momentum?: number;
-  dampening?: number;
-  nesterov?: boolean;
-  firstStep?: boolean;
-}
 
 const WG = 256;
 

@@ -3,23 +3,9 @@
  * Max pooling records the flat argmax per output; both backward passes gather over the outputs whose
  * window holds each input, so overlapping windows (kernel 3, stride 2) need no atomics.
  */
+import type { PoolGeometry, PoolKind } from "../backend/geometry.ts";
 import { kernelPrelude, type Runtime } from "./runtime.ts";
 import { window } from "./chunk.ts";
-
-/** Pooling kind. */
-export type PoolKind = "max" | "avg";
-
-/** Pool geometry; windows start at o·stride − pad and are clipped to the input (ceil mode may overhang). */
-export interface PoolGeometry {
-  BC: number;
-  inDims: number[];
-  outDims: number[];
-  kernel: number[];
-  stride: number[];
-  pad: number[];
-  /** Average pooling: divide by the window size including padding (PyTorch's default) or by the valid count. */
-  countIncludePad: boolean;
-}
 
 const WG = 256;
 

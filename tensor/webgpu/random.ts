@@ -2,10 +2,8 @@
  * Counter-based random numbers (Philox4x32-10). A draw is addressed by key (seed, stream) and counter
  * (element, sample, step, 0), never by call order: a batch split over processes draws what one process would.
  */
+import type { RandomKey, RandomKind } from "../backend/random.ts";
 import { kernelPrelude, type Runtime } from "./runtime.ts";
-
-/** Distribution of a random draw. */
-export type RandomKind = "uniform" | "normal" | "randint";
 
 const WG = 256;
 
@@ -52,16 +50,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let r = philox(counter, vec2<u32>(U(3u), U(4u)));
   out[i] = ${value};
 }`;
-}
-
-/** Where a draw comes from: seed, stream name hash, step, and the global index of the first sample. */
-export interface RandomKey {
-  seed: number;
-  stream: number;
-  step: number;
-  sampleOffset: number;
-  /** Extra counter word (lets one op draw several independent tensors). */
-  lane?: number;
 }
 
 /** Fills `out` (n elements, `perSample` per sample) with draws; a, b are (low, high) or (mean, std). */

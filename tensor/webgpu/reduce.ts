@@ -2,11 +2,9 @@
  * Reductions over the middle axis of an [outer, R, inner] view. Large R with few outputs is split into
  * chunks reduced in a second pass, so a full sum of 16M values still uses many invocations.
  */
+import type { ReduceOp } from "../backend/ops.ts";
 import { kernelPrelude, type Runtime } from "./runtime.ts";
 import { window } from "./chunk.ts";
-
-/** Reduction kinds. argmax/argmin write int32 indices along R. */
-export type ReduceOp = "sum" | "max" | "min" | "argmax" | "argmin";
 
 const WG = 64;
 const INIT: Record<ReduceOp, string> = {

@@ -3,19 +3,9 @@
  * (align_corners = false, PyTorch's source-index rule src = (o + ½)/scale − ½ clamped at 0). Backward passes
  * gather over the outputs that read each input, so no atomics are needed.
  */
+import type { ResampleArgs, ResampleMode } from "../backend/geometry.ts";
 import { kernelPrelude, type Runtime } from "./runtime.ts";
 import { window } from "./chunk.ts";
-
-/** Resampling mode. */
-export type ResampleMode = "nearest" | "trilinear";
-
-/** Resample geometry: `scale` per axis is the reciprocal used in the source-index rule (in/out for sizes). */
-export interface ResampleArgs {
-  BC: number;
-  inDims: number[];
-  outDims: number[];
-  scale: number[];
-}
 
 const WG = 256;
 

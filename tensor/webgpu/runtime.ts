@@ -3,8 +3,8 @@
  * Every dispatch goes into one open compute pass; `flush()` submits it. Uniforms for all dispatches of a
  * batch are packed into one arena buffer written just before the submit.
  */
-import { BufferPool } from "../allocator.ts";
-import type { Device } from "../device.ts";
+import { BufferPool } from "./allocator.ts";
+import type { Device } from "./device.ts";
 
 /** Counters for benchmarks: pipelines compiled, time spent compiling, dispatches and submits recorded. */
 export interface RuntimeStats {

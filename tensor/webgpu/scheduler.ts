@@ -3,38 +3,10 @@
  * The per-timestep coefficients are computed on the host and arrive as uniforms, so a sampling loop never
  * reads anything back. Both kernels process vec4 lanes when the sizes allow it.
  */
+import type { NoiseMixOp, SchedulerStepCoefficients, SchedulerStepSpec } from "../backend/fused.ts";
 import { kernelPrelude, type Runtime } from "./runtime.ts";
 
 const WG = 256;
-
-/** What a step kernel is specialised on (one pipeline per combination). */
-export interface SchedulerStepSpec {
-  /** "ddpm": prev = P·x̂0 + Q·x (+ S·z); "ddim": prev = P·x̂0 + Q·ε̂ (+ S·z). */
-  form: "ddpm" | "ddim";
-  /** Clamp x̂0 to [lo, hi]. */
-  clip: boolean;
-  /** Add S·z from the noise input. */
-  noise: boolean;
-}
-
-/**
- * Host-side coefficients of one step, for sample x and model output m:
- * x̂0 = (a·x + b·m) / c, then clipped to [lo, hi]; ε̂ = (d·x + e·m) / f (ddim form only);
- * prev = p·x̂0 + q·(x or ε̂) + s·z.
- */
-export interface SchedulerStepCoefficients {
-  a: number;
-  b: number;
-  c: number;
-  d: number;
-  e: number;
-  f: number;
-  lo: number;
-  hi: number;
-  p: number;
-  q: number;
-  s: number;
-}
 
 function stepSource(spec: SchedulerStepSpec, vec4: boolean): string {
   const T = vec4 ? "vec4<f32>" : "f32";
@@ -86,9 +58,6 @@ export function runSchedulerStep(
   const inputs = noise ? [sample, modelOutput, noise] : [sample, modelOutput];
   rt.dispatch(stepSource(spec, vec4), [...inputs, prev, pred], u, Math.ceil(count / WG));
 }
-
-/** add_noise: √ᾱ_t·x0 + √(1−ᾱ_t)·ε; velocity: √ᾱ_t·ε − √(1−ᾱ_t)·x0. */
-export type NoiseMixOp = "addNoise" | "velocity";
 
 function mixSource(op: NoiseMixOp, vec4: boolean): string {
   const T = vec4 ? "vec4<f32>" : "f32";

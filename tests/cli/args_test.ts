@@ -61,7 +61,7 @@ Deno.test("args: unknown flags and bad values are clear errors listing the valid
   assert(e instanceof ArgsError);
   assertEquals(
     e.message,
-    'train_autoencoder: unknown flag "--confg" (did you mean --config?); valid flags: -c/--config, -e/--environment, -g/--gpus, --download_data, -h/--help (see --help)',
+    'train_autoencoder: unknown flag "--confg" (did you mean --config?); valid flags: -c/--config, -e/--environment, -g/--gpus, --download_data, -h/--help, --backend (see --help)',
   );
   assertThrows(() => parseCliArgs(["-x"], train), /unknown flag "-x"; valid flags: -c\/--config/);
   // generate does not take --download_data.
@@ -216,4 +216,15 @@ Deno.test("args: wrapText keeps words whole", () => {
   assertEquals(wrapText("aa bb cc dd", 5), ["aa bb", "cc dd"]);
   assertEquals(wrapText("averyveryverylongword x", 5), ["averyveryverylongword", "x"]);
   assertEquals(wrapText("a\nb", 10), ["a", "b"]);
+});
+
+Deno.test("args: --backend takes auto|webgpu|wasm and an unknown value lists the valid ones", () => {
+  assertEquals(parseCliArgs(["--backend", "wasm"], train).backend, "wasm");
+  assertEquals(parseCliArgs([], train).backend, undefined);
+  const e = assertThrows(() => parseCliArgs(["--backend=cuda"], train)) as Error;
+  assert(e instanceof ArgsError);
+  assertMatch(
+    e.message,
+    /train_autoencoder: --backend: unknown backend "cuda"; valid values are auto, webgpu, wasm/,
+  );
 });

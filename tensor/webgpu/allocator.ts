@@ -4,17 +4,7 @@
  * GPU memory).
  */
 
-/** Memory counters in bytes. */
-export interface MemoryStats {
-  /** Bytes held by live (in-use) buffers. */
-  current: number;
-  /** Highest `current` since the last `resetPeak()`. */
-  peak: number;
-  /** Number of live buffers. */
-  liveBuffers: number;
-  /** Bytes sitting in the reuse pool. */
-  pooled: number;
-}
+import type { MemoryStats } from "../backend/mod.ts";
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 

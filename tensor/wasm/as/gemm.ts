@@ -1,0 +1,426 @@
+// AssemblyScript: the GEMM core of the WASM backend (matmul and convolution). Compiled by `deno task build:wasm`
+// into ../gemm.wasm; never imported by TypeScript.
+//
+// C[M×N] (+)= A[M×K]·B[K×N] with A packed in MR-row panels ([kc][MR] each) and B in NR-column panels
+// ([kc][NR] each), zero-padded at the edges, so the micro-kernel streams both from L1/L2 with no index math.
+// 6×8 measured 26–32 GFLOP/s on one EPYC core against 20 for 4×16 (which spills: 16 accumulators + loads > 16 xmm).
+
+const MR: i32 = 6;
+const NR: i32 = 8;
+
+/** Packs the mc×kc block at src (element strides rs between rows, cs between columns) into MR-row panels. */
+export function packA(src: usize, rs: i32, cs: i32, mc: i32, kc: i32, dst: usize): void {
+  for (let p = 0; p < mc; p += MR) {
+    const rows = min(MR, mc - p);
+    for (let k = 0; k < kc; k++) {
+      const col = src + ((<usize> p * rs + <usize> k * cs) << 2);
+      for (let r = 0; r < MR; r++) {
+        store<f32>(dst, r < rows ? load<f32>(col + ((<usize> r * rs) << 2)) : 0);
+        dst += 4;
+      }
+    }
+  }
+}
+
+/** Packs the kc×nc block at src (element strides rs between rows k, cs between columns n) into NR-column panels. */
+export function packB(src: usize, rs: i32, cs: i32, kc: i32, nc: i32, dst: usize): void {
+  for (let p = 0; p < nc; p += NR) {
+    const cols = min(NR, nc - p);
+    const base = src + ((<usize> p * cs) << 2);
+    if (cols === NR && cs === 1) {
+      for (let k = 0; k < kc; k++) {
+        const row = base + ((<usize> k * rs) << 2);
+        v128.store(dst, v128.load(row));
+        v128.store(dst, v128.load(row, 16), 16);
+        dst += 32;
+      }
+      continue;
+    }
+    for (let k = 0; k < kc; k++) {
+      const row = base + ((<usize> k * rs) << 2);
+      for (let c = 0; c < NR; c++) {
+        store<f32>(dst, c < cols ? load<f32>(row + ((<usize> c * cs) << 2)) : 0);
+        dst += 4;
+      }
+    }
+  }
+}
+
+// Convolution gathers. Row r of the virtual im2col matrix is (channel, kd, kh, kw); column j is a voxel (jd, jh, jw)
+// of the column lattice. rowTab holds 4 i32 per row: channel offset in the source, and kd·cd, kh·ch, kw·cw (offsets
+// into the per-axis tables). tabD[kd·cd + jd] is the source depth offset (already × H·W), tabH × W, tabW × 1, or
+// negative where the tap falls in the padding (or, for the input gradient, between strided samples).
+
+/** Packs rows [k0, k0+kc) × columns [n0, n0+nc) of the im2col matrix into NR-column panels (conv forward, dx). */
+export function packBConv(
+  x: usize,
+  rowTab: usize,
+  tabD: usize,
+  tabH: usize,
+  tabW: usize,
+  _cd: i32,
+  ch: i32,
+  cw: i32,
+  k0: i32,
+  kc: i32,
+  n0: i32,
+  nc: i32,
+  dst: usize,
+  colScratch: usize,
+): void {
+  const plane = ch * cw;
+  for (let p = 0; p < nc; p += NR) {
+    const cols = min(NR, nc - p);
+    const j0 = n0 + p;
+    const jd0 = j0 / plane, jh0 = (j0 / cw) % ch, jw0 = j0 % cw;
+    if (cols === NR && jw0 + NR <= cw) {
+      // All NR columns lie in one row of the lattice: one (d, h) lookup per row, contiguous w taps.
+      for (let k = 0; k < kc; k++) {
+        const rt = rowTab + (<usize> (k0 + k) << 4);
+        const d = load<i32>(tabD + (<usize> (load<i32>(rt, 4) + jd0) << 2));
+        const h = load<i32>(tabH + (<usize> (load<i32>(rt, 8) + jh0) << 2));
+        const wt = tabW + (<usize> (load<i32>(rt, 12) + jw0) << 2);
+        if ((d | h) < 0) {
+          v128.store(dst, f32x4.splat(0));
+          v128.store(dst, f32x4.splat(0), 16);
+        } else {
+          const base = x + (<usize> (load<i32>(rt) + d + h) << 2);
+          const w0 = load<i32>(wt), w7 = load<i32>(wt, 28);
+          if (w0 >= 0 && w7 - w0 === 7) {
+            const s = base + (<usize> w0 << 2);
+            v128.store(dst, v128.load(s));
+            v128.store(dst, v128.load(s, 16), 16);
+          } else {
+            for (let c = 0; c < NR; c++) {
+              const w = load<i32>(wt + (<usize> c << 2));
+              store<f32>(dst + (<usize> c << 2), w >= 0 ? load<f32>(base + (<usize> w << 2)) : 0);
+            }
+          }
+        }
+        dst += 32;
+      }
+      continue;
+    }
+    // Edge panel: decode each column once, then gather element by element.
+    for (let c = 0; c < NR; c++) {
+      const j = j0 + c;
+      const s = colScratch + (<usize> c * 12);
+      store<i32>(s, c < cols ? j / plane : -1);
+      store<i32>(s, c < cols ? (j / cw) % ch : 0, 4);
+      store<i32>(s, c < cols ? j % cw : 0, 8);
+    }
+    for (let k = 0; k < kc; k++) {
+      const rt = rowTab + (<usize> (k0 + k) << 4);
+      const chan = load<i32>(rt), od = load<i32>(rt, 4), oh = load<i32>(rt, 8), ow = load<i32>(rt, 12);
+      for (let c = 0; c < NR; c++) {
+        const s = colScratch + (<usize> c * 12);
+        const jd = load<i32>(s);
+        let v: f32 = 0;
+        if (jd >= 0) {
+          const d = load<i32>(tabD + (<usize> (od + jd) << 2));
+          const h = load<i32>(tabH + (<usize> (oh + load<i32>(s, 4)) << 2));
+          const w = load<i32>(tabW + (<usize> (ow + load<i32>(s, 8)) << 2));
+          if ((d | h | w) >= 0) v = load<f32>(x + (<usize> (chan + d + h + w) << 2));
+        }
+        store<f32>(dst, v);
+        dst += 4;
+      }
+    }
+  }
+}
+
+/**
+ * Packs the transposed im2col block (rows k = voxels [k0, k0+kc), columns n = im2col rows [n0, n0+nc)) into
+ * NR-column panels: the B operand of the weight gradient dw = dy · colᵀ.
+ */
+export function packBConvT(
+  x: usize,
+  rowTab: usize,
+  tabD: usize,
+  tabH: usize,
+  tabW: usize,
+  _cd: i32,
+  ch: i32,
+  cw: i32,
+  k0: i32,
+  kc: i32,
+  n0: i32,
+  nc: i32,
+  dst: usize,
+): void {
+  const plane = ch * cw;
+  for (let p = 0; p < nc; p += NR) {
+    const cols = min(NR, nc - p);
+    let jd = k0 / plane, jh = (k0 / cw) % ch, jw = k0 % cw;
+    let k = 0;
+    // Runs of voxels along one lattice row: one (d, h) lookup per row r and run, then w taps only.
+    while (k < kc) {
+      const run = min(kc - k, cw - jw);
+      for (let c = 0; c < NR; c++) {
+        let out = dst + (<usize>(k * NR + c) << 2);
+        if (c >= cols) {
+          for (let t = 0; t < run; t++, out += NR << 2) store<f32>(out, 0);
+          continue;
+        }
+        const rt = rowTab + (<usize>(n0 + p + c) << 4);
+        const d = load<i32>(tabD + (<usize>(load<i32>(rt, 4) + jd) << 2));
+        const h = load<i32>(tabH + (<usize>(load<i32>(rt, 8) + jh) << 2));
+        if ((d | h) < 0) {
+          for (let t = 0; t < run; t++, out += NR << 2) store<f32>(out, 0);
+          continue;
+        }
+        const base = x + (<usize>(load<i32>(rt) + d + h) << 2);
+        let wt = tabW + (<usize>(load<i32>(rt, 12) + jw) << 2);
+        for (let t = 0; t < run; t++, out += NR << 2, wt += 4) {
+          const w = load<i32>(wt);
+          store<f32>(out, w >= 0 ? load<f32>(base + (<usize>w << 2)) : 0);
+        }
+      }
+      k += run;
+      jw += run;
+      if (jw === cw) {
+        jw = 0;
+        if (++jh === ch) {
+          jh = 0;
+          jd++;
+        }
+      }
+    }
+    dst += <usize>(kc * NR) << 2;
+  }
+}
+
+// @ts-ignore: decorator
+@inline function kernel6x8(a: usize, b: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = f32x4.relaxed_madd(av, b0, c00);
+    c01 = f32x4.relaxed_madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = f32x4.relaxed_madd(av, b0, c10);
+    c11 = f32x4.relaxed_madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = f32x4.relaxed_madd(av, b0, c20);
+    c21 = f32x4.relaxed_madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = f32x4.relaxed_madd(av, b0, c30);
+    c31 = f32x4.relaxed_madd(av, b1, c31);
+    av = v128.load32_splat(a, 16);
+    c40 = f32x4.relaxed_madd(av, b0, c40);
+    c41 = f32x4.relaxed_madd(av, b1, c41);
+    av = v128.load32_splat(a, 20);
+    c50 = f32x4.relaxed_madd(av, b0, c50);
+    c51 = f32x4.relaxed_madd(av, b1, c51);
+    a += 24;
+    b += 32;
+  }
+  if (acc) {
+    c00 = f32x4.add(c00, v128.load(c));
+    c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(c + ldc));
+    c11 = f32x4.add(c11, v128.load(c + ldc, 16));
+    c20 = f32x4.add(c20, v128.load(c + 2 * ldc));
+    c21 = f32x4.add(c21, v128.load(c + 2 * ldc, 16));
+    c30 = f32x4.add(c30, v128.load(c + 3 * ldc));
+    c31 = f32x4.add(c31, v128.load(c + 3 * ldc, 16));
+    c40 = f32x4.add(c40, v128.load(c + 4 * ldc));
+    c41 = f32x4.add(c41, v128.load(c + 4 * ldc, 16));
+    c50 = f32x4.add(c50, v128.load(c + 5 * ldc));
+    c51 = f32x4.add(c51, v128.load(c + 5 * ldc, 16));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  c += ldc;
+  v128.store(c, c10);
+  v128.store(c, c11, 16);
+  c += ldc;
+  v128.store(c, c20);
+  v128.store(c, c21, 16);
+  c += ldc;
+  v128.store(c, c30);
+  v128.store(c, c31, 16);
+  c += ldc;
+  v128.store(c, c40);
+  v128.store(c, c41, 16);
+  c += ldc;
+  v128.store(c, c50);
+  v128.store(c, c51, 16);
+}
+
+/**
+ * C block [mc × nc] at c (row stride ldc elements) (+)= packed A · packed B. Edge tiles go through `tile`
+ * (MR·NR floats of scratch) so the micro-kernel never reads or writes outside C.
+ */
+export function gemmBlock(
+  ap: usize,
+  bp: usize,
+  mc: i32,
+  nc: i32,
+  kc: i32,
+  c: usize,
+  ldc: i32,
+  acc: bool,
+  tile: usize,
+): void {
+  const ldcBytes = <usize> ldc << 2;
+  for (let j = 0; j < nc; j += NR) {
+    const cols = min(NR, nc - j);
+    const b = bp + (<usize> j * kc << 2);
+    for (let i = 0; i < mc; i += MR) {
+      const rows = min(MR, mc - i);
+      const a = ap + (<usize> i * kc << 2);
+      const cij = c + (<usize> i * ldcBytes) + (<usize> j << 2);
+      if (rows === MR && cols === NR) {
+        kernel6x8(a, b, kc, cij, ldcBytes, acc);
+        continue;
+      }
+      for (let r = 0; r < MR; r++) {
+        for (let q = 0; q < NR; q++) {
+          store<f32>(
+            tile + (<usize> (r * NR + q) << 2),
+            acc && r < rows && q < cols ? load<f32>(cij + <usize> r * ldcBytes + (<usize> q << 2)) : 0,
+          );
+        }
+      }
+      kernel6x8(a, b, kc, tile, NR << 2, true);
+      for (let r = 0; r < rows; r++) {
+        for (let q = 0; q < cols; q++) {
+          store<f32>(
+            cij + <usize> r * ldcBytes + (<usize> q << 2),
+            load<f32>(tile + (<usize> (r * NR + q) << 2)),
+          );
+        }
+      }
+    }
+  }
+}
+
+/**
+ * col2im: adds the C block [mc × nc] at cb (row stride ldc) into dst through the forward gather tables, row i being
+ * im2col row r0 + i and column j voxel n0 + j. Rows of one channel block never leave their channels, so chunks over
+ * channel blocks do not race.
+ */
+export function col2imAdd(
+  cb: usize,
+  ldc: i32,
+  r0: i32,
+  mc: i32,
+  n0: i32,
+  nc: i32,
+  rowTab: usize,
+  tabD: usize,
+  tabH: usize,
+  tabW: usize,
+  ch: i32,
+  cw: i32,
+  dst: usize,
+): void {
+  const plane = ch * cw;
+  for (let i = 0; i < mc; i++) {
+    const rt = rowTab + (<usize>(r0 + i) << 4);
+    const chan = load<i32>(rt), od = load<i32>(rt, 4), oh = load<i32>(rt, 8), ow = load<i32>(rt, 12);
+    let jd = n0 / plane, jh = (n0 / cw) % ch, jw = n0 % cw;
+    const row = cb + (<usize>(i * ldc) << 2);
+    for (let j = 0; j < nc; j++) {
+      const d = load<i32>(tabD + (<usize>(od + jd) << 2));
+      const h = load<i32>(tabH + (<usize>(oh + jh) << 2));
+      const w = load<i32>(tabW + (<usize>(ow + jw) << 2));
+      if ((d | h | w) >= 0) {
+        const p = dst + (<usize>(chan + d + h + w) << 2);
+        store<f32>(p, load<f32>(p) + load<f32>(row + (<usize>j << 2)));
+      }
+      if (++jw === cw) {
+        jw = 0;
+        if (++jh === ch) {
+          jh = 0;
+          jd++;
+        }
+      }
+    }
+  }
+}
+
+// Direct convolution (stride 1, on a zero-padded copy of the input): the B operand of each micro-kernel is read
+// straight from the input, 8 consecutive voxels of one output row per tap, at base + offs[k] (one i32 per im2col
+// row). No B packing at all.
+// @ts-ignore: decorator
+@inline function kernelDirect6x8(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const src = base + (<usize>load<i32>(offs) << 2);
+    const b0 = v128.load(src), b1 = v128.load(src, 16);
+    let av = v128.load32_splat(a);
+    c00 = f32x4.relaxed_madd(av, b0, c00);
+    c01 = f32x4.relaxed_madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = f32x4.relaxed_madd(av, b0, c10);
+    c11 = f32x4.relaxed_madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = f32x4.relaxed_madd(av, b0, c20);
+    c21 = f32x4.relaxed_madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = f32x4.relaxed_madd(av, b0, c30);
+    c31 = f32x4.relaxed_madd(av, b1, c31);
+    av = v128.load32_splat(a, 16);
+    c40 = f32x4.relaxed_madd(av, b0, c40);
+    c41 = f32x4.relaxed_madd(av, b1, c41);
+    av = v128.load32_splat(a, 20);
+    c50 = f32x4.relaxed_madd(av, b0, c50);
+    c51 = f32x4.relaxed_madd(av, b1, c51);
+    a += 24;
+    offs += 4;
+  }
+  if (acc) {
+    c00 = f32x4.add(c00, v128.load(c));
+    c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(c + ldc));
+    c11 = f32x4.add(c11, v128.load(c + ldc, 16));
+    c20 = f32x4.add(c20, v128.load(c + 2 * ldc));
+    c21 = f32x4.add(c21, v128.load(c + 2 * ldc, 16));
+    c30 = f32x4.add(c30, v128.load(c + 3 * ldc));
+    c31 = f32x4.add(c31, v128.load(c + 3 * ldc, 16));
+    c40 = f32x4.add(c40, v128.load(c + 4 * ldc));
+    c41 = f32x4.add(c41, v128.load(c + 4 * ldc, 16));
+    c50 = f32x4.add(c50, v128.load(c + 5 * ldc));
+    c51 = f32x4.add(c51, v128.load(c + 5 * ldc, 16));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  c += ldc;
+  v128.store(c, c10);
+  v128.store(c, c11, 16);
+  c += ldc;
+  v128.store(c, c20);
+  v128.store(c, c21, 16);
+  c += ldc;
+  v128.store(c, c30);
+  v128.store(c, c31, 16);
+  c += ldc;
+  v128.store(c, c40);
+  v128.store(c, c41, 16);
+  c += ldc;
+  v128.store(c, c50);
+  v128.store(c, c51, 16);
+}
+
+
+/**
+ * C rows [mPad × (panels·NR)] at c (row stride ldc) += packed A (MR-row panels aStride taps long, this K block
+ * starting at ap) · direct B of `panels`
+ * consecutive 8-voxel panels starting at base.
+ */
+export function gemmDirectRow(ap: usize, aStride: i32, offs: usize, base: usize, mPad: i32, panels: i32, kc: i32, c: usize, ldc: i32): void {
+  const ldcBytes = <usize>ldc << 2;
+  for (let j = 0; j < panels; j++) {
+    const b = base + (<usize>(j * NR) << 2);
+    for (let i = 0; i < mPad; i += MR) {
+      kernelDirect6x8(ap + (<usize>i * aStride << 2), offs, b, kc, c + <usize>i * ldcBytes + (<usize>(j * NR) << 2), ldcBytes, true);
+    }
+  }
+}

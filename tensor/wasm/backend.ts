@@ -1,0 +1,862 @@
+/**
+ * The WebAssembly implementation of the backend seam: tensors live in one shared WebAssembly.Memory, kernels
+ * (AssemblyScript GEMM core + JavaScript loops) run in chunks over a worker pool. Ops are recorded in a queue
+ * and run in order when `read()`/`sync()` (the only awaits) or `flush()` drain it, as on the GPU.
+ */
+import type {
+  AttentionArgs,
+  AttentionBackwardArgs,
+  Backend,
+  BackendStats,
+  ConvGeometry,
+  DeviceBuffer,
+  GroupNormArgs,
+  GroupNormBackwardArgs,
+  IndexSelectArgs,
+  MapOp,
+  MapOperand,
+  MatmulArgs,
+  NoiseMixArgs,
+  OptimizerUpdate,
+  PoolGeometry,
+  PoolKind,
+  RandomArgs,
+  ReduceOp,
+  ResampleArgs,
+  ResampleMode,
+  SchedulerStepArgs,
+} from "../backend/mod.ts";
+import { MAP_OP_NAMES } from "../backend/ops.ts";
+import type { DType } from "../dtype.ts";
+import { collapseDims, stridesOf } from "../shape.ts";
+import { WasmBuffer, WasmMemory } from "./memory.ts";
+import { instantiateGemm, KernelContext } from "./kernels/context.ts";
+import { KERNEL_ID, type KernelName } from "./kernels/mod.ts";
+import { ThreadPool } from "./pool.ts";
+import { DTYPE_CODE } from "./kernels/views.ts";
+import { REDUCE_CODE } from "./kernels/reduce.ts";
+import { scratchFloats } from "./kernels/gemm.ts";
+import { convTables } from "./conv_tables.ts";
+
+type Step = { op: string; kernel: number; args: number[]; chunks: number } | {
+  op: string;
+  action: () => void;
+};
+
+const wb = (b: DeviceBuffer) => b as WasmBuffer;
+const ptr = (b: DeviceBuffer | null) => (b ? (b as WasmBuffer).ptr : -1);
+/** Elements per chunk of the elementwise-style kernels: small ops stay on the main thread. */
+const MIN_CHUNK = 32768;
+
+/** Options of the WASM backend. */
+export interface WasmBackendOptions {
+  /** Threads computing, the main thread included (default: LDM_THREADS or navigator.hardwareConcurrency). */
+  threads?: number;
+  /** Upper bound of the memory in bytes (default and maximum: wasm32's 4 GiB; tests lower it). */
+  maxMemoryBytes?: number;
+}
+
+/** The number of threads from LDM_THREADS, else the host's logical cores. */
+export function defaultThreads(): number {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("LDM_THREADS");
+  } catch { /* no env permission */ }
+  if (env !== undefined && env !== "") {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1 || n > 64) {
+      throw new Error(`LDM_THREADS must be an integer from 1 to 64, got "${env}"`);
+    }
+    return n;
+  }
+  return Math.max(1, Math.min(64, navigator.hardwareConcurrency || 1));
+}
+
+async function loadModule(): Promise<WebAssembly.Module> {
+  const url = new URL("./gemm.wasm", import.meta.url);
+  const bytes = url.protocol === "file:"
+    ? await Deno.readFile(url)
+    : new Uint8Array(await (await fetch(url)).arrayBuffer());
+  return await WebAssembly.compile(bytes);
+}
+
+/** Backend that computes on the CPU in WebAssembly, over a pool of threads sharing one memory. */
+export class WasmBackend implements Backend {
+  readonly kind = "wasm" as const;
+  readonly supportsF16 = true;
+  readonly maxBindingBytes = 2 ** 31;
+  readonly mem: WasmMemory;
+  readonly workers: ThreadPool;
+  #queue: Step[] = [];
+  #draining: Promise<void> | null = null;
+  #failure: unknown = null;
+  #counters = { dispatches: 0, submits: 0, readbacks: 0 };
+
+  private constructor(mem: WasmMemory, pool: ThreadPool) {
+    this.mem = mem;
+    this.workers = pool;
+  }
+
+  /** Compiles the kernels, maps them on a fresh shared memory and starts the workers. */
+  static async create(o: WasmBackendOptions = {}): Promise<WasmBackend> {
+    const threads = o.threads ?? defaultThreads();
+    const module = await loadModule();
+    const mem = new WasmMemory(
+      o.maxMemoryBytes === undefined ? undefined : Math.ceil(o.maxMemoryBytes / 65536),
+    );
+    const main = new KernelContext(mem.memory, await instantiateGemm(module, mem.memory), 0);
+    const b = new WasmBackend(mem, new ThreadPool(threads, module, mem.memory, main));
+    await b.workers.warm();
+    return b;
+  }
+
+  get threads(): number {
+    return this.workers.threads;
+  }
+  get description(): string {
+    return "WebAssembly SIMD128 on shared-memory workers";
+  }
+
+  alloc(bytes: number): DeviceBuffer {
+    return this.mem.alloc(bytes, callerOp);
+  }
+  free(buf: DeviceBuffer): void {
+    this.mem.free(wb(buf));
+  }
+  upload(buf: DeviceBuffer, data: ArrayBufferView): void {
+    const copy = new Uint8Array(data.byteLength);
+    copy.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    const p = wb(buf).ptr;
+    this.#queue.push({
+      op: "upload",
+      action: () => new Uint8Array(this.mem.memory.buffer, p, copy.length).set(copy),
+    });
+  }
+  async read(buf: DeviceBuffer, bytes: number): Promise<ArrayBuffer> {
+    await this.sync();
+    this.#counters.readbacks++;
+    return new Uint8Array(this.mem.memory.buffer, wb(buf).ptr, bytes).slice().buffer;
+  }
+  async sync(): Promise<void> {
+    while (this.#draining || this.#queue.length > 0) {
+      this.#draining ??= this.#drain();
+      try {
+        await this.#draining;
+      } finally {
+        this.#draining = null;
+      }
+    }
+    if (this.#failure !== null) {
+      const e = this.#failure;
+      this.#failure = null;
+      throw e;
+    }
+  }
+  flush(): void {
+    if (this.#draining || this.#queue.length === 0) return;
+    this.#draining = this.#drain().finally(() => (this.#draining = null));
+  }
+  stats(): BackendStats {
+    return { ...this.mem.stats(), pipelines: 0, compileMs: 0, ...this.#counters };
+  }
+  resetPeak(): void {
+    this.mem.resetPeak();
+  }
+
+  /** Runs queued steps in order; the first failure drops the rest of the queue and surfaces at the next sync. */
+  async #drain(): Promise<void> {
+    this.#counters.submits++;
+    while (this.#queue.length > 0) {
+      const s = this.#queue.shift()!;
+      try {
+        if ("action" in s) s.action();
+        else {
+          this.workers.main.refresh();
+          const r = this.workers.run(s.op, s.kernel, s.args, s.chunks);
+          if (r) await r;
+        }
+      } catch (e) {
+        this.#queue = [];
+        this.#failure ??= e;
+      }
+    }
+  }
+
+  #step(op: string, kernel: KernelName, args: number[], chunks: number): void {
+    this.#counters.dispatches++;
+    this.#queue.push({ op, kernel: KERNEL_ID[kernel], args, chunks });
+  }
+
+  /** Chunks of an n-element loop: one chunk below MIN_CHUNK, else a few per thread. */
+  #chunking(n: number): { chunk: number; chunks: number } {
+    if (n <= MIN_CHUNK || this.threads === 1) return { chunk: Math.max(n, 1), chunks: n > 0 ? 1 : 0 };
+    const chunk = Math.max(MIN_CHUNK >> 2, Math.ceil(n / (this.threads * 4)));
+    return { chunk, chunks: Math.ceil(n / chunk) };
+  }
+
+  /** Scratch released at record time: in-order execution means no later op can touch it before this one ran. */
+  #scratch(bytes: number, use: (p: number) => void): void {
+    const b = this.mem.alloc(bytes, callerOp);
+    try {
+      use(b.ptr);
+    } finally {
+      this.mem.free(b);
+    }
+  }
+
+  /** Test hook: records a step whose workers throw ("throw") or die without checking out ("die"). */
+  failWorkersForTests(how: "throw" | "die"): void {
+    this.#step(`test ${how}`, how === "throw" ? "testThrow" : "testDie", [], Math.max(2, this.threads * 2));
+  }
+
+  map(
+    op: MapOp,
+    inputs: MapOperand[],
+    out: DeviceBuffer,
+    outShape: number[],
+    outDtype: DType,
+    s?: [number, number],
+  ) {
+    const n = outShape.reduce((a, b) => a * b, 1);
+    const full = inputs.map((x) => x.strides ?? stridesOf(outShape));
+    const c = inputs.every((x) => x.strides === null)
+      ? { shape: [n], strides: inputs.map(() => [1]) }
+      : collapseDims(outShape, full);
+    const rank = c.shape.length;
+    const f = new Float32Array(s ?? [0, 0]);
+    const { chunk, chunks } = this.#chunking(n);
+    const args = [
+      MAP_OP_NAMES.indexOf(op),
+      inputs.length,
+      DTYPE_CODE[outDtype],
+      ptr(out),
+      n,
+      chunk,
+      f[0],
+      f[1],
+    ];
+    args.push(rank, ...c.shape);
+    inputs.forEach((x, k) => args.push(DTYPE_CODE[x.dtype], ptr(x.buffer), ...c.strides[k]));
+    this.#step(`elementwise ${op}`, "map", args, chunks);
+  }
+  reduce(op: ReduceOp, x: DeviceBuffer, out: DeviceBuffer, outer: number, R: number, inner: number) {
+    const ib = inner === 1 ? 1 : Math.min(inner, 4096);
+    const blocks = Math.ceil(inner / ib);
+    // Rows of a full reduction: few outputs, so the parallelism comes from splitting them over threads.
+    this.#step(
+      `reduce ${op}`,
+      "reduce",
+      [REDUCE_CODE[op], ptr(x), ptr(out), outer, R, inner, ib],
+      outer * blocks,
+    );
+  }
+  matmul(a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, p: MatmulArgs) {
+    const KC = 256, MC = 120, NC = p.M * p.N * p.batch < 65536 ? 64 : 256;
+    const per = scratchFloats(MC, NC, KC);
+    const chunks = p.batch * Math.ceil(p.M / MC) * Math.ceil(p.N / NC);
+    this.#scratch(per * 4 * this.threads, (sp) => {
+      this.#step("matmul", "matmul", [
+        ptr(a),
+        ptr(b),
+        ptr(c),
+        p.M,
+        p.N,
+        p.K,
+        p.batch,
+        p.batchStrideA,
+        p.batchStrideB,
+        p.transA ? 1 : 0,
+        p.transB ? 1 : 0,
+        MC,
+        NC,
+        KC,
+        sp,
+        per,
+      ], chunks);
+    });
+  }
+  #region(
+    op: string,
+    dtype: DType,
+    x: DeviceBuffer,
+    out: DeviceBuffer,
+    shape: number[],
+    strides: number[],
+    offset: number,
+    scatter: boolean,
+  ) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const c = collapseDims(shape, [stridesOf(shape), strides]);
+    const { chunk, chunks } = this.#chunking(n);
+    this.#step(op, "region", [
+      DTYPE_CODE[dtype],
+      ptr(x),
+      ptr(out),
+      n,
+      chunk,
+      scatter ? 1 : 0,
+      offset,
+      c.shape.length,
+      ...c.shape,
+      ...c.strides[1],
+    ], chunks);
+  }
+  strided(
+    dtype: DType,
+    x: DeviceBuffer,
+    out: DeviceBuffer,
+    shape: number[],
+    strides: number[],
+    offset: number,
+  ) {
+    this.#region("strided copy", dtype, x, out, shape, strides, offset, false);
+  }
+  scatterRegion(
+    dtype: DType,
+    x: DeviceBuffer,
+    out: DeviceBuffer,
+    shape: number[],
+    strides: number[],
+    offset: number,
+  ) {
+    this.#region("region copy", dtype, x, out, shape, strides, offset, true);
+  }
+  pad(
+    dtype: DType,
+    x: DeviceBuffer,
+    out: DeviceBuffer,
+    inShape: number[],
+    before: number[],
+    after: number[],
+    v: number,
+  ) {
+    const outShape = inShape.map((d, i) => d + before[i] + after[i]);
+    const rows = outShape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const bits = dtype === "int32"
+      ? v | 0
+      : dtype === "float16"
+      ? new Uint16Array(new Float16Array([v]).buffer)[0]
+      : new Int32Array(new Float32Array([v]).buffer)[0];
+    // Chunks of whole rows, sized like elementwise chunks.
+    const w = Math.max(1, outShape.at(-1)!);
+    const rowChunk = Math.max(1, Math.floor(this.#chunking(rows * w).chunk / w));
+    const chunks = rows * w === 0 ? 0 : Math.ceil(rows / rowChunk);
+    this.#step(
+      "pad",
+      "pad",
+      [
+        DTYPE_CODE[dtype],
+        ptr(x),
+        ptr(out),
+        rows,
+        rowChunk,
+        bits,
+        inShape.length,
+        ...outShape,
+        ...inShape,
+        ...before,
+      ],
+      chunks,
+    );
+  }
+  indexSelect(a: IndexSelectArgs) {
+    const n = a.outer * (a.backward ? a.D : a.J) * a.inner;
+    const { chunk, chunks } = this.#chunking(n);
+    this.#step("indexSelect", "indexSelect", [
+      DTYPE_CODE[a.dtype],
+      ptr(a.x),
+      ptr(a.idx),
+      ptr(a.out),
+      a.outer,
+      a.D,
+      a.inner,
+      a.J,
+      a.backward ? 1 : 0,
+      chunk,
+    ], chunks);
+  }
+  random(a: RandomArgs) {
+    const { chunk, chunks } = this.#chunking(a.n / 8);
+    const k = a.key;
+    this.#step(`random ${a.kind}`, "random", [
+      a.kind === "uniform" ? 0 : a.kind === "normal" ? 1 : 2,
+      ptr(a.out),
+      a.n,
+      a.perSample,
+      k.sampleOffset >>> 0,
+      k.seed >>> 0,
+      k.stream >>> 0,
+      k.step >>> 0,
+      (k.lane ?? 0) >>> 0,
+      a.a,
+      a.b,
+      Math.ceil(chunk * 8),
+    ], chunks);
+  }
+  /** Runs an implicit-GEMM convolution step with its index tables and scratch. */
+  #conv(
+    op: string,
+    mode: "forward" | "inputGrad" | "weightGrad",
+    g: ConvGeometry,
+    run: (tables: number[], scratch: number, per: number) => void,
+    MC: number,
+    NC: number,
+    KC: number,
+  ) {
+    const t = convTables(g, mode);
+    const words = t.rowTab.length + t.tabD.length + t.tabH.length + t.tabW.length;
+    const per = scratchFloats(MC, NC, KC);
+    this.#scratch(words * 4 + per * 4 * this.threads, (base) => {
+      const at = [base];
+      for (const arr of [t.rowTab, t.tabD, t.tabH]) at.push(at.at(-1)! + arr.length * 4);
+      const data = new Int32Array(words);
+      data.set(t.rowTab, 0);
+      data.set(t.tabD, t.rowTab.length);
+      data.set(t.tabH, t.rowTab.length + t.tabD.length);
+      data.set(t.tabW, t.rowTab.length + t.tabD.length + t.tabH.length);
+      this.upload(new WasmBuffer(base, words * 4), data);
+      run([...at, ...t.cols], base + words * 4, per);
+    });
+    void op;
+  }
+  conv(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, g: ConvGeometry) {
+    if (this.#convDirect(x, w, bias, y, g)) return;
+    const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
+    const R = g.Ci * K3,
+      P = g.outDims[0] * g.outDims[1] * g.outDims[2],
+      inVol = g.inDims[0] * g.inDims[1] * g.inDims[2];
+    const KC = convKC(R), MC = Math.min(120, Math.ceil(g.Co / 6) * 6), NC = 256;
+    this.#conv(
+      "conv3d",
+      "forward",
+      g,
+      (tables, sp, per) => {
+        const chunks = g.B * Math.ceil(g.Co / MC) * Math.ceil(P / NC);
+        this.#step("conv3d", "conv", [
+          ptr(x),
+          ptr(w),
+          ptr(bias),
+          ptr(y),
+          g.Co,
+          R,
+          P,
+          g.Ci * inVol,
+          ...tables,
+          MC,
+          NC,
+          KC,
+          sp,
+          per,
+          g.B,
+        ], chunks);
+      },
+      MC,
+      NC,
+      KC,
+    );
+  }
+  convInputGrad(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry) {
+    if (g.stride.some((s) => s > 1)) return this.#convInputGradScatter(dy, w, dx, g);
+    const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
+    const R = g.Co * K3,
+      P = g.inDims[0] * g.inDims[1] * g.inDims[2],
+      outVol = g.outDims[0] * g.outDims[1] * g.outDims[2];
+    const KC = convKC(R), MC = Math.min(120, Math.ceil(g.Ci / 6) * 6), NC = 256;
+    // A = wᵀ as [Ci, Co·K3]: w [Co, Ci, K3] read with strides (K3, Ci·K3, 1).
+    this.#scratch(g.Ci * R * 4, (wt) => {
+      const wtBuf = new WasmBuffer(wt, g.Ci * R * 4);
+      this.#region("conv3d input grad", "float32", w, wtBuf, [g.Ci, g.Co, K3], [K3, g.Ci * K3, 1], 0, false);
+      this.#conv(
+        "conv3d input grad",
+        "inputGrad",
+        g,
+        (tables, sp, per) => {
+          const chunks = g.B * Math.ceil(g.Ci / MC) * Math.ceil(P / NC);
+          this.#step("conv3d input grad", "conv", [
+            ptr(dy),
+            wt,
+            -1,
+            ptr(dx),
+            g.Ci,
+            R,
+            P,
+            g.Co * outVol,
+            ...tables,
+            MC,
+            NC,
+            KC,
+            sp,
+            per,
+            g.B,
+          ], chunks);
+        },
+        MC,
+        NC,
+        KC,
+      );
+    });
+  }
+  /**
+   * Stride-1, dilation-1 convolutions run direct on a zero-padded copy of x (no im2col packing). Returns false
+   * when the geometry does not qualify or the packed weights of one block would not fit a thread's scratch.
+   */
+  #convDirect(
+    x: DeviceBuffer,
+    w: DeviceBuffer,
+    bias: DeviceBuffer | null,
+    y: DeviceBuffer,
+    g: ConvGeometry,
+  ): boolean {
+    if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
+    const [Kd, Kh, Kw] = g.kernel, R = g.Ci * Kd * Kh * Kw;
+    const [Do, Ho, Wo] = g.outDims;
+    const MC = Math.min(120, Math.ceil(g.Co / 6) * 6);
+    if (MC * R * 4 > (4 << 20) || Wo < 8) return false;
+    const padded = [Do + Kd - 1, Ho + Kh - 1, Wo + Kw - 1];
+    const padVol = padded[0] * padded[1] * padded[2];
+    const panels = Math.ceil(Wo / 8);
+    const after = padded.map((p, a) => p - g.inDims[a] - g.padBefore[a]);
+    // Slack after the copy: the last row's final panel reads up to 7 voxels past it.
+    const xpBytes = (g.B * g.Ci * padVol + 64) * 4;
+    this.#scratch(xpBytes + R * 4, (xp) => {
+      this.pad("float32", x, new WasmBuffer(xp, xpBytes), [g.B * g.Ci, ...g.inDims], [0, ...g.padBefore], [
+        0,
+        ...after,
+      ], 0);
+      const offs = xp + xpBytes;
+      const table = new Int32Array(R);
+      let r = 0;
+      for (let ci = 0; ci < g.Ci; ci++) {
+        for (let kd = 0; kd < Kd; kd++) {
+          for (let kh = 0; kh < Kh; kh++) {
+            for (let kw = 0; kw < Kw; kw++) table[r++] = ci * padVol + (kd * padded[1] + kh) * padded[2] + kw;
+          }
+        }
+      }
+      this.upload(new WasmBuffer(offs, R * 4), table);
+      const rows = Do * Ho, rpc = Math.max(1, Math.ceil(rows / Math.max(1, this.threads * 8)));
+      const per = Math.ceil(MC / 6) * 6 * R + Math.ceil(MC / 6) * 6 * panels * 8 + 64;
+      this.#scratch(per * 4 * this.threads, (sp) => {
+        const chunks = g.B * Math.ceil(g.Co / MC) * Math.ceil(rows / rpc);
+        this.#step("conv3d", "convDirect", [
+          xp,
+          ptr(w),
+          ptr(bias),
+          ptr(y),
+          g.Co,
+          R,
+          Wo,
+          Ho,
+          Do,
+          g.Ci * padVol,
+          padded[1] * padded[2],
+          padded[2],
+          offs,
+          MC,
+          rpc,
+          sp,
+          per,
+          panels,
+        ], chunks);
+      });
+    });
+    return true;
+  }
+
+  /** Strided convolutions: dense GEMM into im2col space, then col2im (the gather form would be mostly zeros). */
+  #convInputGradScatter(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry) {
+    const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
+    const P = g.outDims[0] * g.outDims[1] * g.outDims[2], inVol = g.inDims[0] * g.inDims[1] * g.inDims[2];
+    const CIB = Math.max(1, Math.floor(120 / K3)), NC = 256, KC = convKC(g.Co);
+    this.#conv(
+      "conv3d input grad",
+      "forward",
+      g,
+      (tables, sp, per) => {
+        const chunks = g.B * Math.ceil(g.Ci / CIB);
+        this.#step(
+          "conv3d input grad",
+          "convInputGradScatter",
+          [ptr(dy), ptr(w), ptr(dx), g.Ci, g.Co, K3, P, inVol, ...tables, CIB, NC, KC, sp, per, g.B],
+          chunks,
+        );
+      },
+      CIB * K3,
+      NC,
+      KC,
+    );
+  }
+  convWeightGrad(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry) {
+    const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
+    const R = g.Ci * K3,
+      P = g.outDims[0] * g.outDims[1] * g.outDims[2],
+      inVol = g.inDims[0] * g.inDims[1] * g.inDims[2];
+    const KC = 256, MC = Math.min(120, Math.ceil(g.Co / 6) * 6), NC = 64;
+    this.#conv(
+      "conv3d weight grad",
+      "weightGrad",
+      g,
+      (tables, sp, per) => {
+        const chunks = Math.ceil(g.Co / MC) * Math.ceil(R / NC);
+        this.#step("conv3d weight grad", "convWeightGrad", [
+          ptr(x),
+          ptr(dy),
+          ptr(dw),
+          g.Co,
+          R,
+          P,
+          g.Ci * inVol,
+          ...tables,
+          MC,
+          NC,
+          KC,
+          sp,
+          per,
+          g.B,
+        ], chunks);
+      },
+      MC,
+      NC,
+      KC,
+    );
+  }
+  groupNormStats(x: DeviceBuffer, stats: DeviceBuffer, a: GroupNormArgs) {
+    this.#step("groupNorm", "groupNormStats", [ptr(x), ptr(stats), (a.C / a.G) * a.S, a.eps], a.B * a.G);
+  }
+  groupNormApply(
+    x: DeviceBuffer,
+    stats: DeviceBuffer,
+    gamma: DeviceBuffer | null,
+    beta: DeviceBuffer | null,
+    y: DeviceBuffer,
+    a: GroupNormArgs,
+  ) {
+    const affine = gamma !== null && beta !== null ? 1 : 0;
+    this.#step("groupNorm", "groupNormApply", [
+      ptr(x),
+      ptr(stats),
+      ptr(gamma),
+      ptr(beta),
+      ptr(y),
+      a.C,
+      a.S,
+      a.G,
+      affine,
+    ], a.B * a.C);
+  }
+  groupNormBackward(o: GroupNormBackwardArgs, a: GroupNormArgs) {
+    const planes = a.B * a.C, affine = o.gamma !== null;
+    // Scratch: per-plane partial sums, per-group coefficients, and dgamma/dbeta when the caller wants neither.
+    const bytes = planes * 8 + a.B * a.G * 8 + (affine ? a.C * 8 : 0);
+    this.#scratch(bytes, (part) => {
+      const coef = part + planes * 8, spare = coef + a.B * a.G * 8;
+      const dg = o.dgamma ? ptr(o.dgamma) : spare, db = o.dbeta ? ptr(o.dbeta) : spare + a.C * 4;
+      const shape = [a.C, a.S, a.G];
+      this.#step("groupNorm backward", "groupNormPartial", [
+        ptr(o.x),
+        ptr(o.dy),
+        ptr(o.stats),
+        part,
+        ...shape,
+      ], planes);
+      this.#step(
+        "groupNorm backward",
+        "groupNormCoef",
+        [part, coef, ptr(o.gamma), dg, db, a.B, ...shape, affine ? 1 : 0],
+        1,
+      );
+      this.#step(
+        "groupNorm backward",
+        "groupNormInputGrad",
+        [ptr(o.x), ptr(o.dy), ptr(o.stats), coef, ptr(o.dx), ptr(o.gamma), ...shape, affine ? 1 : 0],
+        planes,
+      );
+    });
+  }
+  resample(mode: ResampleMode, src: DeviceBuffer, dst: DeviceBuffer, a: ResampleArgs, backward: boolean) {
+    const dims = backward ? a.inDims : a.outDims;
+    const n = a.BC * dims[0] * dims[1] * dims[2];
+    // Nearest backward scatters within a plane, so its chunks are whole planes.
+    const { chunk, chunks } = backward && mode === "nearest" ? { chunk: 0, chunks: a.BC } : this.#chunking(n);
+    this.#step(`resample ${mode}`, "resample", [
+      mode === "trilinear" ? 1 : 0,
+      backward ? 1 : 0,
+      ptr(src),
+      ptr(dst),
+      n,
+      chunk,
+      ...a.inDims,
+      ...a.outDims,
+      ...a.scale,
+    ], chunks);
+  }
+  #pool(
+    kind: PoolKind,
+    backward: boolean,
+    src: DeviceBuffer,
+    dst: DeviceBuffer,
+    arg: DeviceBuffer | null,
+    g: PoolGeometry,
+  ) {
+    const dims = backward ? g.inDims : g.outDims;
+    const n = g.BC * dims[0] * dims[1] * dims[2];
+    // Max-pool backward scatters within a plane, so its chunks are whole planes.
+    const byPlane = backward && kind === "max";
+    const { chunk, chunks } = byPlane ? { chunk: 0, chunks: g.BC } : this.#chunking(n);
+    this.#step(`${kind} pool`, "pool", [
+      kind === "max" ? 1 : 0,
+      backward ? 1 : 0,
+      ptr(src),
+      ptr(dst),
+      ptr(arg),
+      n,
+      chunk,
+      ...g.inDims,
+      ...g.outDims,
+      ...g.kernel,
+      ...g.stride,
+      ...g.pad,
+      g.countIncludePad ? 1 : 0,
+    ], chunks);
+  }
+  pool(kind: PoolKind, x: DeviceBuffer, y: DeviceBuffer, argmax: DeviceBuffer | null, g: PoolGeometry) {
+    this.#pool(kind, false, x, y, argmax, g);
+  }
+  poolBackward(
+    kind: PoolKind,
+    dy: DeviceBuffer,
+    argmax: DeviceBuffer | null,
+    dx: DeviceBuffer,
+    g: PoolGeometry,
+  ) {
+    this.#pool(kind, true, dy, dx, argmax, g);
+  }
+  #attentionRows(a: AttentionArgs, T: number): number {
+    const rows = Math.max(1, Math.ceil((a.BH * T) / (this.threads * 8)));
+    return Math.min(T, rows);
+  }
+  attentionForward(
+    q: DeviceBuffer,
+    k: DeviceBuffer,
+    v: DeviceBuffer,
+    o: DeviceBuffer,
+    lse: DeviceBuffer,
+    a: AttentionArgs,
+  ) {
+    const rows = this.#attentionRows(a, a.Tq);
+    const head = [ptr(q), ptr(k), ptr(v), a.Tq, a.Tk, a.d, a.dv, a.scale, rows, a.BH];
+    this.#step("attention", "attentionForward", [...head, ptr(o), ptr(lse)], a.BH * Math.ceil(a.Tq / rows));
+  }
+  attentionBackward(b: AttentionBackwardArgs, a: AttentionArgs) {
+    const rq = this.#attentionRows(a, a.Tq), rk = this.#attentionRows(a, a.Tk);
+    const head = (rows: number) => [ptr(b.q), ptr(b.k), ptr(b.v), a.Tq, a.Tk, a.d, a.dv, a.scale, rows, a.BH];
+    this.#step("attention backward", "attentionGradQ", [
+      ...head(rq),
+      ptr(b.o),
+      ptr(b.lse),
+      ptr(b.dout),
+      ptr(b.dq),
+      ptr(b.dd),
+    ], a.BH * Math.ceil(a.Tq / rq));
+    this.#step("attention backward", "attentionGradKV", [
+      ...head(rk),
+      ptr(b.lse),
+      ptr(b.dout),
+      ptr(b.dd),
+      ptr(b.dk),
+      ptr(b.dv),
+    ], a.BH * Math.ceil(a.Tk / rk));
+  }
+  schedulerStep(a: SchedulerStepArgs) {
+    if (a.spec.noise !== (a.noise !== null)) {
+      throw new Error("scheduler step: noise buffer does not match the spec");
+    }
+    const k = a.coefficients;
+    const { chunk, chunks } = this.#chunking(a.n);
+    this.#step("scheduler step", "schedulerStep", [
+      a.spec.form === "ddim" ? 1 : 0,
+      a.spec.clip ? 1 : 0,
+      a.spec.noise ? 1 : 0,
+      ptr(a.sample),
+      ptr(a.modelOutput),
+      ptr(a.noise),
+      ptr(a.prev),
+      ptr(a.pred),
+      a.n,
+      chunk,
+      k.a,
+      k.b,
+      k.c,
+      k.d,
+      k.e,
+      k.f,
+      k.lo,
+      k.hi,
+      k.p,
+      k.q,
+      k.s,
+    ], chunks);
+  }
+  noiseMix(a: NoiseMixArgs) {
+    const { chunk, chunks } = this.#chunking(a.n);
+    this.#step(a.op, "noiseMix", [
+      a.op === "velocity" ? 1 : 0,
+      ptr(a.original),
+      ptr(a.noise),
+      ptr(a.timesteps),
+      ptr(a.table),
+      ptr(a.out),
+      a.n,
+      a.perSample,
+      a.timestepCount,
+      a.numTrainTimesteps,
+      chunk,
+    ], chunks);
+  }
+  optimizerStep(u: OptimizerUpdate) {
+    if (u.kind === "adam" && u.state.length !== 2) throw new Error("adam step needs 2 state buffers (m, v)");
+    const a = u.args;
+    const { chunk, chunks } = this.#chunking(u.n);
+    this.#step(`${u.kind} step`, "optimizer", [
+      u.kind === "adam" ? 0 : 1,
+      ptr(u.param),
+      ptr(u.grad),
+      ptr(u.state[0] ?? null),
+      ptr(u.state[1] ?? null),
+      u.state.length,
+      u.n,
+      chunk,
+      a.lr,
+      a.beta1 ?? 0,
+      a.beta2 ?? 0,
+      a.eps ?? 0,
+      a.weightDecay,
+      a.stepSize ?? 0,
+      a.biasCorrection2Sqrt ?? 1,
+      a.decoupled ? 1 : 0,
+      a.momentum ?? 0,
+      // Scalars PyTorch forms in double before the float32 op gets them.
+      Math.fround(1 - (a.dampening ?? 0)),
+      a.firstStep ? 1 : 0,
+      a.nesterov ? 1 : 0,
+      Math.fround(1 - (a.beta1 ?? 0)),
+      Math.fround(1 - (a.beta2 ?? 0)),
+      Math.fround(1 - a.lr * a.weightDecay),
+    ], chunks);
+  }
+}
+
+/** The public op that is allocating, read from the stack (for out-of-memory messages). */
+function callerOp(): string {
+  const stack = new Error().stack?.split("\n") ?? [];
+  for (const line of stack) {
+    const m = line.match(/at (?:[\w.]+\.)?(\w+) \(.*\/tensor\/ops\/\w+\.ts/);
+    if (m) return m[1];
+  }
+  return "allocation";
+}
+
+/** K blocks of at most 512, split evenly (864 → 2 × 432) so no block is mostly edge. */
+function convKC(R: number): number {
+  return Math.ceil(R / Math.ceil(R / 512));
+}

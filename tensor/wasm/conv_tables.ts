@@ -1,0 +1,54 @@
+/**
+ * Index tables of the implicit-GEMM convolution: which source voxel each (kernel tap, column voxel) pair reads,
+ * per axis, so the packing loop does three table lookups instead of divisions. Forward and weight gradient read
+ * x at o·stride − pad + k·dilation; the input gradient reads dy at (i + pad − k·dilation)/stride where that is
+ * a whole in-range sample (no parity phases needed: other taps read as zeros).
+ */
+import type { ConvGeometry } from "../backend/geometry.ts";
+
+/** Row table (4 words per im2col row), per-axis tables (−1 where the tap reads padding) and the column dims. */
+export interface ConvTables {
+  rowTab: Int32Array;
+  tabD: Int32Array;
+  tabH: Int32Array;
+  tabW: Int32Array;
+  cols: number[];
+}
+
+/** Tables for the forward/weight-gradient gather (rows over Ci·K³) or the input-gradient one (rows over Co·K³). */
+export function convTables(g: ConvGeometry, mode: "forward" | "inputGrad" | "weightGrad"): ConvTables {
+  const grad = mode === "inputGrad";
+  const src = grad ? g.outDims : g.inDims, cols = grad ? g.inDims : g.outDims;
+  const chans = grad ? g.Co : g.Ci;
+  const srcVol = src[0] * src[1] * src[2];
+  const [Kd, Kh, Kw] = g.kernel;
+  const axisScale = [src[1] * src[2], src[2], 1];
+  const tabs = [0, 1, 2].map((ax) => {
+    const K = g.kernel[ax], n = cols[ax], t = new Int32Array(K * n);
+    for (let k = 0; k < K; k++) {
+      for (let j = 0; j < n; j++) {
+        let s: number;
+        if (!grad) s = j * g.stride[ax] - g.padBefore[ax] + k * g.dilation[ax];
+        else {
+          const u = j + g.padBefore[ax] - k * g.dilation[ax];
+          s = u % g.stride[ax] === 0 ? u / g.stride[ax] : -1;
+        }
+        t[k * n + j] = s >= 0 && s < src[ax] ? s * axisScale[ax] : -1;
+      }
+    }
+    return t;
+  });
+  const rows = chans * Kd * Kh * Kw;
+  const rowTab = new Int32Array(rows * 4);
+  let r = 0;
+  for (let c = 0; c < chans; c++) {
+    for (let kd = 0; kd < Kd; kd++) {
+      for (let kh = 0; kh < Kh; kh++) {
+        for (let kw = 0; kw < Kw; kw++, r++) {
+          rowTab.set([c * srcVol, kd * cols[0], kh * cols[1], kw * cols[2]], r * 4);
+        }
+      }
+    }
+  }
+  return { rowTab, tabD: tabs[0], tabH: tabs[1], tabW: tabs[2], cols: [...cols] };
+}

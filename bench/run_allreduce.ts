@@ -13,7 +13,7 @@
  * Target (2-core CI machine): shm, 100 MB, 2 ranks ≤ 80 ms.
  */
 import { parseArgs } from "node:util";
-import { MPI_ENV } from "../cli/launch.ts";
+import { mpiEnv } from "../nn/dist/mpi_env.ts";
 import { initDistributed } from "../nn/dist/init.ts";
 
 const { values } = parseArgs({
@@ -110,7 +110,7 @@ async function runShm(n: number): Promise<string> {
 async function runMpi(n: number): Promise<string | null> {
   const o = await new Deno.Command("mpirun", {
     args: ["--allow-run-as-root", "--oversubscribe", "-np", `${n}`, Deno.execPath(), ...workerArgs("mpi")],
-    env: MPI_ENV,
+    env: mpiEnv(),
     stdout: "piped",
     stderr: "piped",
   }).output().catch((e) => {

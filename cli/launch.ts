@@ -31,21 +31,9 @@ import {
   softwareAdapter,
 } from "../nn/dist/gpu_pinning.ts";
 import { ENV } from "../nn/dist/init.ts";
+import { mpiEnv } from "../nn/dist/mpi_env.ts";
 import { LAUNCHER_PID_ENV } from "../nn/dist/launcher_watch.ts";
 import { INTERRUPTED_EXIT_CODE } from "./stop.ts";
-
-/**
- * Environment for mpirun: allow root (containers), and copy through shared-memory buffers instead of
- * cross-process reads (CMA), which container seccomp profiles often forbid; it was also faster here (24 vs 31 ms
- * for 100 MB on 2 ranks). Variables already set by the user win.
- */
-export const MPI_ENV: Record<string, string> = Object.fromEntries(
-  Object.entries({
-    OMPI_ALLOW_RUN_AS_ROOT: "1",
-    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
-    OMPI_MCA_btl_vader_single_copy_mechanism: "none",
-  }).filter(([k]) => Deno.env.get(k) === undefined),
-);
 
 /** Options of {@linkcode launch}. */
 export interface LaunchOptions {
@@ -215,7 +203,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
         ...denoArgs,
         o.script,
         ...(o.args ?? []),
-      ], { ...MPI_ENV, ...common });
+      ], { ...mpiEnv(), ...common });
       children.push(child);
       const tail: string[] = [];
       const [status] = await Promise.all([

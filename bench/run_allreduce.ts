@@ -7,7 +7,7 @@
  *
  *     deno run -A bench/run_allreduce.ts [--mb 100] [--ranks 2,4] [--runs 5] [--dist shm,mpi] [--bucket-mb 4] [--out f]
  *
- * `--vote` also times the stop vote of `cli/stop.ts` both ways: riding in the same all-reduce as the vector
+ * `--vote` also times the stop vote of `recipe/stop.ts` both ways: riding in the same all-reduce as the vector
  * (one more element, what training does) and as a separate one-element all-reduce per step.
  *
  * Target (2-core CI machine): shm, 100 MB, 2 ranks ≤ 80 ms.

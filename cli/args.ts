@@ -6,7 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { terminalColumns } from "./terminal.ts";
+import { terminalColumns } from "../recipe/terminal.ts";
 
 /** One flag: its type, optional one-letter form, help line and default. */
 export interface FlagSpec {

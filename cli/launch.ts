@@ -33,7 +33,7 @@ import {
 import { ENV } from "../nn/dist/init.ts";
 import { mpiEnv } from "../nn/dist/mpi_env.ts";
 import { LAUNCHER_PID_ENV } from "../nn/dist/launcher_watch.ts";
-import { INTERRUPTED_EXIT_CODE } from "./stop.ts";
+import { INTERRUPTED_EXIT_CODE } from "../recipe/stop.ts";
 
 /** Options of {@linkcode launch}. */
 export interface LaunchOptions {

@@ -25,7 +25,6 @@ import {
   latentRange,
 } from "../diffusion/mod.ts";
 import type { TrainConfig } from "./config.ts";
-import type { CommandSpec } from "./args.ts";
 import { batchTensor, RunLog } from "./run_context.ts";
 import { Progress } from "./progress.ts";
 import { describeResumedLr } from "./resume_overrides.ts";
@@ -379,56 +378,4 @@ export async function synthesizePreview(
   scheduler.dispose();
   runLog.slices("val_diff_synimg", data, [X, Y, Z], epoch);
   return volumeSlicesPng(data, [X, Y, Z], { window: "minmax", upscale: 2 }).png;
-}
-
-/** The `train_diffusion` command line (besides the training flags every training command takes). */
-export const TRAIN_DIFFUSION_COMMAND = {
-  name: "train_diffusion",
-  description:
-    "Trains the latent diffusion UNet (stage 2) on the frozen autoencoder, as the reference's train_diffusion.py.",
-  flags: {
-    "autoencoder-checkpoint": {
-      type: "string",
-      description:
-        "autoencoder weights (when not given: model_dir/autoencoder.safetensors; reference .pt accepted)",
-      valueName: "file",
-    },
-    "synth-every": {
-      type: "string",
-      description: "epochs between preview syntheses (the reference's 100; 0 = never)",
-      default: "100",
-      valueName: "n",
-      kind: "non-negative-integer",
-    },
-  },
-} as const satisfies CommandSpec;
-
-if (import.meta.main) {
-  const { runTrainingCommand } = await import("./command.ts");
-  await runTrainingCommand(
-    TRAIN_DIFFUSION_COMMAND,
-    Deno.args,
-    async ({ args, config, env }, { maxEpochs, seed, dist }) => {
-      const r = await trainDiffusion({
-        config,
-        env,
-        downloadData: args.downloadData,
-        maxEpochs,
-        seed,
-        autoencoderWeights: args.flags["autoencoder-checkpoint"] as string | undefined,
-        synthEvery: Number(args.flags["synth-every"]),
-        rank: dist.rank,
-        worldSize: dist.worldSize,
-        comm: dist.comm,
-        gradHook: dist.gradHook,
-        stop: dist.stop,
-        log: dist.log,
-      });
-      dist.log(
-        `done: ${r.epochsDone} epochs, ${r.steps} steps, best val loss ${
-          r.bestValLoss.toFixed(5)
-        }, scale factor ${r.scaleFactor.toFixed(5)}`,
-      );
-    },
-  );
 }

@@ -10,7 +10,7 @@ import {
   type TrainConfig,
 } from "../recipe/config.ts";
 import { type DistributedContext, distributedContext } from "../recipe/distributed.ts";
-import { launchSelfIfNeeded } from "./launch.ts";
+import { launchSelfIfNeeded } from "../recipe/launcher.ts";
 import { INTERRUPTED_EXIT_CODE } from "../recipe/stop.ts";
 
 /** Parsed flags plus the loaded config and environment. */

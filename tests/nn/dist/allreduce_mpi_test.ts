@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { launch } from "../../../cli/launch.ts";
+import { launch } from "../../../recipe/launcher.ts";
 import { mpiEnv } from "../../../nn/dist/mpi_env.ts";
 import { checkWorkerOutputs } from "./_data.ts";
 import { here } from "./_spawn.ts";

@@ -6,7 +6,7 @@
  * (a) autoencoder reconstructions of them (the ceiling), (b) generated samples, (c) samples of an untrained
  * UNet (the floor). Everything lands in one folder, named at the end.
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { writeSyntheticDataset } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
 import { loadTrainConfig, readConfigFile } from "./config.ts";

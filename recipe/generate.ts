@@ -4,7 +4,7 @@
  * mid-slices. DDPM over all training steps (the tutorial's inference.py) or DDIM with `--steps`
  * (the published bundle's recipe: DDIM 50, no clipping).
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import * as T from "../tensor/mod.ts";
 import { writeNifti } from "../data/mod.ts";
 import { rangeEnvelope } from "../diffusion/mod.ts";
@@ -21,8 +21,6 @@ import {
 } from "./sampling.ts";
 import { volumeRowsPng } from "./png.ts";
 import { Progress } from "./progress.ts";
-
-export { centredRasAffine } from "./sampling.ts";
 
 /** Options of {@link generate}. */
 export interface GenerateOptions {

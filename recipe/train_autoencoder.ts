@@ -3,7 +3,7 @@
  * adversarial losses on random patches, validation every `val_interval` epochs keeping the best model,
  * atomic checkpoints with full resume (weights, optimizers, epoch, step), progress, TensorBoard, PNG previews.
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { DataLoader, referenceTransforms } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
 import { Adam, AutoencoderKL, AutoencoderTrainer, PatchDiscriminator, PerceptualLoss } from "../nn/mod.ts";

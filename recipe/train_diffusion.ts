@@ -8,7 +8,7 @@
  * and is also logged per timestep bucket; the per-channel range of the training latents is stored for
  * `generate --clip-sample latent-range`.
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { DataLoader, referenceTransforms } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
 import { Adam, AutoencoderKL, DiffusionTrainer, ExponentialMovingAverage, MultiStepLR } from "../nn/mod.ts";
@@ -41,7 +41,6 @@ import { AUTOENCODER_FILES } from "./train_autoencoder.ts";
 import { loadModelWeights } from "./weights.ts";
 import { EMA_ROLE, sampleLatentShape, schedulerFromConfig } from "./sampling.ts";
 
-export { sampleLatentShape, schedulerFromConfig } from "./sampling.ts";
 import { meanScalar } from "../nn/dist/allreduce.ts";
 
 /** Options of {@link trainDiffusion}. */
@@ -60,9 +59,6 @@ export const DIFFUSION_FILES = {
   best: "diffusion_unet.safetensors",
   preview: "diffusion_synthesis.png",
 } as const;
-
-/** Model role of the EMA weights in diffusion checkpoints. */
-export { EMA_ROLE } from "./sampling.ts";
 
 /** Evaluations per validation batch, each with its own (fixed) draws: a steadier loss on a small set. */
 const VALIDATION_REPEATS = 4;

@@ -12,7 +12,7 @@ import type { Batch } from "../data/mod.ts";
 import { Progress, RunEta } from "./progress.ts";
 import { datasetFiles, ensureWritableDir, LossBook } from "./run_context.ts";
 import { listenForInterrupts, StopControl } from "./stop.ts";
-import { join } from "node:path";
+import { join } from "pathe";
 import * as T from "../tensor/mod.ts";
 import { removeStaleTempFiles } from "../nn/serialization/atomic.ts";
 

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { writeSyntheticDataset } from "../../data/mod.ts";
 import { loadTrainConfig, type TrainConfig } from "../../recipe/config.ts";
 import { trainAutoencoder } from "../../recipe/train_autoencoder.ts";
-import { DIFFUSION_FILES, EMA_ROLE, trainDiffusion } from "../../recipe/train_diffusion.ts";
+import { DIFFUSION_FILES, trainDiffusion } from "../../recipe/train_diffusion.ts";
+import { EMA_ROLE } from "../../recipe/sampling.ts";
 import { generate } from "../../recipe/generate.ts";
 import { readSafetensors } from "../../nn/serialization/safetensors.ts";
 

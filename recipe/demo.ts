@@ -1,5 +1,5 @@
 /**
- * `deno task demo`: the whole pipeline end to end on a built-in default, offline — synthetic brain phantoms
+ * The demo (`deno task demo`): the whole pipeline end to end on a built-in default, offline — synthetic brain phantoms
  * in the Task01 layout → autoencoder training → latent diffusion training → generation → a report:
  * reconstruction L1 / PSNR / SSIM on held-out phantoms, sample diversity (mean pairwise 3D MS-SSIM), and
  * Fréchet distances (fixed feature set, nn/metrics/frechet.ts) from the held-out phantoms to

@@ -1,6 +1,6 @@
 /**
  * The demo's report: its numbers (reconstruction, diversity, Fréchet distances with the verdict from
- * cli/demo_verdict.ts, the diffusion validation by timestep bucket), the report text, the files it writes
+ * recipe/demo_verdict.ts, the diffusion validation by timestep bucket), the report text, the files it writes
  * (report.json, report.md, overview.png, comparison.png), and the budget checks of `--long` / `--strict`.
  */
 import { join } from "pathe";

@@ -2,7 +2,7 @@
  * Data parallelism for the training commands: picks the transport (single process, shared memory, MPI),
  * and gives the gradient hook (`nn/dist/gradient_hook.ts`) that averages every gradient across ranks between
  * backward and the optimizer step. The same all-reduce carries each rank's stop vote (one extra float), so the ranks agree to stop after the same step without an
- * extra collective; a rank whose launcher has died votes to stop (see `cli/stop.ts`).
+ * extra collective; a rank whose launcher has died votes to stop (see `recipe/stop.ts`).
  */
 import * as T from "../tensor/mod.ts";
 import { type AllReduce, meanScalar } from "../nn/dist/allreduce.ts";

@@ -2,7 +2,7 @@
  * The epoch loop both training commands share: resume position (epoch, step, batches into the epoch),
  * per-epoch loader reseeding, progress lines, loss readback once per logging interval (NaN guard included),
  * validation with best-checkpoint tracking, atomic "last" checkpoints, and a clean stop (Ctrl-C, SIGTERM, the
- * launcher's death; agreed by every rank, see `cli/stop.ts`) after the step in progress that saves where it
+ * launcher's death; agreed by every rank, see `recipe/stop.ts`) after the step in progress that saves where it
  * stopped.
  */
 import type { DataLoader } from "../data/mod.ts";

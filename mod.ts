@@ -8,6 +8,8 @@
  * - `metrics`: PSNR, 3D SSIM / MS-SSIM, Fréchet distance on fixed volume features.
  * - `serialization`: safetensors and PyTorch `.pt` state dicts.
  * - `dist`: data-parallel gradient averaging (shared memory, MPI).
+ * - `recipe`: the reference example's training recipe (both stages, generation, training loop, run log); the
+ *   commands in `cli/` are flag parsing around it.
  *
  * @module
  */
@@ -27,3 +29,5 @@ export * as metrics from "./nn/metrics/mod.ts";
 export * as serialization from "./nn/serialization/mod.ts";
 /** Data-parallel gradient averaging across processes. */
 export * as dist from "./nn/dist/mod.ts";
+/** The training recipe: both stages, generation, the training loop and the run log. */
+export * as recipe from "./recipe/mod.ts";

@@ -7,13 +7,13 @@
  *
  *     deno run -A bench/run_allreduce.ts [--mb 100] [--ranks 2,4] [--runs 5] [--dist shm,mpi] [--bucket-mb 4] [--out f]
  *
- * `--vote` also times the stop vote of `cli/stop.ts` both ways: riding in the same all-reduce as the vector
+ * `--vote` also times the stop vote of `recipe/stop.ts` both ways: riding in the same all-reduce as the vector
  * (one more element, what training does) and as a separate one-element all-reduce per step.
  *
  * Target (2-core CI machine): shm, 100 MB, 2 ranks ≤ 80 ms.
  */
 import { parseArgs } from "node:util";
-import { MPI_ENV } from "../cli/launch.ts";
+import { mpiEnv } from "../nn/dist/mpi_env.ts";
 import { initDistributed } from "../nn/dist/init.ts";
 
 const { values } = parseArgs({
@@ -110,7 +110,7 @@ async function runShm(n: number): Promise<string> {
 async function runMpi(n: number): Promise<string | null> {
   const o = await new Deno.Command("mpirun", {
     args: ["--allow-run-as-root", "--oversubscribe", "-np", `${n}`, Deno.execPath(), ...workerArgs("mpi")],
-    env: MPI_ENV,
+    env: mpiEnv(),
     stdout: "piped",
     stderr: "piped",
   }).output().catch((e) => {

@@ -2,7 +2,7 @@
  * What bounding the host's run-ahead costs (the training loop waits for the previous step's device work after
  * queueing the next one, so Ctrl-C lands within a step). Times `--steps` tiny UNet training steps three ways in
  * one run: free-running (one sync at the end: the host may queue every step), one step of lookahead (what
- * `cli/training_loop.ts` does), and a full sync after every step. Prints one JSON line per way.
+ * `recipe/training_loop.ts` does), and a full sync after every step. Prints one JSON line per way.
  *
  *     deno run -A bench/run_step_pipelining.ts [--steps 20] [--rounds 3]
  */

@@ -18,7 +18,7 @@ import {
 import { manualSeed } from "../nn/init.ts";
 import { DDPMScheduler, DiffusionModelUNet, LatentDiffusionInferer } from "../diffusion/mod.ts";
 import { type BenchRecord, record } from "./measure.ts";
-import { averageGradients } from "../cli/distributed.ts";
+import { averageGradients } from "../nn/dist/gradient_hook.ts";
 import { SingleProcess } from "../nn/dist/allreduce.ts";
 
 const { values } = parseArgs({

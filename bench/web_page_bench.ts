@@ -9,8 +9,13 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import * as T from "../tensor/mod.ts";
-import { loadSamplingModels, sampleLatentShape, sampleVolume, schedulerFromConfig } from "../cli/sampling.ts";
-import { startServer } from "../cli/serve.ts";
+import {
+  loadSamplingModels,
+  sampleLatentShape,
+  sampleVolume,
+  schedulerFromConfig,
+} from "../recipe/sampling.ts";
+import { startServer } from "../recipe/page_server.ts";
 import { findChromium, launchChromium } from "../tests/web/_chromium.ts";
 import { writeSeededModels } from "../tests/web/_models.ts";
 

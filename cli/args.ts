@@ -6,7 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { terminalColumns } from "./terminal.ts";
+import { terminalColumns } from "../recipe/terminal.ts";
 import { type BackendChoice, parseBackendChoice } from "../tensor/mod.ts";
 
 function parseBackendOr(command: string, value: string): BackendChoice {

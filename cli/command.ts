@@ -3,10 +3,15 @@
  * before any work), one clear error line and a non-zero exit on failure.
  */
 import { type CommandSpec, type FlagSpecs, helpText, parseCliArgs, type ParsedArgs } from "./args.ts";
-import { type EnvironmentConfig, loadEnvironment, loadTrainConfig, type TrainConfig } from "./config.ts";
-import { type DistributedContext, distributedContext } from "./distributed.ts";
-import { launchSelfIfNeeded } from "./launch.ts";
-import { INTERRUPTED_EXIT_CODE } from "./stop.ts";
+import {
+  type EnvironmentConfig,
+  loadEnvironment,
+  loadTrainConfig,
+  type TrainConfig,
+} from "../recipe/config.ts";
+import { type DistributedContext, distributedContext } from "../recipe/distributed.ts";
+import { launchSelfIfNeeded } from "../recipe/launcher.ts";
+import { INTERRUPTED_EXIT_CODE } from "../recipe/stop.ts";
 
 /** Parsed flags plus the loaded config and environment. */
 export interface CommandContext<F extends FlagSpecs> {

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /**
  * The page: loads a config, an AutoencoderKL and a DiffusionModelUNet (file picker or URL), samples one volume
- * with DDIM on the browser's WebGPU through the same code as `generate` (cli/sampling.ts), shows progress per
+ * with DDIM on the browser's WebGPU through the same code as `generate` (recipe/sampling.ts), shows progress per
  * step, three mid-slices and a NiiVue 3D view, and offers the volume as .nii.gz with `generate`'s affine.
  *
  * URL parameters: `models=<base URL>` (reads config.json, autoencoder.safetensors and diffusion_unet.safetensors
@@ -9,14 +9,14 @@
  * `globalThis.ldm3dPage` exposes the state for scripted use (the browser test reads it).
  */
 import * as T from "../tensor/mod.ts";
-import { parseConfigText, parseTrainConfig, type TrainConfig } from "../cli/config.ts";
+import { parseConfigText, parseTrainConfig, type TrainConfig } from "../recipe/config.ts";
 import {
   centredRasAffine,
   loadSamplingModels,
   type SampledVolume,
   sampleVolume,
   schedulerFromConfig,
-} from "../cli/sampling.ts";
+} from "../recipe/sampling.ts";
 import { encodeNifti } from "../data/nifti_write.ts";
 import { displayWindow, drawMidSlice } from "./slices.ts";
 import { readSource } from "./sources.ts";

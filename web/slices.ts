@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /** Three orthogonal mid-slices of a volume drawn as grey-scale images (RAS: right, anterior and superior up/right). */
-import type { SampledVolume } from "../cli/sampling.ts";
+import type { SampledVolume } from "../recipe/sampling.ts";
 
 /** The plane a slice lies in. */
 export type SlicePlane = "axial" | "coronal" | "sagittal";

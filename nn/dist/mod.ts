@@ -75,3 +75,5 @@ export {
   WATCH_INTERVAL_MS,
   watchLauncher,
 } from "./launcher_watch.ts";
+export { averageGradients, BUCKET_BYTES, type StopVote } from "./gradient_hook.ts";
+export { mpiEnv } from "./mpi_env.ts";

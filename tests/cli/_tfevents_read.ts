@@ -1,6 +1,6 @@
 /** Reads TensorBoard event files back for tests: TFRecord framing (both CRCs checked) and a minimal protobuf decoder. */
 import { assertEquals } from "./_assert.ts";
-import { maskedCrc32c } from "../../cli/tfevents.ts";
+import { maskedCrc32c } from "../../recipe/tfevents.ts";
 
 /** Reads TFRecord framing back, verifying both masked CRCs. */
 export function readRecords(bytes: Uint8Array): Uint8Array[] {

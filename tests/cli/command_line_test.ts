@@ -62,7 +62,7 @@ Deno.test("command line: demo --help explains --output and --force; --output . i
 });
 
 Deno.test("command line: generate refuses our checkpoint with a NaN weight, naming the file and tensor", async () => {
-  const { loadTrainConfig } = await import("../../cli/config.ts");
+  const { loadTrainConfig } = await import("../../recipe/config.ts");
   const { AutoencoderKL } = await import("../../nn/mod.ts");
   const { saveCheckpoint } = await import("../../nn/checkpoint.ts");
   const { readSafetensors, writeSafetensors } = await import("../../nn/serialization/safetensors.ts");

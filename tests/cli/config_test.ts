@@ -9,7 +9,7 @@ import {
   parseTrainConfig,
   resolveReferences,
   type TrainConfig,
-} from "../../cli/config.ts";
+} from "../../recipe/config.ts";
 
 /** The reference's published config files, byte for byte (tests/fixtures/reference-config/README.md). */
 const REF = new URL("../fixtures/reference-config/", import.meta.url).pathname;

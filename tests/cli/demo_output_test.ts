@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { join } from "node:path";
-import { DEMO_ENTRIES, DEMO_MANIFEST, DemoOutputError, prepareDemoOutput } from "../../cli/demo_output.ts";
+import { DEMO_ENTRIES, DEMO_MANIFEST, DemoOutputError, prepareDemoOutput } from "../../recipe/demo_output.ts";
 
 async function rejects(f: () => Promise<unknown>, re: RegExp): Promise<Error> {
   try {

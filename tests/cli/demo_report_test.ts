@@ -1,6 +1,6 @@
 /** The demo's report text, comparison PNG and budget checks. */
 import assert from "node:assert/strict";
-import { comparisonPng, type DemoReport, reportText, resolveDemoBudget } from "../../cli/demo_report.ts";
+import { comparisonPng, type DemoReport, reportText, resolveDemoBudget } from "../../recipe/demo_report.ts";
 
 const CONFIG = { autoencoderEpochs: 14, diffusionEpochs: 40 };
 const LONG = { autoencoderEpochs: 30, diffusionEpochs: 300 };

@@ -1,6 +1,6 @@
 /** The demo's verdict arithmetic on synthetic feature sets with known answers. */
 import assert from "node:assert/strict";
-import { demoVerdict, gapClosed } from "../../cli/demo_verdict.ts";
+import { demoVerdict, gapClosed } from "../../recipe/demo_verdict.ts";
 
 /** n feature rows (16 features) ~ N(shift, scale²), from a small deterministic generator. */
 function gaussianRows(n: number, seed: number, shift = 0, scale = 1): Float64Array[] {

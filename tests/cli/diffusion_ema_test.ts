@@ -6,10 +6,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeSyntheticDataset } from "../../data/mod.ts";
-import { loadTrainConfig, type TrainConfig } from "../../cli/config.ts";
-import { trainAutoencoder } from "../../cli/train_autoencoder.ts";
-import { DIFFUSION_FILES, EMA_ROLE, trainDiffusion } from "../../cli/train_diffusion.ts";
-import { generate } from "../../cli/generate.ts";
+import { loadTrainConfig, type TrainConfig } from "../../recipe/config.ts";
+import { trainAutoencoder } from "../../recipe/train_autoencoder.ts";
+import { DIFFUSION_FILES, trainDiffusion } from "../../recipe/train_diffusion.ts";
+import { EMA_ROLE } from "../../recipe/sampling.ts";
+import { generate } from "../../recipe/generate.ts";
 import { readSafetensors } from "../../nn/serialization/safetensors.ts";
 
 const CONFIG = new URL("./tiny_config.json", import.meta.url).pathname;

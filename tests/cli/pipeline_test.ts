@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readNifti, writeSyntheticDataset } from "../../data/mod.ts";
-import { loadTrainConfig } from "../../cli/config.ts";
-import { AUTOENCODER_FILES, trainAutoencoder } from "../../cli/train_autoencoder.ts";
-import { trainDiffusion } from "../../cli/train_diffusion.ts";
-import { generate } from "../../cli/generate.ts";
-import { LossBook, NonFiniteLossError } from "../../cli/run_context.ts";
+import { loadTrainConfig } from "../../recipe/config.ts";
+import { AUTOENCODER_FILES, trainAutoencoder } from "../../recipe/train_autoencoder.ts";
+import { trainDiffusion } from "../../recipe/train_diffusion.ts";
+import { generate } from "../../recipe/generate.ts";
+import { LossBook, NonFiniteLossError } from "../../recipe/run_context.ts";
 import { readSafetensors } from "../../nn/serialization/safetensors.ts";
 import * as T from "../../tensor/mod.ts";
 import { type LoggedValue, readEventDir } from "./_tfevents_read.ts";

@@ -1,6 +1,6 @@
 import { inflateSync } from "node:zlib";
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
-import { crc32, encodePng, volumeSlices, volumeSlicesPng } from "../../cli/png.ts";
+import { crc32, encodePng, volumeSlices, volumeSlicesPng } from "../../recipe/png.ts";
 
 type Chunk = { type: string; data: Uint8Array };
 

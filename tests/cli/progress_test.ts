@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { formatDuration, formatRate, formatValue, Progress, RunEta } from "../../cli/progress.ts";
-import { previewDue } from "../../cli/train_diffusion.ts";
+import { formatDuration, formatRate, formatValue, Progress, RunEta } from "../../recipe/progress.ts";
+import { previewDue } from "../../recipe/train_diffusion.ts";
 
 function clocked(tty: boolean, total?: number, intervalMs = 10_000) {
   let t = 0;

@@ -1,5 +1,5 @@
 import { assertEquals } from "./_assert.ts";
-import { referenceSlice } from "../../cli/reference_slices.ts";
+import { referenceSlice } from "../../recipe/reference_slices.ts";
 
 /** A [2, 3, 4] volume with value 100·x + 10·y + z (scaled below). */
 function volume(scale: number, offset = 0): Float32Array {

@@ -1,5 +1,5 @@
 import { assertEquals } from "./_assert.ts";
-import { describeResumedLr } from "../../cli/resume_overrides.ts";
+import { describeResumedLr } from "../../recipe/resume_overrides.ts";
 
 const base = { role: "generator", configKey: "autoencoder_train.lr", configLr: 1e-5, worldSize: 1 };
 

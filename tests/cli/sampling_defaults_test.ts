@@ -1,7 +1,7 @@
 /** Sampling latents: x̂0 is not clipped unless asked (latents are not in [−1, 1]); the reference's clip stays reachable. */
 import { assertEquals } from "./_assert.ts";
-import { loadTrainConfig } from "../../cli/config.ts";
-import { schedulerFromConfig } from "../../cli/train_diffusion.ts";
+import { loadTrainConfig } from "../../recipe/config.ts";
+import { schedulerFromConfig } from "../../recipe/sampling.ts";
 
 const DEMO = new URL("../../config/config_demo.json", import.meta.url).pathname;
 const REFERENCE = new URL("../../config/config_train_32g.json", import.meta.url).pathname;

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
-import { crc32c, encodeEvent, maskedCrc32c, TfEventWriter, tfRecord } from "../../cli/tfevents.ts";
+import { crc32c, encodeEvent, maskedCrc32c, TfEventWriter, tfRecord } from "../../recipe/tfevents.ts";
 import { decodeProto, f32, f64, type Field, get, readRecords } from "./_tfevents_read.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);

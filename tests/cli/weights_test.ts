@@ -5,7 +5,7 @@ import * as T from "../../tensor/mod.ts";
 import { Linear } from "../../nn/layers/linear.ts";
 import { saveCheckpoint } from "../../nn/checkpoint.ts";
 import { readSafetensors, writeSafetensors } from "../../nn/serialization/safetensors.ts";
-import { loadModelWeights } from "../../cli/weights.ts";
+import { loadModelWeights } from "../../recipe/weights.ts";
 
 Deno.test("weights: NaN in our checkpoint or a plain safetensors file names the file and tensor; bad metadata names the field", async () => {
   await T.init();
@@ -57,7 +57,7 @@ function assertEquals<V>(a: V, b: V): void {
 }
 
 Deno.test("run start: stale checkpoint temp files in model_dir are removed and named", async () => {
-  const { setupRun } = await import("../../cli/training_loop.ts");
+  const { setupRun } = await import("../../recipe/training_loop.ts");
   const dir = await Deno.makeTempDir({ prefix: "ldm-stale-" });
   try {
     const modelDir = join(dir, "models");
@@ -73,7 +73,7 @@ Deno.test("run start: stale checkpoint temp files in model_dir are removed and n
       tfeventPath: join(dir, "tb"),
       resumeCkpt: false,
     };
-    const { loadTrainConfig } = await import("../../cli/config.ts");
+    const { loadTrainConfig } = await import("../../recipe/config.ts");
     const config = await loadTrainConfig(new URL("./tiny_config.json", import.meta.url).pathname);
     // The run stops at the missing dataset, after the clean-up.
     await nodeAssert.rejects(() => setupRun({ config, env, log: (s) => logs.push(s) }), /dataset/);

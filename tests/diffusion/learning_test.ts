@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import * as T from "../../tensor/mod.ts";
-import { loadTrainConfig } from "../../cli/config.ts";
-import { schedulerFromConfig } from "../../cli/train_diffusion.ts";
+import { loadTrainConfig } from "../../recipe/config.ts";
+import { schedulerFromConfig } from "../../recipe/sampling.ts";
 import { Adam, DiffusionTrainer, ExponentialMovingAverage } from "../../nn/mod.ts";
 import { manualSeed } from "../../nn/init.ts";
 import {

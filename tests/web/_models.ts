@@ -4,7 +4,7 @@ import { AutoencoderKL } from "../../nn/mod.ts";
 import { manualSeed } from "../../nn/init.ts";
 import { saveCheckpoint } from "../../nn/checkpoint.ts";
 import { DiffusionModelUNet } from "../../diffusion/unet.ts";
-import { loadTrainConfig, type TrainConfig } from "../../cli/config.ts";
+import { loadTrainConfig, type TrainConfig } from "../../recipe/config.ts";
 
 /** A seeded (untrained) autoencoder + UNet of `configPath` saved as our checkpoints, with config.json, in `dir`. */
 export async function writeSeededModels(

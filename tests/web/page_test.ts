@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as T from "../../tensor/mod.ts";
-import { loadSamplingModels, sampleVolume, schedulerFromConfig } from "../../cli/sampling.ts";
-import { startServer } from "../../cli/serve.ts";
+import { loadSamplingModels, sampleVolume, schedulerFromConfig } from "../../recipe/sampling.ts";
+import { startServer } from "../../recipe/page_server.ts";
 import { type Browser, findChromium, launchChromium } from "./_chromium.ts";
 import { writeSeededModels } from "./_models.ts";
 

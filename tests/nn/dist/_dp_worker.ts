@@ -15,7 +15,7 @@ import {
 import { manualSeed } from "../../../nn/init.ts";
 import { DDPMScheduler, DiffusionModelUNet, LatentDiffusionInferer } from "../../../diffusion/mod.ts";
 import { initDistributed } from "../../../nn/dist/init.ts";
-import { averageGradients } from "../../../cli/distributed.ts";
+import { averageGradients } from "../../../nn/dist/gradient_hook.ts";
 
 const [model, outDir] = Deno.args;
 await T.init();

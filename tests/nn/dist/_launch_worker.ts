@@ -8,7 +8,7 @@
 import { PIN_ENV, reportGpu } from "../../../nn/dist/gpu_pinning.ts";
 import { rankFromEnv } from "../../../nn/dist/init.ts";
 import { LAUNCHER_PID_ENV } from "../../../nn/dist/launcher_watch.ts";
-import { INTERRUPTED_EXIT_CODE, listenForInterrupts, StopControl } from "../../../cli/stop.ts";
+import { INTERRUPTED_EXIT_CODE, listenForInterrupts, StopControl } from "../../../recipe/stop.ts";
 
 const { rank } = rankFromEnv();
 const mode = Deno.args[0];

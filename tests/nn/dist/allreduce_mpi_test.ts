@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { launch, MPI_ENV } from "../../../cli/launch.ts";
+import { launch } from "../../../recipe/launcher.ts";
+import { mpiEnv } from "../../../nn/dist/mpi_env.ts";
 import { checkWorkerOutputs } from "./_data.ts";
 import { here } from "./_spawn.ts";
 
@@ -38,7 +39,7 @@ Deno.test({
           "reduce",
           dir,
         ],
-        env: { ...MPI_ENV, XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+        env: { ...mpiEnv(), XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
         stdout: "piped",
         stderr: "piped",
       }).spawn();

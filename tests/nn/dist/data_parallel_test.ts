@@ -4,7 +4,7 @@
  * discriminator; perceptual term off) and the tiny UNet, over shared memory and (when installed) MPI.
  */
 import assert from "node:assert/strict";
-import { launch } from "../../../cli/launch.ts";
+import { launch } from "../../../recipe/launcher.ts";
 import { relError } from "../../fixtures.ts";
 import { here, runDeno } from "./_spawn.ts";
 

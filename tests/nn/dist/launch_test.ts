@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { launch, type LaunchResult, lpThreads, splitLauncherArgs } from "../../../cli/launch.ts";
+import { launch, type LaunchResult, lpThreads } from "../../../recipe/launcher.ts";
+import { splitLauncherArgs } from "../../../cli/launch.ts";
 import type { GpuInfo } from "../../../nn/dist/gpu_pinning.ts";
 import { here } from "./_spawn.ts";
 

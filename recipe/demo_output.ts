@@ -4,7 +4,7 @@
  * manifest is refused (unless `force`, and even then nothing is deleted), and so is the working directory
  * or any folder containing it.
  */
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "pathe";
 
 /** Name of the manifest file inside a demo output folder. */
 export const DEMO_MANIFEST = ".ldm3d-demo-output.json";

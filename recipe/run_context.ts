@@ -1,8 +1,8 @@
 /**
  * What the training commands share: the dataset files, batch upload, logging (progress + TensorBoard,
- * rank 0 only), loss bookkeeping with one readback per logging interval, NaN guard (interrupts: `cli/stop.ts`).
+ * rank 0 only), loss bookkeeping with one readback per logging interval, NaN guard (interrupts: `recipe/stop.ts`).
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { decathlonDatalist, prepareDecathlon } from "../data/mod.ts";
 import type { Batch } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";

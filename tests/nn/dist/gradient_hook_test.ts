@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import * as T from "../../tensor/mod.ts";
-import { averageGradients } from "../../cli/distributed.ts";
-import type { AllReduce } from "../../nn/dist/allreduce.ts";
-import { StopControl } from "../../cli/stop.ts";
+import * as T from "../../../tensor/mod.ts";
+import { averageGradients } from "../../../nn/dist/gradient_hook.ts";
+import type { AllReduce } from "../../../nn/dist/allreduce.ts";
+import { StopControl } from "../../../recipe/stop.ts";
 
 /** A fake 2-rank transport whose other rank holds gradients 1 higher: the mean adds 0.5 everywhere. */
 function fakePeer(): AllReduce & { calls: number[] } {

@@ -2,7 +2,7 @@
  * The epoch loop both training commands share: resume position (epoch, step, batches into the epoch),
  * per-epoch loader reseeding, progress lines, loss readback once per logging interval (NaN guard included),
  * validation with best-checkpoint tracking, atomic "last" checkpoints, and a clean stop (Ctrl-C, SIGTERM, the
- * launcher's death; agreed by every rank, see `cli/stop.ts`) after the step in progress that saves where it
+ * launcher's death; agreed by every rank, see `recipe/stop.ts`) after the step in progress that saves where it
  * stopped.
  */
 import type { DataLoader } from "../data/mod.ts";
@@ -12,7 +12,7 @@ import type { Batch } from "../data/mod.ts";
 import { Progress, RunEta } from "./progress.ts";
 import { datasetFiles, ensureWritableDir, LossBook } from "./run_context.ts";
 import { listenForInterrupts, StopControl } from "./stop.ts";
-import { join } from "node:path";
+import { join } from "pathe";
 import * as T from "../tensor/mod.ts";
 import { removeStaleTempFiles } from "../nn/serialization/atomic.ts";
 

@@ -1,10 +1,10 @@
 /**
- * A small PNG encoder (8-bit grey or RGB; zlib from `node:zlib`) and a preview helper that
+ * A small PNG encoder (8-bit grey or RGB; zlib from fflate, so it also runs in a page) and a preview helper that
  * puts the three orthogonal mid-slices of a volume side by side.
  *
  * @module
  */
-import { deflateSync } from "node:zlib";
+import { zlibSync } from "fflate";
 
 /** CRC32 (ISO-HDLC, as PNG and ZIP use): the one implementation lives with the ZIP reader. */
 export { crc32 } from "../nn/serialization/zip.ts";
@@ -58,7 +58,7 @@ export function encodePng(
       raw[o + 1 + x] = (pixels[row + x] - left) & 0xff;
     }
   }
-  const idat = new Uint8Array(deflateSync(raw));
+  const idat = zlibSync(raw, { level: 6 }); // the level node:zlib uses by default
   const parts = [PNG_SIGNATURE, chunk("IHDR", ihdr), chunk("IDAT", idat), chunk("IEND", new Uint8Array(0))];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;

@@ -1,9 +1,9 @@
 /**
  * The demo's report: its numbers (reconstruction, diversity, Fréchet distances with the verdict from
- * cli/demo_verdict.ts, the diffusion validation by timestep bucket), the report text, the files it writes
+ * recipe/demo_verdict.ts, the diffusion validation by timestep bucket), the report text, the files it writes
  * (report.json, report.md, overview.png, comparison.png), and the budget checks of `--long` / `--strict`.
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { DataLoader, referenceTransforms, writeSyntheticDataset } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
 import { AutoencoderKL } from "../nn/mod.ts";

@@ -4,7 +4,7 @@
  *
  * A single process stops as soon as it has asked itself to. Ranks of a data-parallel job must all stop after
  * the same step, otherwise one would wait in an all-reduce for a partner that has left: each rank votes with
- * its local request in the gradient all-reduce it already makes every step (`cli/distributed.ts`), and a rank
+ * its local request in the gradient all-reduce it already makes every step (`nn/dist/gradient_hook.ts`), and a rank
  * stops only once that vote says some rank asked. Every rank sees the same all-reduced vote, so they agree.
  * At epoch boundaries (where a long validation or preview may have taken the request) the loop also settles
  * the vote with one tiny all-reduce of its own, so the ranks need not run another step first.

@@ -274,7 +274,7 @@ async function main() {
   const params = new URLSearchParams(location.search);
   applyUrlParameters(params);
   const threads = params.get("threads");
-  if (threads !== null && !/^[1-9][0-9]?$/.test(threads)) {
+  if (threads !== null && !(/^[0-9]+$/.test(threads) && Number(threads) >= 1 && Number(threads) <= 64)) {
     throw new Error(`threads must be an integer from 1 to 64, got "${threads}"`);
   }
   if ((await startBackend(threads === null ? undefined : Number(threads))) && params.get("autorun") === "1") {

@@ -121,10 +121,11 @@ Deno.test({
         "the backend",
         60,
       );
-      const none = await page.evaluate<{ status: string; line: string; disabled: boolean }>(
+      const none = await page.evaluate<{ status: string; line: string; disabled: boolean; sab: string }>(
         "({ status: ldm3dPage.status, line: document.getElementById('backend').textContent, " +
-          "disabled: document.getElementById('generate').disabled })",
+          "disabled: document.getElementById('generate').disabled, sab: typeof SharedArrayBuffer })",
       );
+      console.log(`not isolated: SharedArrayBuffer is ${none.sab}; ${none.line}`);
       assert.equal(none.status, "no-backend");
       assert.ok(none.disabled, "the generate button stays disabled");
       assert.match(none.line, /SharedArrayBuffer/);

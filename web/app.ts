@@ -1,14 +1,17 @@
 /// <reference lib="dom" />
 /**
  * The page: loads a config, an AutoencoderKL and a DiffusionModelUNet (file picker or URL), samples one volume
- * with DDIM on the browser's WebGPU through the same code as `generate` (recipe/sampling.ts), shows progress per
+ * with DDIM on the browser's WebGPU (else on the WASM backend) through the same code as `generate` (recipe/sampling.ts), shows progress per
  * step, three mid-slices and a NiiVue 3D view, and offers the volume as .nii.gz with `generate`'s affine.
  *
  * URL parameters: `models=<base URL>` (reads config.json, autoencoder.safetensors and diffusion_unet.safetensors
- * there), or `config=`, `autoencoder=`, `unet=` each; `steps=`, `seed=`, `scale=`; `autorun=1` starts at once.
+ * there), or `config=`, `autoencoder=`, `unet=` each; `steps=`, `seed=`, `scale=`; `threads=` (WASM backend;
+ * default: the browser's logical cores); `autorun=1` starts at once.
  * `globalThis.ldm3dPage` exposes the state for scripted use (the browser test reads it).
  */
 import * as T from "../tensor/mod.ts";
+import { setBackend } from "../tensor/backend/mod.ts";
+import { WasmBackend } from "../tensor/wasm/backend.ts";
 import { parseConfigText, parseTrainConfig, type TrainConfig } from "../recipe/config.ts";
 import {
   centredRasAffine,
@@ -60,34 +63,69 @@ function say(text: string, isError = false) {
   message.className = isError ? "error" : "";
 }
 
-/** Installs WebGPU; where the browser has none, says what is missing (the WASM backend has not landed yet). */
-async function startBackend(): Promise<boolean> {
+/**
+ * Installs WebGPU when the browser offers any adapter (Chrome's SwiftShader included); else the WASM backend
+ * (threads on a SharedArrayBuffer, so the page must be cross-origin isolated: `deno task serve` (recipe/page_server.ts) sends COOP/COEP).
+ * Where neither works, says what is missing.
+ */
+async function startBackend(threads: number | undefined): Promise<boolean> {
   const line = $<HTMLParagraphElement>("backend");
-  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
   const missing = (why: string) => {
     state.status = "no-backend";
     state.backend = "none";
     line.className = "note error";
-    line.textContent = `${why} The models need WebGPU; this build has no WASM fallback yet. Use Chrome or ` +
-      `Edge ≥ 113 (on Linux start Chromium with --enable-unsafe-webgpu), or a browser with WebGPU turned on.`;
+    line.textContent =
+      `${why} Use Chrome or Edge ≥ 113 (on Linux start Chromium with --enable-unsafe-webgpu), ` +
+      `or serve the page with \`deno task serve\`, which makes it cross-origin isolated for the WASM fallback.`;
     button.disabled = true;
     return false;
   };
-  if (!gpu) return missing("This browser has no WebGPU (navigator.gpu is missing).");
-  try {
-    await T.init();
-  } catch (e) {
-    return missing(`WebGPU is present but gave no device (${(e as Error).message.split(".")[0]}).`);
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  let noGpu = "this browser has no WebGPU (navigator.gpu is missing)";
+  if (gpu) {
+    const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
+    noGpu = "WebGPU is present but offers no adapter";
+    if (adapter) {
+      try {
+        await T.init({ backend: "webgpu" });
+        // A shader this browser rejects fails silently on the device (zeros): collect such errors and report them.
+        const device = await T.getDevice();
+        device.gpu.addEventListener("uncapturederror", (e) => {
+          gpuErrors.push((e as GPUUncapturedErrorEvent).error.message);
+        });
+        const info = device.adapter.info;
+        state.backend = `WebGPU: ${
+          [info.vendor, info.architecture, info.description].filter((s) => s).join(" ")
+        }`;
+        line.textContent = `Backend: ${state.backend}`;
+        state.status = "idle";
+        return true;
+      } catch (e) {
+        noGpu = `WebGPU gave no device (${(e as Error).message.split(".")[0]})`;
+      }
+    }
   }
-  // A shader this browser rejects fails silently on the device (zeros): collect such errors and report them.
-  (await T.getDevice()).gpu.addEventListener("uncapturederror", (e) => {
-    gpuErrors.push((e as GPUUncapturedErrorEvent).error.message);
-  });
-  const info = (await T.getDevice()).adapter.info;
-  state.backend = `WebGPU: ${[info.vendor, info.architecture, info.description].filter((s) => s).join(" ")}`;
-  line.textContent = `Backend: ${state.backend}`;
-  state.status = "idle";
-  return true;
+  if (typeof SharedArrayBuffer === "undefined" || !globalThis.crossOriginIsolated) {
+    return missing(
+      `No backend: ${noGpu}, and the WASM fallback needs SharedArrayBuffer, which this page lacks because it ` +
+        `is not cross-origin isolated (the server must send Cross-Origin-Opener-Policy: same-origin and ` +
+        `Cross-Origin-Embedder-Policy: require-corp).`,
+    );
+  }
+  try {
+    const wasm = await WasmBackend.create({
+      threads,
+      workerUrl: new URL("wasm_worker.js", document.baseURI),
+      wasmUrl: new URL("gemm.wasm", document.baseURI),
+    });
+    setBackend(wasm);
+    state.backend = `WASM, ${wasm.threads} thread${wasm.threads === 1 ? "" : "s"} (${wasm.description})`;
+    line.textContent = `Backend: ${state.backend}; ${noGpu}.`;
+    state.status = "idle";
+    return true;
+  } catch (e) {
+    return missing(`No backend: ${noGpu}, and the WASM fallback failed to start: ${(e as Error).message}.`);
+  }
 }
 
 async function readConfig(): Promise<TrainConfig> {
@@ -235,7 +273,13 @@ async function main() {
   button.addEventListener("click", () => void run());
   const params = new URLSearchParams(location.search);
   applyUrlParameters(params);
-  if ((await startBackend()) && params.get("autorun") === "1") await run();
+  const threads = params.get("threads");
+  if (threads !== null && !(/^[0-9]+$/.test(threads) && Number(threads) >= 1 && Number(threads) <= 64)) {
+    throw new Error(`threads must be an integer from 1 to 64, got "${threads}"`);
+  }
+  if ((await startBackend(threads === null ? undefined : Number(threads))) && params.get("autorun") === "1") {
+    await run();
+  }
 }
 
 main().catch((e) => {

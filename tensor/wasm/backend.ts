@@ -54,6 +54,10 @@ export interface WasmBackendOptions {
   threads?: number;
   /** Upper bound of the memory in bytes (default and maximum: wasm32's 4 GiB; tests lower it). */
   maxMemoryBytes?: number;
+  /** The pool's worker script (default: worker.ts beside this module; a bundled page passes its own build). */
+  workerUrl?: URL | string;
+  /** Absolute URL of gemm.wasm (default: beside this module; a bundled page passes the URL it serves it at). */
+  wasmUrl?: URL | string;
 }
 
 /** The number of threads from LDM_THREADS, else the host's logical cores. */
@@ -72,11 +76,17 @@ export function defaultThreads(): number {
   return Math.max(1, Math.min(64, navigator.hardwareConcurrency || 1));
 }
 
-async function loadModule(): Promise<WebAssembly.Module> {
-  const url = new URL("./gemm.wasm", import.meta.url);
-  const bytes = url.protocol === "file:"
-    ? await Deno.readFile(url)
-    : new Uint8Array(await (await fetch(url)).arrayBuffer());
+async function loadModule(
+  where: URL | string = new URL("./gemm.wasm", import.meta.url),
+): Promise<WebAssembly.Module> {
+  const url = new URL(where);
+  let bytes: Uint8Array<ArrayBuffer>;
+  if (url.protocol === "file:") bytes = await Deno.readFile(url);
+  else {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`the WASM kernels ${url}: HTTP ${res.status}`);
+    bytes = new Uint8Array(await res.arrayBuffer());
+  }
   return await WebAssembly.compile(bytes);
 }
 
@@ -100,12 +110,12 @@ export class WasmBackend implements Backend {
   /** Compiles the kernels, maps them on a fresh shared memory and starts the workers. */
   static async create(o: WasmBackendOptions = {}): Promise<WasmBackend> {
     const threads = o.threads ?? defaultThreads();
-    const module = await loadModule();
+    const module = await loadModule(o.wasmUrl);
     const mem = new WasmMemory(
       o.maxMemoryBytes === undefined ? undefined : Math.ceil(o.maxMemoryBytes / 65536),
     );
     const main = new KernelContext(mem.memory, await instantiateGemm(module, mem.memory), 0);
-    const b = new WasmBackend(mem, new ThreadPool(threads, module, mem.memory, main));
+    const b = new WasmBackend(mem, new ThreadPool(threads, module, mem.memory, main, o.workerUrl));
     await b.workers.warm();
     return b;
   }

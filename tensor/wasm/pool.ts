@@ -23,6 +23,19 @@ export const ERR_CHARS = 2048;
 /** How long an idle worker waits for work before it exits (ms). */
 export const IDLE_EXIT_MS = 1000;
 
+/**
+ * Whether this thread may block in Atomics.wait: a browser page's main thread may not (it throws), so the pool
+ * spins there instead.
+ */
+function canBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A failure inside a kernel, on any thread: names the op. */
 export class WasmKernelError extends Error {}
 
@@ -39,12 +52,15 @@ export class ThreadPool {
   readonly errText: Uint16Array;
   #slots: Slot[];
   #wake: (() => void) | null = null;
+  readonly #blocks = canBlock();
 
+  /** `workerUrl`: the worker script (a bundled page serves its own build of worker.ts). */
   constructor(
     readonly threads: number,
     readonly module: WebAssembly.Module,
     readonly memory: WebAssembly.Memory,
     readonly main: KernelContext,
+    readonly workerUrl: URL | string = new URL("./worker.ts", import.meta.url),
   ) {
     const sab = new SharedArrayBuffer(ERR_OFFSET + ERR_CHARS * 2);
     this.ctl = new Int32Array(sab, 0, CTL_WORDS);
@@ -61,7 +77,7 @@ export class ThreadPool {
   #spawn(w: number): void {
     const slot = this.#slots[w];
     Atomics.store(this.ctl, STATE + w, STARTING);
-    const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+    const worker = new Worker(this.workerUrl, { type: "module" });
     slot.worker = worker;
     slot.death = null;
     worker.onerror = (e) => {
@@ -142,7 +158,7 @@ export class ThreadPool {
       const f = Atomics.load(ctl, FINISHED);
       if (f >= this.#expected(claimed)) return this.#finish(op, claimed, mainError);
       if (performance.now() - t0 > 50) break;
-      Atomics.wait(ctl, FINISHED, f, 10);
+      if (this.#blocks) Atomics.wait(ctl, FINISHED, f, 10);
     }
     return this.#waitAsync(op, claimed, mainError);
   }

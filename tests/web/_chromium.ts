@@ -96,10 +96,24 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** Starts Chromium with {@link CHROMIUM_FLAGS} and a fresh profile in `profileDir`; opens one blank page. */
-export async function launchChromium(path: string, profileDir: string): Promise<Browser> {
+/**
+ * Chromium's flags for a page without WebGPU: the WebGPU flags left out and WebGPU turned off, so
+ * `navigator.gpu` is missing or offers no adapter (the page then falls back to WASM).
+ */
+export const CHROMIUM_FLAGS_NO_WEBGPU = [
+  ...CHROMIUM_FLAGS.filter((f) => !/webgpu|swiftshader/.test(f)),
+  "--disable-features=WebGPU,WebGPUService",
+  "--disable-webgpu",
+];
+
+/** Starts Chromium with `flags` and a fresh profile in `profileDir`; opens one blank page. */
+export async function launchChromium(
+  path: string,
+  profileDir: string,
+  flags: readonly string[] = CHROMIUM_FLAGS,
+): Promise<Browser> {
   const child = new Deno.Command(path, {
-    args: [...CHROMIUM_FLAGS, "--remote-debugging-port=0", `--user-data-dir=${profileDir}`, "about:blank"],
+    args: [...flags, "--remote-debugging-port=0", `--user-data-dir=${profileDir}`, "about:blank"],
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -142,4 +156,28 @@ export async function launchChromium(path: string, profileDir: string): Promise<
       await reader.cancel().catch(() => {});
     },
   };
+}
+
+/** Polls `expression` in the page until true; on timeout throws with the page state and Chromium's log. */
+export async function waitFor(
+  browser: Browser,
+  expression: string,
+  what: string,
+  seconds = 600,
+): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    if (await browser.page.evaluate<boolean>(expression)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const state = await browser.page.evaluate<string>("JSON.stringify(globalThis.ldm3dPage ?? null)");
+  throw new Error(
+    `timed out waiting for ${what}; page state ${state}\nchromium:\n${browser.log().slice(-3000)}`,
+  );
+}
+
+/** Saves a PNG screenshot of the page to `path`. */
+export async function screenshot(browser: Browser, path: string): Promise<void> {
+  const shot = await browser.page.send("Page.captureScreenshot", { format: "png" });
+  await Deno.writeFile(path, Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0)));
 }

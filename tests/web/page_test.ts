@@ -1,7 +1,7 @@
 /**
  * The browser page in a real browser: `deno task serve`'s server, headless Chromium (system package) over the
  * DevTools Protocol, a tiny seeded checkpoint, DDIM with 2 steps in the page vs the same sampling in Deno.
- * Also: a corrupt checkpoint gives the CLI's message in the page, a browser without WebGPU says so, and no
+ * Also: a corrupt checkpoint gives the CLI's message in the page, a page without navigator.gpu says it uses WASM, and no
  * request leaves 127.0.0.1. The screenshot lands in out/tests/web/page.png.
  * Skipped (reported as ignored, with the reason printed) where `chromium` is not installed.
  */
@@ -10,7 +10,7 @@ import { join } from "node:path";
 import * as T from "../../tensor/mod.ts";
 import { loadSamplingModels, sampleVolume, schedulerFromConfig } from "../../recipe/sampling.ts";
 import { startServer } from "../../recipe/page_server.ts";
-import { type Browser, findChromium, launchChromium } from "./_chromium.ts";
+import { findChromium, launchChromium, screenshot, waitFor } from "./_chromium.ts";
 import { writeSeededModels } from "./_models.ts";
 
 const CHROMIUM = findChromium();
@@ -27,21 +27,9 @@ const SEED = 7, STEPS = 2, SCALE = 0.8;
  */
 const TOLERANCE = 1e-3;
 
-async function waitFor(browser: Browser, expression: string, what: string, seconds = 600): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    if (await browser.page.evaluate<boolean>(expression)) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  const state = await browser.page.evaluate<string>("JSON.stringify(globalThis.ldm3dPage ?? null)");
-  throw new Error(
-    `timed out waiting for ${what}; page state ${state}\nchromium:\n${browser.log().slice(-3000)}`,
-  );
-}
-
 Deno.test({
   name:
-    "web page in headless Chromium: DDIM 2 steps match Deno, corrupt checkpoint message, no WebGPU, localhost only",
+    "web page in headless Chromium: DDIM 2 steps match Deno, corrupt checkpoint message, WASM without navigator.gpu, localhost only",
   ignore: !CHROMIUM,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -155,8 +143,7 @@ Deno.test({
       })()`);
       assert.deepEqual(download.bytes, [0x1f, 0x8b], "the download is gzip");
       assert.match(download.name, /\.nii\.gz$/);
-      const shot = await page.send("Page.captureScreenshot", { format: "png" });
-      await Deno.writeFile(join(OUT, "page.png"), Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0)));
+      await screenshot(browser, join(OUT, "page.png"));
 
       // 2. A corrupt checkpoint: the CLI's message in the page.
       await page.send("Page.navigate", {
@@ -169,23 +156,21 @@ Deno.test({
       );
       const shown = await page.evaluate<string>("document.getElementById('message').textContent");
       assert.equal(shown, cliMessage);
-      await Deno.writeFile(
-        join(OUT, "page_corrupt.png"),
-        Uint8Array.from(
-          atob((await page.send("Page.captureScreenshot", { format: "png" })).data),
-          (c) => c.charCodeAt(0),
-        ),
-      );
+      await screenshot(browser, join(OUT, "page_corrupt.png"));
 
-      // 3. No WebGPU in the browser: the page says what is missing.
+      // 3. navigator.gpu hidden: the page falls back to WASM and says so (sampling on it: page_wasm_test.ts).
       await page.send("Page.addScriptToEvaluateOnNewDocument", {
         source: "Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });",
       });
       await page.send("Page.navigate", { url: server.url });
-      await waitFor(browser, "globalThis.ldm3dPage?.status === 'no-backend'", "the no-WebGPU message", 60);
+      await waitFor(
+        browser,
+        "['idle', 'no-backend'].includes(globalThis.ldm3dPage?.status)",
+        "the backend",
+        60,
+      );
       const line = await page.evaluate<string>("document.getElementById('backend').textContent");
-      assert.match(line, /no WebGPU/);
-      assert.match(line, /no WASM fallback/);
+      assert.match(line, /^Backend: WASM, \d+ threads? .*no WebGPU \(navigator\.gpu is missing\)/);
 
       // Nothing but this server (and in-page blob:/data: URLs) was requested.
       const outside = requests.filter((u) => !u.startsWith(server.url) && !/^(blob|data|about):/.test(u));

@@ -23,8 +23,9 @@ import {
   matmulKernel,
 } from "./gemm.ts";
 
-const pauseCell = new Int32Array(new SharedArrayBuffer(4));
-const pause = () => void Atomics.wait(pauseCell, 0, 0, 20);
+// Made on first use: a page that is not cross-origin isolated has no SharedArrayBuffer, and must still load.
+let pauseCell: Int32Array | null = null;
+const pause = () => void Atomics.wait(pauseCell ??= new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
 
 /** A kernel runs one chunk of a parallel step. */
 export type Kernel = (ctx: KernelContext, args: ArrayLike<number>, chunk: number) => void;

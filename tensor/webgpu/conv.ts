@@ -12,7 +12,8 @@
  * and output-channel tiles, each bound as a sub-range (4 output channels of one volume must fit a binding).
  */
 import type { ConvGeometry } from "../backend/geometry.ts";
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
+import { kernelLayout } from "./kernel.ts";
 import { runReduce } from "./reduce.ts";
 import { window } from "./chunk.ts";
 
@@ -24,27 +25,37 @@ const WG = 64;
 /** Tile per invocation, overridable for benchmarking. */
 export const convTile = { tco: 16, tw: 16, wgradTco: 8, wgradTci: 4 };
 
-const i32s = (v: number) => v | 0;
-
 // ---------------------------------------------------------------- weight repack
 
-const REPACK = `
-@group(0) @binding(0) var<storage, read> W: array<f32>;
-@group(0) @binding(1) var<storage, read_write> P: array<f32>;
-${kernelPrelude(2)}
+const REPACK_LAYOUT = kernelLayout([{ name: "W", type: "f32" }, {
+  name: "P",
+  type: "f32",
+  access: "read_write",
+}], {
+  A: "u32",
+  M: ["u32", 3],
+  coPad: "u32",
+  cOut: "u32",
+  base: "i32",
+  sA: "i32",
+  sM: ["i32", 3],
+  sC: "i32",
+  n: "u32",
+});
+
+const REPACK = `${REPACK_LAYOUT.header}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${REPACK_LAYOUT.lets}
   let i = linearGroup(wid, nwg) * 256u + lid;
-  if (i >= U(12u)) { return; }
-  let coPad = U(4u);
+  if (i >= n) { return; }
   let c = i % coPad; var r = i / coPad;
-  let mw = r % U(3u); r = r / U(3u);
-  let mh = r % U(2u); r = r / U(2u);
-  let md = r % U(1u); let a = r / U(1u);
-  if (c >= U(5u)) { P[i] = 0.0; return; }
-  let src = bitcast<i32>(U(6u)) + i32(a) * bitcast<i32>(U(7u)) + i32(md) * bitcast<i32>(U(8u)) +
-    i32(mh) * bitcast<i32>(U(9u)) + i32(mw) * bitcast<i32>(U(10u)) + i32(c) * bitcast<i32>(U(11u));
+  let mw = r % M(2u); r = r / M(2u);
+  let mh = r % M(1u); r = r / M(1u);
+  let md = r % M(0u); let a = r / M(0u);
+  if (c >= cOut) { P[i] = 0.0; return; }
+  let src = base + i32(a) * sA + i32(md) * sM(0u) + i32(mh) * sM(1u) + i32(mw) * sM(2u) + i32(c) * sC;
   P[i] = W[u32(src)];
 }`;
 
@@ -61,9 +72,7 @@ interface Repack {
 
 function repack(rt: Runtime, w: GPUBuffer, p: GPUBuffer, r: Repack): void {
   const n = r.A * r.M[0] * r.M[1] * r.M[2] * r.coPad;
-  const u = [r.A, r.M[0], r.M[1], r.M[2], r.coPad, r.cOut, r.base, r.sA, r.sM[0], r.sM[1], r.sM[2], r.sC, n]
-    .map(i32s);
-  rt.dispatch(REPACK, [w, p], new Uint32Array(new Int32Array(u).buffer), Math.ceil(n / 256));
+  rt.dispatch(REPACK, [w, p], REPACK_LAYOUT.pack({ ...r, n }), Math.ceil(n / 256));
 }
 
 // ---------------------------------------------------------------- forward-style kernel
@@ -79,6 +88,49 @@ interface GemmSpec {
   /** Add into y instead of overwriting it (later input-channel chunks of a huge tensor). */
   acc: boolean;
 }
+
+const GEMM_UNIFORMS = {
+  Ci: "u32",
+  Di: "i32",
+  Hi: "i32",
+  Wi: "i32",
+  /** Output channels padded to the tile, in vec4s. */
+  CoV: "u32",
+  Co: "u32",
+  /** Computed outputs per axis (the lattice). */
+  Do: "u32",
+  Ho: "u32",
+  Wo: "u32",
+  padD: "i32",
+  padH: "i32",
+  padW: "i32",
+  /** Full output dims: the lattice point (od, oh, ow) lands at (od·OS + latD, …). */
+  ODf: "u32",
+  OHf: "u32",
+  OWf: "u32",
+  latD: "u32",
+  latH: "u32",
+  latW: "u32",
+  tilesW: "u32",
+  tilesCo: "u32",
+  total: "u32",
+  /** Element skews of x, y and the packed weights (vec4s) inside their bindings. */
+  skewX: "u32",
+  skewY: "u32",
+  skewP: "u32",
+  /** First output-channel tile of this dispatch. */
+  tile0: "u32",
+} as const;
+
+const gemmBuffers = [
+  { name: "X", type: "f32" },
+  { name: "P", type: "vec4<f32>" },
+  { name: "Y", type: "f32", access: "read_write" },
+] as const;
+const GEMM_LAYOUTS = [false, true].map((bias) =>
+  kernelLayout(bias ? [...gemmBuffers, { name: "Bias", type: "f32" }] : gemmBuffers, GEMM_UNIFORMS)
+);
+const gemmLayout = (bias: boolean) => GEMM_LAYOUTS[bias ? 1 : 0];
 
 function gemmSource(s: GemmSpec): string {
   const TV = s.tco / 4, TW = s.tw;
@@ -104,11 +156,11 @@ function gemmSource(s: GemmSpec): string {
     [0, 1, 2, 3].map((c) => {
       const co = `co${v}_${c}`;
       return `{ let ${co} = co0 + ${v * 4 + c}u; if (${co} < Co) { let bv = ${
-        s.bias ? `Bias[${co} + U(24u) * ${s.tco}u]` : "0.0"
+        s.bias ? `Bias[${co} + tile0 * ${s.tco}u]` : "0.0"
       };
-    let yBase = (((b * Co + ${co}) * ODf + od * ${s.OS[0]}u + U(15u)) * OHf + oh * ${
+    let yBase = (((b * Co + ${co}) * ODf + od * ${s.OS[0]}u + latD) * OHf + oh * ${
         s.OS[1]
-      }u + U(16u)) * OWf + U(17u) + U(22u);
+      }u + latH) * OWf + latW + skewY;
     ${
         J.map((j) =>
           `if (ow0 + ${j}u < Wo) { let yi = yBase + (ow0 + ${j}u) * ${s.OS[2]}u; Y[yi] = ${
@@ -118,29 +170,22 @@ function gemmSource(s: GemmSpec): string {
       } } }`;
     }).join("\n  ")
   ).join("\n  ");
-  return `
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> P: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
-${s.bias ? "@group(0) @binding(3) var<storage, read> Bias: array<f32>;" : ""}
-${kernelPrelude(s.bias ? 4 : 3)}
+  const layout = gemmLayout(s.bias);
+  return `${layout.header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${layout.lets}
   let t = linearGroup(wid, nwg) * ${WG}u + lid;
-  if (t >= U(20u)) { return; }
-  let Ci = U(1u); let Di = i32(U(2u)); let Hi = i32(U(3u)); let Wi = i32(U(4u)); let CoV = U(5u); let Co = U(6u);
-  let Do = U(7u); let Ho = U(8u); let Wo = U(9u);
-  let ODf = U(12u); let OHf = U(13u); let OWf = U(14u);
-  let tilesW = U(18u); let tilesCo = U(19u);
+  if (t >= total) { return; }
   let wt = t % tilesW; var r = t / tilesW;
   let oh = r % Ho; r = r / Ho;
   let od = r % Do; r = r / Do;
   let ct = r % tilesCo; let b = r / tilesCo;
   let ow0 = wt * ${TW}u; let co0 = ct * ${s.tco}u;
-  let iw0 = i32(ow0 * ${s.S[2]}u) - bitcast<i32>(U(11u));
-  let ih0 = i32(oh * ${s.S[1]}u) - bitcast<i32>(U(10u));
-  let id0 = i32(od * ${s.S[0]}u) - bitcast<i32>(U(0u));
+  let iw0 = i32(ow0 * ${s.S[2]}u) - padW;
+  let ih0 = i32(oh * ${s.S[1]}u) - padH;
+  let id0 = i32(od * ${s.S[0]}u) - padD;
   ${acc}
   ${win}
   for (var ci = 0u; ci < Ci; ci++) {
@@ -151,10 +196,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var kh = 0u; kh < ${s.K[1]}u; kh++) {
         let ih = ih0 + i32(kh * ${s.Dl[1]}u);
         if (ih < 0 || ih >= Hi) { continue; }
-        let rowBase = ((chan + u32(id)) * u32(Hi) + u32(ih)) * u32(Wi) + U(21u);
+        let rowBase = ((chan + u32(id)) * u32(Hi) + u32(ih)) * u32(Wi) + skewX;
         let pBase = ((ci * ${s.K[0]}u + kd) * ${s.K[1]}u + kh) * ${
     s.K[2]
-  }u * CoV + (ct + U(24u)) * ${TV}u + U(23u);
+  }u * CoV + (ct + tile0) * ${TV}u + skewP;
         ${loadX}
         ${inner}
       }
@@ -199,30 +244,39 @@ function gemm(rt: Runtime, c: GemmCall): void {
   ) => {
     const total = tilesW * c.count[1] * c.count[0] * coTiles * B;
     if (total === 0) return;
-    const u = [
-      c.padBefore[0],
+    const [Di, Hi, Wi] = c.inDims, [Do, Ho, Wo] = c.count, [padD, padH, padW] = c.padBefore;
+    const [ODf, OHf, OWf] = c.outFull, [latD, latH, latW] = c.latticeOffset;
+    const [skewX, skewY, skewP, tile0] = skews;
+    const u = gemmLayout(bias).pack({
       Ci,
-      ...c.inDims,
-      c.coPad / 4,
-      Math.min(c.Co - skews[3] * c.spec.tco, coTiles * c.spec.tco),
-      ...c.count,
-      c.padBefore[1],
-      c.padBefore[2],
-      ...c.outFull,
-      ...c.latticeOffset,
+      Di,
+      Hi,
+      Wi,
+      CoV: c.coPad / 4,
+      Co: Math.min(c.Co - tile0 * c.spec.tco, coTiles * c.spec.tco),
+      Do,
+      Ho,
+      Wo,
+      padD,
+      padH,
+      padW,
+      ODf,
+      OHf,
+      OWf,
+      latD,
+      latH,
+      latW,
       tilesW,
-      coTiles,
+      tilesCo: coTiles,
       total,
-      ...skews,
-    ];
+      skewX,
+      skewY,
+      skewP,
+      tile0,
+    });
     const buffers = [x, p, y];
     if (bias) buffers.push(c.bias!);
-    rt.dispatch(
-      gemmSource({ ...c.spec, acc, bias }),
-      buffers,
-      new Uint32Array(new Int32Array(u.map(i32s)).buffer),
-      Math.ceil(total / WG),
-    );
+    rt.dispatch(gemmSource({ ...c.spec, acc, bias }), buffers, u, Math.ceil(total / WG));
   };
   const slack = rt.offsetAlignment / 4;
   const limit = rt.bindingLimit / 4 - slack; // elements per binding, leaving room for alignment skew
@@ -441,6 +495,43 @@ interface WgradSpec {
   tci: number;
 }
 
+const WGRAD_LAYOUT = kernelLayout(
+  [
+    { name: "X", type: "f32" },
+    { name: "DY", type: "f32" },
+    { name: "DW", type: "f32", access: "read_write" },
+  ],
+  {
+    B: "u32",
+    Ci: "u32",
+    Di: "i32",
+    Hi: "i32",
+    Wi: "i32",
+    Co: "u32",
+    Do: "u32",
+    Ho: "u32",
+    Wo: "u32",
+    padD: "i32",
+    padH: "i32",
+    padW: "i32",
+    tilesCo: "u32",
+    tilesCi: "u32",
+    /** (batch, depth) rows reduced per chunk; each chunk writes its own copy of dw. */
+    chunkLen: "u32",
+    total: "u32",
+    chunks: "u32",
+    /** Element skews of x and dy inside their bindings. */
+    skewX: "u32",
+    skewDy: "u32",
+    /** Channel offsets of this dispatch into dw, which is [CoAll, CiAll, k…] at skewOut in its binding. */
+    coOff: "u32",
+    ciOff: "u32",
+    CoAll: "u32",
+    CiAll: "u32",
+    skewOut: "u32",
+  } as const,
+);
+
 function wgradSource(s: WgradSpec): string {
   const TW = 4, Kw = s.K[2];
   const NX = (TW - 1) * s.S[2] + (Kw - 1) * s.Dl[2] + 1;
@@ -474,54 +565,46 @@ function wgradSource(s: WgradSpec): string {
     )
   ).join("\n          ");
   const gRows = C.map((c) =>
-    `let gRow${c} = ((b * Co + min(co0 + ${c}u, Co - 1u)) * Do + od) * Ho * Wo + oh * Wo + U(18u);`
+    `let gRow${c} = ((b * Co + min(co0 + ${c}u, Co - 1u)) * Do + od) * Ho * Wo + oh * Wo + skewDy;`
   )
     .join("\n      ");
   const xRows = I.map((i) =>
-    `let xRow${i} = (((b * Ci + min(ci0 + ${i}u, Ci - 1u)) * u32(Di) + u32(id)) * u32(Hi) + u32(ih)) * u32(Wi) + U(17u);`
+    `let xRow${i} = (((b * Ci + min(ci0 + ${i}u, Ci - 1u)) * u32(Di) + u32(id)) * u32(Hi) + u32(ih)) * u32(Wi) + skewX;`
   ).join("\n        ");
   const store = C.map((c) =>
     I.map((i) =>
-      `if (co0 + ${c}u < Co && ci0 + ${i}u < Ci) { let o = outBase + ((((co0 + ${c}u + U(19u)) * U(22u) + ci0 + ${i}u + U(20u)) * ${
+      `if (co0 + ${c}u < Co && ci0 + ${i}u < Ci) { let o = outBase + ((((co0 + ${c}u + coOff) * CiAll + ci0 + ${i}u + ciOff) * ${
         s.K[0]
       }u + kd) * ${s.K[1]}u + kh) * ${Kw}u; ${KW.map((k) => `DW[o + ${k}u] = a${c}_${i}_${k};`).join(" ")} }`
     ).join("\n  ")
   ).join("\n  ");
-  return `
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> DY: array<f32>;
-@group(0) @binding(2) var<storage, read_write> DW: array<f32>;
-${kernelPrelude(3)}
+  return `${WGRAD_LAYOUT.header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${WGRAD_LAYOUT.lets}
   let t = linearGroup(wid, nwg) * ${WG}u + lid;
-  if (t >= U(15u)) { return; }
-  let B = U(0u); let Ci = U(1u); let Di = i32(U(2u)); let Hi = i32(U(3u)); let Wi = i32(U(4u)); let Co = U(5u);
-  let Do = U(6u); let Ho = U(7u); let Wo = U(8u);
-  let tilesCo = U(12u); let tilesCi = U(13u); let chunkLen = U(14u); let chunks = U(16u);
+  if (t >= total) { return; }
   var r = t;
   let kh = r % ${s.K[1]}u; r = r / ${s.K[1]}u;
   let kd = r % ${s.K[0]}u; r = r / ${s.K[0]}u;
   let cit = r % tilesCi; r = r / tilesCi;
   let cot = r % tilesCo; let chunk = r / tilesCo;
   let co0 = cot * ${s.tco}u; let ci0 = cit * ${s.tci}u;
-  // U(17)/U(18): skews of x/dy in their bindings; U(19)/U(20): channel offsets of this chunk into dw
-  // [U(21), U(22), k…]; U(23): skew of the output binding.
-  let outBase = chunk * U(21u) * U(22u) * ${s.K[0] * s.K[1] * Kw}u + U(23u);
+  let outBase = chunk * CoAll * CiAll * ${s.K[0] * s.K[1] * Kw}u + skewOut;
   ${acc}
   let r0 = chunk * chunkLen; let r1 = min(B * Do, r0 + chunkLen);
   for (var bo = r0; bo < r1; bo++) {
     let b = bo / Do; let od = bo % Do;
-    let id = i32(od * ${s.S[0]}u + kd * ${s.Dl[0]}u) - bitcast<i32>(U(9u));
+    let id = i32(od * ${s.S[0]}u + kd * ${s.Dl[0]}u) - padD;
     if (id < 0 || id >= Di) { continue; }
     for (var oh = 0u; oh < Ho; oh++) {
-      let ih = i32(oh * ${s.S[1]}u + kh * ${s.Dl[1]}u) - bitcast<i32>(U(10u));
+      let ih = i32(oh * ${s.S[1]}u + kh * ${s.Dl[1]}u) - padH;
       if (ih < 0 || ih >= Hi) { continue; }
       ${gRows}
         ${xRows}
       for (var ow0 = 0u; ow0 < Wo; ow0 += 4u) {
-        let iw0 = i32(ow0 * ${s.S[2]}u) - bitcast<i32>(U(11u));
+        let iw0 = i32(ow0 * ${s.S[2]}u) - padW;
           ${loadG}
           ${loadX}
           ${xv}
@@ -556,30 +639,34 @@ export function runConvWeightGrad(
     target: GPUBuffer | GPUBufferBinding,
     rowsPerChunk: number,
     nChunks: number,
-    extra: number[],
+    place: { skewX: number; skewDy: number; coOff: number; ciOff: number; skewOut: number },
   ) => {
     const tilesCo = Math.ceil(Co / tco), tilesCi = Math.ceil(Ci / tci);
     const total = tilesCo * tilesCi * g.kernel[0] * g.kernel[1] * nChunks;
-    const u = [
+    const [Di, Hi, Wi] = g.inDims, [Do, Ho, Wo] = g.outDims, [padD, padH, padW] = g.padBefore;
+    const u = WGRAD_LAYOUT.pack({
       B,
       Ci,
-      ...g.inDims,
+      Di,
+      Hi,
+      Wi,
       Co,
-      ...g.outDims,
-      ...g.padBefore,
+      Do,
+      Ho,
+      Wo,
+      padD,
+      padH,
+      padW,
       tilesCo,
       tilesCi,
-      rowsPerChunk,
+      chunkLen: rowsPerChunk,
       total,
-      nChunks,
-      ...extra,
-    ];
-    rt.dispatch(
-      wgradSource(spec),
-      [xb, gb, target],
-      new Uint32Array(new Int32Array(u.map(i32s)).buffer),
-      Math.ceil(total / WG),
-    );
+      chunks: nChunks,
+      ...place,
+      CoAll: g.Co,
+      CiAll: g.Ci,
+    });
+    rt.dispatch(wgradSource(spec), [xb, gb, target], u, Math.ceil(total / WG));
   };
   const limit = rt.bindingLimit / 4 - rt.offsetAlignment / 4;
   if (g.B * g.Ci * inVol <= limit && g.B * g.Co * outVol <= limit) {
@@ -590,7 +677,13 @@ export function runConvWeightGrad(
     const chunkLen = Math.ceil(rows / chunks);
     const nChunks = Math.ceil(rows / chunkLen);
     const target = nChunks === 1 ? dw : tmp(nChunks * size * 4);
-    run(g.B, g.Ci, g.Co, x, dy, target, chunkLen, nChunks, [0, 0, 0, 0, g.Co, g.Ci, 0]);
+    run(g.B, g.Ci, g.Co, x, dy, target, chunkLen, nChunks, {
+      skewX: 0,
+      skewDy: 0,
+      coOff: 0,
+      ciOff: 0,
+      skewOut: 0,
+    });
     if (target !== dw) {
       runReduce(rt, "sum", target, dw, 1, nChunks, size, tmp, free);
       free(target);
@@ -613,15 +706,13 @@ export function runConvWeightGrad(
       for (let ci0 = 0; ci0 < g.Ci; ci0 += ciPer) {
         const nci = Math.min(ciPer, g.Ci - ci0);
         const wx = window(rt, x, (b * g.Ci + ci0) * inVol, nci * inVol);
-        run(1, nci, nco, wx.binding, wg.binding, wo.binding, g.outDims[0], 1, [
-          wx.skew,
-          wg.skew,
-          co0,
-          ci0,
-          g.Co,
-          g.Ci,
-          wo.skew,
-        ]);
+        run(1, nci, nco, wx.binding, wg.binding, wo.binding, g.outDims[0], 1, {
+          skewX: wx.skew,
+          skewDy: wg.skew,
+          coOff: co0,
+          ciOff: ci0,
+          skewOut: wo.skew,
+        });
       }
     }
   }

@@ -76,3 +76,7 @@ export class BufferPool {
     this.#stats.peak = this.#stats.current;
   }
 }
+
+/** Scratch buffers for multi-pass kernels: `Tmp` acquires one of at least `bytes`, `Free` returns it. */
+export type Tmp = (bytes: number) => GPUBuffer;
+export type Free = (b: GPUBuffer) => void;

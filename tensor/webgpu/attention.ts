@@ -5,7 +5,8 @@
  * query tile, another dK and dV per key tile, so nothing is scattered. Head sizes are baked into the source.
  */
 import type { AttentionArgs } from "../backend/geometry.ts";
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
+import { type BufferDecl, kernelLayout } from "./kernel.ts";
 import { window } from "./chunk.ts";
 
 const WG = 64;
@@ -25,31 +26,39 @@ function rowsFor(budget: number, a: AttentionArgs): number {
 const NEG = "-3.4028234663852886e38";
 
 const range = (n: number) => [...Array(n).keys()];
-const f32bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];
 
-function head(bindings: string[], extra = ""): string {
-  return `${bindings.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b};`).join("\n")}
-${kernelPrelude(bindings.length)}
+const BUFFERS = ["Q", "K", "V", "O", "LSE", "DO", "DQ", "DD", "DK", "DV"] as const;
+type BufferName = typeof BUFFERS[number];
+/** Element skew of each buffer inside its binding: slices run in chunks when a tensor exceeds one binding. */
+const skewName = (n: BufferName) => `skew${n}` as const;
+const UNIFORMS = {
+  BH: "u32",
+  Tq: "u32",
+  Tk: "u32",
+  scale: "f32",
+  ...Object.fromEntries(BUFFERS.map((n) => [skewName(n), "u32"])) as Record<`skew${BufferName}`, "u32">,
+} as const;
+/** All attention kernels read the same uniforms, so one packer serves them all. */
+const pack = kernelLayout([], UNIFORMS).pack;
+
+const read = (name: BufferName): BufferDecl => ({ name, type: "f32" });
+const write = (name: BufferName): BufferDecl => ({ name, type: "f32", access: "read_write" });
+
+function head(buffers: BufferDecl[], extra = ""): string {
+  const layout = kernelLayout(buffers, UNIFORMS);
+  return `${layout.header}
 ${extra}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let t = linearGroup(wid, nwg) * ${WG}u + lid;
-  let BH = U(0u); let Tq = U(1u); let Tk = U(2u); let scale = UF(3u);`;
+  ${layout.lets}
+  let t = linearGroup(wid, nwg) * ${WG}u + lid;`;
 }
 
 function forwardSource(d: number, dv: number, TQ: number, BK: number): string {
   const R = range(TQ), C = range(d), CV = range(dv), KB = range(BK);
   const dot = (r: number, b: number) => C.map((c) => `q${r}_${c} * k${b}_${c}`).join(" + ");
-  return `${
-    head([
-      "read> Q: array<f32>",
-      "read> K: array<f32>",
-      "read> V: array<f32>",
-      "read_write> O: array<f32>",
-      "read_write> LSE: array<f32>",
-    ])
-  }
+  return `${head([read("Q"), read("K"), read("V"), write("O"), write("LSE")])}
   let tiles = (Tq + ${TQ - 1}u) / ${TQ}u;
   if (t >= BH * tiles) { return; }
   let s = t / tiles; let i0 = (t % tiles) * ${TQ}u;
@@ -108,16 +117,7 @@ function forwardSource(d: number, dv: number, TQ: number, BK: number): string {
 function gradQSource(d: number, dv: number, TQ: number): string {
   const R = range(TQ), C = range(d), CV = range(dv);
   return `${
-    head([
-      "read> Q: array<f32>",
-      "read> K: array<f32>",
-      "read> V: array<f32>",
-      "read> O: array<f32>",
-      "read> LSE: array<f32>",
-      "read> DO: array<f32>",
-      "read_write> DQ: array<f32>",
-      "read_write> DD: array<f32>",
-    ])
+    head([read("Q"), read("K"), read("V"), read("O"), read("LSE"), read("DO"), write("DQ"), write("DD")])
   }
   let tiles = (Tq + ${TQ - 1}u) / ${TQ}u;
   if (t >= BH * tiles) { return; }
@@ -158,16 +158,7 @@ function gradQSource(d: number, dv: number, TQ: number): string {
 function gradKVSource(d: number, dv: number, TQ: number): string {
   const R = range(TQ), C = range(d), CV = range(dv);
   return `${
-    head([
-      "read> Q: array<f32>",
-      "read> K: array<f32>",
-      "read> V: array<f32>",
-      "read> LSE: array<f32>",
-      "read> DO: array<f32>",
-      "read> DD: array<f32>",
-      "read_write> DK: array<f32>",
-      "read_write> DV: array<f32>",
-    ])
+    head([read("Q"), read("K"), read("V"), read("LSE"), read("DO"), read("DD"), write("DK"), write("DV")])
   }
   let tiles = (Tk + ${TQ - 1}u) / ${TQ}u;
   if (t >= BH * tiles) { return; }
@@ -203,27 +194,13 @@ function gradKVSource(d: number, dv: number, TQ: number): string {
 }`;
 }
 
-// Element skew of each buffer inside its binding (U(4 + k)): slices are dispatched in chunks when a tensor is
-// larger than one storage binding.
-const SKEW_SLOT: Record<string, number> = {
-  Q: 4,
-  K: 5,
-  V: 6,
-  O: 7,
-  LSE: 8,
-  DO: 9,
-  DQ: 10,
-  DD: 11,
-  DK: 12,
-  DV: 13,
-};
-
+/** Offsets every buffer index by that buffer's skew. */
 function withSkews(src: string): string {
-  return src.replace(/\b(Q|K|V|O|LSE|DO|DQ|DD|DK|DV)\[/g, (_, n: string) => `${n}[U(${SKEW_SLOT[n]}u) + `);
+  return src.replace(/\b(Q|K|V|O|LSE|DO|DQ|DD|DK|DV)\[/g, (_, n: BufferName) => `${n}[${skewName(n)} + `);
 }
 
 /** Per-slice float counts of each buffer. */
-function sliceFloats(a: AttentionArgs): Record<string, number> {
+function sliceFloats(a: AttentionArgs): Record<BufferName, number> {
   const q = a.Tq * a.d, k = a.Tk * a.d, v = a.Tk * a.dv, o = a.Tq * a.dv;
   return { Q: q, K: k, V: v, O: o, LSE: a.Tq, DO: o, DQ: q, DD: a.Tq, DK: k, DV: v };
 }
@@ -232,7 +209,7 @@ function sliceFloats(a: AttentionArgs): Record<string, number> {
 function sliced(
   rt: Runtime,
   src: string,
-  names: string[],
+  names: BufferName[],
   bufs: GPUBuffer[],
   a: AttentionArgs,
   rows: number,
@@ -248,14 +225,17 @@ function sliced(
   }
   for (let s0 = 0; s0 < a.BH; s0 += n) {
     const cnt = Math.min(n, a.BH - s0);
-    const u = new Array<number>(14).fill(0);
-    u[0] = cnt, u[1] = a.Tq, u[2] = a.Tk, u[3] = f32bits(a.scale);
+    const skews = Object.fromEntries(BUFFERS.map((n) => [skewName(n), 0])) as Record<
+      `skew${BufferName}`,
+      number
+    >;
     const bound = bufs.map((b, k) => {
       if (cnt === a.BH) return b;
       const w = window(rt, b, s0 * per[names[k]], cnt * per[names[k]]);
-      u[SKEW_SLOT[names[k]]] = w.skew;
+      skews[skewName(names[k])] = w.skew;
       return w.binding;
     });
+    const u = pack({ BH: cnt, Tq: a.Tq, Tk: a.Tk, scale: a.scale, ...skews });
     const groups = cnt * Math.ceil(T / rows);
     rt.dispatch(withSkews(src), bound, u, Math.ceil(groups / WG));
   }
@@ -299,8 +279,8 @@ export function runAttentionBackward(
   a: AttentionArgs,
 ): void {
   const rows = rowsFor(attentionTile.backwardBudget, a);
-  const qNames = ["Q", "K", "V", "O", "LSE", "DO", "DQ", "DD"],
-    kvNames = ["Q", "K", "V", "LSE", "DO", "DD", "DK", "DV"];
+  const qNames: BufferName[] = ["Q", "K", "V", "O", "LSE", "DO", "DQ", "DD"],
+    kvNames: BufferName[] = ["Q", "K", "V", "LSE", "DO", "DD", "DK", "DV"];
   sliced(rt, gradQSource(a.d, a.dv, rows), qNames, [q, k, v, o, lse, dout, dq, dd], a, rows, a.Tq);
   sliced(rt, gradKVSource(a.d, a.dv, rows), kvNames, [q, k, v, lse, dout, dd, dk, dv], a, rows, a.Tk);
 }

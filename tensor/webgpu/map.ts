@@ -2,7 +2,8 @@
  * Elementwise kernels ("map"): up to three inputs, NumPy broadcasting, one generator for every op.
  * Expressions are written over the alias `T` (f32, i32, f16 or vec4<f32>) so one text serves scalar and vec4.
  */
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
+import { kernelLayout } from "./kernel.ts";
 import type { MapOp } from "../backend/ops.ts";
 import type { DType } from "../dtype.ts";
 import { bytesPerElement, wgslType } from "../dtype.ts";
@@ -90,6 +91,22 @@ export interface MapInput {
 const WG = 256;
 const MAX_RANK = 6;
 
+const UNIFORMS = {
+  n: "u32",
+  rank: "u32",
+  /** Scalar operands of ops like clamp and affine. */
+  s0: "f32",
+  s1: "f32",
+  dims: ["u32", MAX_RANK],
+  /** Strides of input k over the output dims at [k·MAX_RANK, (k + 1)·MAX_RANK). */
+  strides: ["u32", 3 * MAX_RANK],
+  /** First output of this chunk, and the element at which input k is bound (chunking). */
+  first: "u32",
+  skews: ["u32", 3],
+} as const;
+/** Packing depends on the uniforms only, not on the bindings of a particular kernel. */
+const pack = kernelLayout([], UNIFORMS).pack;
+
 function source(op: MapOp, inDtypes: DType[], outDtype: DType, mode: "contig" | "vec4" | "strided") {
   // A cast computes in the output type; every other op in its inputs' type.
   const computeType = wgslType(op === "cast" ? outDtype : inDtypes[0] ?? outDtype);
@@ -99,23 +116,24 @@ function source(op: MapOp, inDtypes: DType[], outDtype: DType, mode: "contig" | 
   const vec = mode === "vec4";
   const alias = vec ? `vec4<${computeType}>` : computeType;
   const elem = (t: string) => (vec ? `vec4<${t}>` : t);
+  const layout = kernelLayout([
+    ...inDtypes.map((d, k) => ({ name: `in${k}`, type: elem(wgslType(d)) })),
+    { name: "out", type: elem(outType), access: "read_write" as const },
+  ], UNIFORMS);
   let decl = needF16 ? "enable f16;\n" : "";
   decl += `alias T = ${alias};\n`;
-  inDtypes.forEach((d, k) => {
-    decl += `@group(0) @binding(${k}) var<storage, read> in${k}: array<${elem(wgslType(d))}>;\n`;
-  });
-  decl += `@group(0) @binding(${inDtypes.length}) var<storage, read_write> out: array<${elem(outType)}>;\n`;
-  decl += kernelPrelude(inDtypes.length + 1);
+  decl += layout.header;
   if (computeType !== "i32") decl += FLOAT_HELPERS;
   let body = "";
   if (mode === "strided") {
-    // U(28) is the first output of this chunk; U(29 + k) the element at which input k is bound (chunking).
-    body += `  var rem = i + U(28u); var o0 = 0u; var o1 = 0u; var o2 = 0u;\n`;
+    body += `  var rem = i + first; var o0 = 0u; var o1 = 0u; var o2 = 0u;\n`;
     body +=
-      `  for (var d = i32(U(1u)) - 1; d >= 0; d--) {\n    let dim = U(4u + u32(d)); let q = rem % dim; rem = rem / dim;\n`;
-    for (let k = 0; k < inDtypes.length; k++) body += `    o${k} += q * U(${10 + 6 * k}u + u32(d));\n`;
+      `  for (var d = i32(rank) - 1; d >= 0; d--) {\n    let dim = dims(u32(d)); let q = rem % dim; rem = rem / dim;\n`;
+    for (let k = 0; k < inDtypes.length; k++) {
+      body += `    o${k} += q * strides(${MAX_RANK * k}u + u32(d));\n`;
+    }
     body += `  }\n`;
-    inDtypes.forEach((_, k) => (body += `  let ${names[k]} = T(in${k}[o${k} - U(${29 + k}u)]);\n`));
+    inDtypes.forEach((_, k) => (body += `  let ${names[k]} = T(in${k}[o${k} - skews(${k}u)]);\n`));
   } else {
     inDtypes.forEach((_, k) => (body += `  let ${names[k]} = T(in${k}[i]);\n`));
   }
@@ -124,9 +142,9 @@ function source(op: MapOp, inDtypes: DType[], outDtype: DType, mode: "contig" | 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${layout.lets}
   let i = linearGroup(wid, nwg) * ${WG}u + lid;
-  if (i >= U(0u)) { return; }
-  let s0 = UF(2u); let s1 = UF(3u);
+  if (i >= n) { return; }
 ${body}  out[i] = ${outCast}(${MAP_OPS[op]});
 }
 `;
@@ -145,8 +163,7 @@ export function runMap(
   scalars: [number, number] = [0, 0],
 ): void {
   const n = outShape.reduce((a, b) => a * b, 1);
-  const f = new Float32Array(scalars);
-  const sBits = new Uint32Array(f.buffer);
+  const [s0, s1] = scalars;
   const contiguous = inputs.every((x) => x.strides === null);
   const allF32 = outDtype === "float32" && inputs.every((x) => x.dtype === "float32");
   const bytes = (d: DType) => bytesPerElement(d);
@@ -157,12 +174,13 @@ export function runMap(
     const unit = [...inputs.map((x) => bytes(x.dtype)), bytes(outDtype)].map((b) => (vec4 ? 4 * b : b));
     const bufs = [...inputs.map((x) => x.buffer), out];
     // Tensors larger than one binding run in chunks over sub-ranges of every operand.
-    for (const [s0, s1] of unitRanges(rt, `elementwise ${op}`, count, unit)) {
-      const whole = s0 === 0 && s1 === count;
+    for (const [r0, r1] of unitRanges(rt, `elementwise ${op}`, count, unit)) {
+      const whole = r0 === 0 && r1 === count;
       const bound = whole
         ? bufs
-        : bufs.map((b, k) => sub(b, s0 * unit[k], Math.ceil(((s1 - s0) * unit[k]) / 4) * 4));
-      rt.dispatch(src, bound, [s1 - s0, 0, sBits[0], sBits[1]], Math.ceil((s1 - s0) / WG));
+        : bufs.map((b, k) => sub(b, r0 * unit[k], Math.ceil(((r1 - r0) * unit[k]) / 4) * 4));
+      const u = pack({ n: r1 - r0, rank: 0, s0, s1, dims: [], strides: [], first: 0, skews: [] });
+      rt.dispatch(src, bound, u, Math.ceil((r1 - r0) / WG));
     }
     return;
   }
@@ -173,27 +191,22 @@ export function runMap(
       `elementwise ${op}: broadcast of rank ${c.shape.length} exceeds ${MAX_RANK} after merging dims`,
     );
   }
-  const u = new Array<number>(32).fill(0);
-  u[1] = c.shape.length;
-  u[2] = sBits[0];
-  u[3] = sBits[1];
-  c.shape.forEach((d, i) => (u[4 + i] = d));
-  c.strides.forEach((s, k) => s.forEach((v, i) => (u[10 + 6 * k + i] = v)));
+  const strides = new Array<number>(3 * MAX_RANK).fill(0);
+  c.strides.forEach((s, k) => s.forEach((v, i) => (strides[MAX_RANK * k + i] = v)));
   const src = source(op, inputs.map((x) => x.dtype), outDtype, "strided");
   // Chunks split the output; inputs contiguous with it are bound alongside, broadcast ones whole.
   const chunked = inputs.map((x) => x.strides === null);
   const unit = [bytes(outDtype), ...inputs.filter((_, k) => chunked[k]).map((x) => bytes(x.dtype))];
-  for (const [s0, s1] of unitRanges(rt, `elementwise ${op}`, n, unit)) {
-    const whole = s0 === 0 && s1 === n;
+  for (const [r0, r1] of unitRanges(rt, `elementwise ${op}`, n, unit)) {
+    const whole = r0 === 0 && r1 === n;
     const part = (b: GPUBuffer, d: DType) =>
-      whole ? b : sub(b, s0 * bytes(d), Math.ceil(((s1 - s0) * bytes(d)) / 4) * 4);
+      whole ? b : sub(b, r0 * bytes(d), Math.ceil(((r1 - r0) * bytes(d)) / 4) * 4);
     const bound = [
       ...inputs.map((x, k) => (chunked[k] ? part(x.buffer, x.dtype) : x.buffer)),
       part(out, outDtype),
     ];
-    u[0] = s1 - s0;
-    u[28] = s0;
-    inputs.forEach((_, k) => (u[29 + k] = chunked[k] && !whole ? s0 : 0));
-    rt.dispatch(src, bound, u, Math.ceil((s1 - s0) / WG));
+    const skews = inputs.map((_, k) => chunked[k] && !whole ? r0 : 0);
+    const u = pack({ n: r1 - r0, rank: c.shape.length, s0, s1, dims: c.shape, strides, first: r0, skews });
+    rt.dispatch(src, bound, u, Math.ceil((r1 - r0) / WG));
   }
 }

@@ -4,9 +4,29 @@
  * No workgroup memory or barriers: on llvmpipe barriers cost more than the reuse they buy.
  */
 import type { MatmulArgs } from "../backend/geometry.ts";
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
+import { kernelLayout } from "./kernel.ts";
 
 const WG = 64;
+
+const UNIFORMS = {
+  M: "u32",
+  N: "u32",
+  K: "u32",
+  batch: "u32",
+  /** Elements between consecutive batch matrices of A and B (0 broadcasts). */
+  strideA: "u32",
+  strideB: "u32",
+  tilesN: "u32",
+  tilesM: "u32",
+} as const;
+const [SCALAR, VEC4] = ["f32", "vec4<f32>"].map((type) =>
+  kernelLayout([
+    { name: "A", type },
+    { name: "B", type },
+    { name: "C", type, access: "read_write" },
+  ], UNIFORMS)
+);
 
 function source(tm: number, tn: number, vec4: boolean, transA: boolean, transB: boolean): string {
   const rows = [...Array(tm).keys()];
@@ -31,22 +51,18 @@ function source(tm: number, tn: number, vec4: boolean, transA: boolean, transB: 
           .join(" ")
       } }`
     ).join("\n  ");
-    return `
-@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> C: array<vec4<f32>>;
-${kernelPrelude(3)}
+    return `${VEC4.header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${VEC4.lets}
   let t = linearGroup(wid, nwg) * ${WG}u + lid;
-  let M = U(0u); let N = U(1u); let K = U(2u); let batch = U(3u); let tilesN = U(6u); let tilesM = U(7u);
   if (t >= tilesN * tilesM * batch) { return; }
   let K4 = K / 4u; let N4 = N / 4u;
   let n4 = (t % tilesN) * ${tn / 4}u;
   let m0 = ((t / tilesN) % tilesM) * ${tm}u;
   let b = t / (tilesN * tilesM);
-  let aBase = b * U(4u) / 4u; let bBase = b * U(5u) / 4u; let cBase = b * M * N4;
+  let aBase = b * strideA / 4u; let bBase = b * strideB / 4u; let cBase = b * M * N4;
   ${accDecl}
   for (var k4 = 0u; k4 < K4; k4++) {
     ${loadA}
@@ -75,21 +91,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         .join(" ")
     } }`
   ).join("\n  ");
-  return `
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
-${kernelPrelude(3)}
+  return `${SCALAR.header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${SCALAR.lets}
   let t = linearGroup(wid, nwg) * ${WG}u + lid;
-  let M = U(0u); let N = U(1u); let K = U(2u); let batch = U(3u); let tilesN = U(6u); let tilesM = U(7u);
   if (t >= tilesN * tilesM * batch) { return; }
   let n0 = (t % tilesN) * ${tn}u;
   let m0 = ((t / tilesN) % tilesM) * ${tm}u;
   let b = t / (tilesN * tilesM);
-  let aBase = b * U(4u); let bBase = b * U(5u); let cBase = b * M * N;
+  let aBase = b * strideA; let bBase = b * strideB; let cBase = b * M * N;
   ${rowIdx}
   ${colIdx}
   ${accDecl}
@@ -119,7 +131,7 @@ export function runMatmul(rt: Runtime, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer,
     p.batchStrideB % 4 === 0;
   const { tm, tn } = pickTile(p);
   const tilesN = Math.ceil(p.N / tn), tilesM = Math.ceil(p.M / tm);
-  const u = [p.M, p.N, p.K, p.batch, p.batchStrideA, p.batchStrideB, tilesN, tilesM];
+  const u = SCALAR.pack({ ...p, strideA: p.batchStrideA, strideB: p.batchStrideB, tilesN, tilesM });
   rt.dispatch(
     source(tm, tn, vec4, p.transA, p.transB),
     [a, b, c],

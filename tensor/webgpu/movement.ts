@@ -2,7 +2,8 @@
  * Data movement kernels: strided gather (permute, slice, expand), constant pad, copy into a strided region
  * (concat), and index-select along an axis with its backward. They move whole elements of any dtype.
  */
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
+import { type BufferDecl, type KernelLayout, kernelLayout, type UniformDecls } from "./kernel.ts";
 import { collapseDims } from "../shape.ts";
 import { stridesOf } from "../shape.ts";
 import type { DType } from "../dtype.ts";
@@ -11,45 +12,69 @@ import { wgslType } from "../dtype.ts";
 const WG = 256;
 const MAX_RANK = 6;
 
-function header(dtype: DType, inputs: number): string {
+const REGION_UNIFORMS = {
+  n: "u32",
+  rank: "u32",
+  offset: "u32",
+  dims: ["u32", MAX_RANK],
+  strides: ["u32", MAX_RANK],
+} as const;
+const padUniforms = <T extends "i32" | "f32">(value: T) => ({
+  n: "u32",
+  rank: "u32",
+  value,
+  outDims: ["u32", MAX_RANK],
+  inDims: ["u32", MAX_RANK],
+  before: ["i32", MAX_RANK],
+} as const);
+const INDEX_UNIFORMS = { n: "u32", outer: "u32", D: "u32", inner: "u32", J: "u32" } as const;
+
+/** Bindings `in0`, (`idx`), `out` of element type `dtype`. */
+function layout<U extends UniformDecls>(dtype: DType, uniforms: U, withIndex = false): KernelLayout<U> {
   const t = wgslType(dtype);
-  let s = dtype === "float16" ? "enable f16;\n" : "";
-  for (let k = 0; k < inputs; k++) s += `@group(0) @binding(${k}) var<storage, read> in${k}: array<${t}>;\n`;
-  s += `@group(0) @binding(${inputs}) var<storage, read_write> out: array<${t}>;\n`;
-  return s + kernelPrelude(inputs + 1);
+  const buffers: BufferDecl[] = [{ name: "in0", type: t }];
+  if (withIndex) buffers.push({ name: "idx", type: "i32" });
+  buffers.push({ name: "out", type: t, access: "read_write" });
+  return kernelLayout(buffers, uniforms);
 }
 
-const MAIN = `@compute @workgroup_size(${WG})
+/** Header and the opening of `main` up to the bounds check on `n`. */
+function open(dtype: DType, k: KernelLayout<UniformDecls>): string {
+  return `${dtype === "float16" ? "enable f16;\n" : ""}${k.header}
+@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${k.lets}
   let i = linearGroup(wid, nwg) * ${WG}u + lid;
-  if (i >= U(0u)) { return; }`;
+  if (i >= n) { return; }`;
+}
 
 // One kernel both ways: gather `out[i] = in[offset + Σ coord·strides]`, or scatter `out[that] = in[i]`.
 function regionCopy(dtype: DType, scatter: boolean): string {
-  return `${header(dtype, 1)}
-${MAIN}
-  var rem = i; var off = U(2u);
-  for (var d = i32(U(1u)) - 1; d >= 0; d--) {
-    let dim = U(4u + u32(d)); off += (rem % dim) * U(10u + u32(d)); rem = rem / dim;
+  return `${open(dtype, layout(dtype, REGION_UNIFORMS))}
+  var rem = i; var off = offset;
+  for (var d = i32(rank) - 1; d >= 0; d--) {
+    let dim = dims(u32(d)); off += (rem % dim) * strides(u32(d)); rem = rem / dim;
   }
   ${scatter ? "out[off] = in0[i];" : "out[i] = in0[off];"}
 }`;
 }
 
+/** The fill value is read as i32 for int32 tensors, else as f32 (converted to the element type in WGSL). */
+const padLayout = (dtype: DType) => layout(dtype, padUniforms(dtype === "int32" ? "i32" : "f32"));
+
 function pad(dtype: DType): string {
   const t = wgslType(dtype);
-  const value = dtype === "int32" ? "bitcast<i32>(U(2u))" : `${t}(UF(2u))`;
-  return `${header(dtype, 1)}
-${MAIN}
+  const fill = dtype === "int32" ? "value" : `${t}(value)`;
+  return `${open(dtype, padLayout(dtype))}
   var rem = i; var off = 0u; var inStride = 1u; var inside = true;
-  for (var d = i32(U(1u)) - 1; d >= 0; d--) {
-    let dim = U(4u + u32(d)); let c = i32(rem % dim) - bitcast<i32>(U(16u + u32(d))); rem = rem / dim;
-    let inDim = U(10u + u32(d));
+  for (var d = i32(rank) - 1; d >= 0; d--) {
+    let dim = outDims(u32(d)); let c = i32(rem % dim) - before(u32(d)); rem = rem / dim;
+    let inDim = inDims(u32(d));
     if (c < 0 || c >= i32(inDim)) { inside = false; } else { off += u32(c) * inStride; }
     inStride *= inDim;
   }
-  if (inside) { out[i] = in0[off]; } else { out[i] = ${value}; }
+  if (inside) { out[i] = in0[off]; } else { out[i] = ${fill}; }
 }`;
 }
 
@@ -66,10 +91,13 @@ function runRegionCopy(
   const n = shape.reduce((a, b) => a * b, 1);
   const c = collapseDims(shape, [stridesOf(shape), strides]);
   if (c.shape.length > MAX_RANK) throw new Error(`region copy: rank ${c.shape.length} > ${MAX_RANK}`);
-  const u = new Array<number>(16).fill(0);
-  u[0] = n, u[1] = c.shape.length, u[2] = offset;
-  c.shape.forEach((d, i) => (u[4 + i] = d));
-  c.strides[1].forEach((s, i) => (u[10 + i] = s));
+  const u = layout(dtype, REGION_UNIFORMS).pack({
+    n,
+    rank: c.shape.length,
+    offset,
+    dims: c.shape,
+    strides: c.strides[1],
+  });
   rt.dispatch(regionCopy(dtype, scatter), [input, out], u, Math.ceil(n / WG));
 }
 
@@ -113,12 +141,14 @@ export function runPad(
   if (inShape.length > MAX_RANK) throw new Error(`pad: rank ${inShape.length} > ${MAX_RANK}`);
   const outShape = inShape.map((d, i) => d + before[i] + after[i]);
   const n = outShape.reduce((a, b) => a * b, 1);
-  const u = new Array<number>(22).fill(0);
-  const bits = dtype === "int32" ? new Int32Array([value]) : new Float32Array([value]);
-  u[0] = n, u[1] = inShape.length, u[2] = new Uint32Array(bits.buffer)[0];
-  outShape.forEach((d, i) => (u[4 + i] = d));
-  inShape.forEach((d, i) => (u[10 + i] = d));
-  before.forEach((d, i) => (u[16 + i] = d >>> 0));
+  const u = padLayout(dtype).pack({
+    n,
+    rank: inShape.length,
+    value,
+    outDims: outShape,
+    inDims: inShape,
+    before,
+  });
   rt.dispatch(pad(dtype), [input, out], u, Math.ceil(n / WG));
 }
 
@@ -133,13 +163,7 @@ function indexSelect(dtype: DType, backward: boolean): string {
     : `let inIdx = i % inner; let j = (i / inner) % J; let o = i / (inner * J);
   let d = min(u32(max(idx[j], 0)), D - 1u);
   out[i] = in0[(o * D + d) * inner + inIdx];`;
-  return `${dtype === "float16" ? "enable f16;\n" : ""}
-@group(0) @binding(0) var<storage, read> in0: array<${t}>;
-@group(0) @binding(1) var<storage, read> idx: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<${t}>;
-${kernelPrelude(3)}
-${MAIN}
-  let outer = U(1u); let D = U(2u); let inner = U(3u); let J = U(4u);
+  return `${open(dtype, layout(dtype, INDEX_UNIFORMS, true))}
   ${body}
 }`;
 }
@@ -161,5 +185,6 @@ export function runIndexSelect(
   backward: boolean,
 ): void {
   const n = outer * (backward ? D : J) * inner;
-  rt.dispatch(indexSelect(dtype, backward), [x, idx, out], [n, outer, D, inner, J], Math.ceil(n / WG));
+  const u = layout(dtype, INDEX_UNIFORMS, true).pack({ n, outer, D, inner, J });
+  rt.dispatch(indexSelect(dtype, backward), [x, idx, out], u, Math.ceil(n / WG));
 }

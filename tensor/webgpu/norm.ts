@@ -5,10 +5,76 @@
  * accurate for million-element groups with a large mean offset, where Σx² − (Σx)²/n would cancel.
  */
 import type { GroupNormArgs } from "../backend/geometry.ts";
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
 import { window } from "./chunk.ts";
+import { type BufferDecl, type KernelLayout, kernelLayout } from "./kernel.ts";
 
 const WG = 64;
+
+/** Uniforms of the statistics passes: `rows` groups of `groupLen` values from group `row0` on. */
+const STATS_UNIFORMS = {
+  rows: "u32",
+  groupLen: "u32",
+  chunks: "u32",
+  eps: "f32",
+  /** Element skew of x inside its binding. */
+  skewX: "u32",
+  row0: "u32",
+} as const;
+
+/** Uniforms of the per-plane passes: `planes` (b, c) planes of S values from plane `plane0` on. */
+const PLANE_UNIFORMS = {
+  C: "u32",
+  S: "u32",
+  G: "u32",
+  chunks: "u32",
+  B: "u32",
+  planes: "u32",
+  plane0: "u32",
+  /** Element skews of the x, dy and output bindings. */
+  skewX: "u32",
+  skewDy: "u32",
+  skewOut: "u32",
+} as const;
+type PlaneLayout = KernelLayout<typeof PLANE_UNIFORMS>;
+
+const read = (name: string, type = "f32"): BufferDecl => ({ name, type });
+const write = (name: string, type = "f32"): BufferDecl => ({ name, type, access: "read_write" });
+
+const PARTIAL_STATS = kernelLayout([read("X", "V"), write("Part")], STATS_UNIFORMS);
+const MERGE_LAYOUT = kernelLayout([read("Part"), write("Stats"), read("X")], STATS_UNIFORMS);
+const APPLY = [false, true].map((affine) =>
+  kernelLayout(
+    [read("X", "V"), read("Stats"), write("Y", "V"), ...(affine ? [read("Gamma"), read("Beta")] : [])],
+    PLANE_UNIFORMS,
+  )
+);
+const PARTIAL_GRAD = kernelLayout(
+  [read("X", "V"), read("DY", "V"), read("Stats"), write("Part")],
+  PLANE_UNIFORMS,
+);
+const COEF = [false, true].map((affine) =>
+  kernelLayout(
+    [read("Part"), write("Coef"), ...(affine ? [read("Gamma"), write("DGamma"), write("DBeta")] : [])],
+    PLANE_UNIFORMS,
+  )
+);
+const INPUT_GRAD = [false, true].map((affine) =>
+  kernelLayout(
+    [
+      read("X", "V"),
+      read("DY", "V"),
+      read("Stats"),
+      read("Coef"),
+      write("DX", "V"),
+      ...(affine ? [read("Gamma")] : []),
+    ],
+    PLANE_UNIFORMS,
+  )
+);
+const pick = <T>(pair: T[], affine: boolean) => pair[affine ? 1 : 0];
+/** Every per-plane kernel reads PLANE_UNIFORMS, so one packer serves them all. */
+const packPlane = PARTIAL_GRAD.pack;
 
 // Kernels run on vec4s when the plane size allows (V = vec4<f32>), else on scalars (V = f32); `hsum` folds a V.
 function vecHead(vec: boolean): string {
@@ -23,17 +89,16 @@ const PER = 4;
 
 function partialStats(vec: boolean): string {
   return `${vecHead(vec)}
-@group(0) @binding(0) var<storage, read> X: array<V>;
-@group(0) @binding(1) var<storage, read_write> Part: array<f32>;
-${kernelPrelude(2)}
+${PARTIAL_STATS.header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${PARTIAL_STATS.lets}
   let t = linearGroup(wid, nwg) * ${WG}u + lid;
-  let rows = U(0u); let L = U(1u) / W; let chunks = U(2u);
+  let L = groupLen / W;
   if (t >= rows * chunks) { return; }
   let k = t % chunks; let row = t / chunks;
-  let base = row * L + U(4u) / W;
+  let base = row * L + skewX / W;
   // One shift per group (its first value), so partial means are small numbers and merge without round-off.
   let shift = V(X[base]${vec ? ".x" : ""});
   var s1 = V(0.0); var s2 = V(0.0); var n = 0u;
@@ -48,16 +113,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
 }
 
-const MERGE_STATS = `
-@group(0) @binding(0) var<storage, read> Part: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Stats: array<f32>;
-@group(0) @binding(2) var<storage, read> X: array<f32>;
-${kernelPrelude(3)}
+const MERGE_STATS = `${MERGE_LAYOUT.header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${MERGE_LAYOUT.lets}
   let row = linearGroup(wid, nwg) * ${WG}u + lid;
-  let rows = U(0u); let chunks = U(2u); let eps = UF(3u);
   if (row >= rows) { return; }
   var n = 0.0; var mean = 0.0; var m2 = 0.0;
   for (var k = 0u; k < chunks; k++) {
@@ -70,43 +131,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     m2 += Part[p + 2u] + delta * delta * n * nb / nab;
     n = nab;
   }
-  let so = (row + U(5u)) * 2u;
-  Stats[so] = X[row * U(1u) + U(4u)] + mean;
+  let so = (row + row0) * 2u;
+  Stats[so] = X[row * groupLen + skewX] + mean;
   Stats[so + 1u] = inverseSqrt(m2 / n + eps);
 }`;
 
 /** Shared prologue of the per-plane elementwise passes: plane bc, channel c, group row, first V index. */
-function planeHead(vec: boolean, bindings: string, uniformBinding: number): string {
+function planeHead(vec: boolean, layout: PlaneLayout): string {
   return `${vecHead(vec)}
-${bindings}
-${kernelPrelude(uniformBinding)}
+${layout.header}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${layout.lets}
   let t = linearGroup(wid, nwg) * 256u + lid;
-  // U(5): planes in this dispatch; U(6): index of its first plane; U(7..9): skews of x, dy, out bindings.
-  let C = U(0u); let SV = U(1u) / W; let G = U(2u);
+  let SV = S / W;
   let parts = (SV + ${PER - 1}u) / ${PER}u;
-  if (t >= U(5u) * parts) { return; }
+  if (t >= planes * parts) { return; }
   let bc = t / parts; let part = t - bc * parts;
-  let bcg = bc + U(6u);
+  let bcg = bc + plane0;
   let c = bcg % C; let b = bcg / C;
   let row = b * G + c / (C / G);
   let v0 = part * ${PER}u;
   let base = bc * SV;
-  let xb = base + U(7u) / W; let gb = base + U(8u) / W; let ob = base + U(9u) / W;`;
+  let xb = base + skewX / W; let gb = base + skewDy / W; let ob = base + skewOut / W;`;
 }
 
 function applySource(affine: boolean, vec: boolean): string {
-  const bindings = `@group(0) @binding(0) var<storage, read> X: array<V>;
-@group(0) @binding(1) var<storage, read> Stats: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<V>;
-${
-    affine
-      ? "@group(0) @binding(3) var<storage, read> Gamma: array<f32>;\n@group(0) @binding(4) var<storage, read> Beta: array<f32>;"
-      : ""
-  }`;
-  return `${planeHead(vec, bindings, affine ? 5 : 3)}
+  return `${planeHead(vec, pick(APPLY, affine))}
   let rstd = Stats[row * 2u + 1u];
   let a = rstd${affine ? " * Gamma[c]" : ""};
   let sh = ${affine ? "Beta[c]" : "0.0"} - Stats[row * 2u] * a;
@@ -119,50 +171,38 @@ ${
 
 function partialGrad(vec: boolean): string {
   return `${vecHead(vec)}
-@group(0) @binding(0) var<storage, read> X: array<V>;
-@group(0) @binding(1) var<storage, read> DY: array<V>;
-@group(0) @binding(2) var<storage, read> Stats: array<f32>;
-@group(0) @binding(3) var<storage, read_write> Part: array<f32>;
-${kernelPrelude(4)}
+${PARTIAL_GRAD.header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${PARTIAL_GRAD.lets}
   let t = linearGroup(wid, nwg) * ${WG}u + lid;
-  let C = U(0u); let S = U(1u) / W; let G = U(2u); let chunks = U(3u);
-  if (t >= U(5u) * chunks) { return; }
+  let SV = S / W;
+  if (t >= planes * chunks) { return; }
   let k = t % chunks; let bc = t / chunks;
-  let bcg = bc + U(6u);
+  let bcg = bc + plane0;
   let c = bcg % C; let b = bcg / C;
   let row = b * G + c / (C / G);
   let mean = Stats[row * 2u]; let rstd = Stats[row * 2u + 1u];
   var s1 = V(0.0); var s2 = V(0.0);
-  let xb = bc * S + U(7u) / W; let gb = bc * S + U(8u) / W;
-  for (var i = k; i < S; i += chunks) {
+  let xb = bc * SV + skewX / W; let gb = bc * SV + skewDy / W;
+  for (var i = k; i < SV; i += chunks) {
     let g = DY[gb + i];
     s1 += g; s2 += g * (X[xb + i] - V(mean));
   }
-  let pt = t + U(6u) * chunks;
+  let pt = t + plane0 * chunks;
   Part[pt * 2u] = hsum(s1); Part[pt * 2u + 1u] = hsum(s2) * rstd;
 }`;
 }
 
 function coefSource(affine: boolean): string {
-  return `
-@group(0) @binding(0) var<storage, read> Part: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Coef: array<f32>;
-${
-    affine
-      ? `@group(0) @binding(2) var<storage, read> Gamma: array<f32>;
-@group(0) @binding(3) var<storage, read_write> DGamma: array<f32>;
-@group(0) @binding(4) var<storage, read_write> DBeta: array<f32>;`
-      : ""
-  }
-${kernelPrelude(affine ? 5 : 2)}
+  const layout = pick(COEF, affine);
+  return `${layout.header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${layout.lets}
   let t = linearGroup(wid, nwg) * ${WG}u + lid;
-  let C = U(0u); let S = U(1u); let G = U(2u); let chunks = U(3u); let B = U(4u);
   let Cg = C / G;
   if (t < B * G) {
     let b = t / G; let g = t % G;
@@ -192,14 +232,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 function inputGradSource(affine: boolean, vec: boolean): string {
-  const bindings = `@group(0) @binding(0) var<storage, read> X: array<V>;
-@group(0) @binding(1) var<storage, read> DY: array<V>;
-@group(0) @binding(2) var<storage, read> Stats: array<f32>;
-@group(0) @binding(3) var<storage, read> Coef: array<f32>;
-@group(0) @binding(4) var<storage, read_write> DX: array<V>;
-${affine ? "@group(0) @binding(5) var<storage, read> Gamma: array<f32>;" : ""}`;
   // dx = rstd·(dy·γ − c1 − x̂·c2) with x̂ = (x − mean)·rstd, folded into dy·p + x·q + r.
-  return `${planeHead(vec, bindings, affine ? 6 : 5)}
+  return `${planeHead(vec, pick(INPUT_GRAD, affine))}
   let mean = Stats[row * 2u]; let rstd = Stats[row * 2u + 1u];
   let c1 = Coef[row * 2u]; let c2 = Coef[row * 2u + 1u];
   let p = rstd${affine ? " * Gamma[c]" : ""};
@@ -222,7 +256,6 @@ function chunksFor(rows: number, len: number, limitFloats: number, perRow: numbe
   );
 }
 
-const f32bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];
 const floatsPerBinding = (rt: Runtime) => rt.bindingLimit / 4 - rt.offsetAlignment / 4;
 
 /** Ranges [u0, u1) of `count` units of `unit` floats each that fit one binding (throws naming op if one does not). */
@@ -255,7 +288,14 @@ export function runGroupNormStats(
     const part = tmp(rows * chunks * 3 * 4);
     const wx = window(rt, x, r0 * L, rows * L);
     const whole = rows === a.B * a.G;
-    const u = [rows, L, chunks, f32bits(a.eps), whole ? 0 : wx.skew, r0];
+    const u = PARTIAL_STATS.pack({
+      rows,
+      groupLen: L,
+      chunks,
+      eps: a.eps,
+      skewX: whole ? 0 : wx.skew,
+      row0: r0,
+    });
     const xb = whole ? x : wx.binding;
     rt.dispatch(partialStats(L % 4 === 0), [xb, part], u, Math.ceil((rows * chunks) / WG));
     rt.dispatch(MERGE_STATS, [part, stats, xb], u, Math.ceil(rows / WG));
@@ -281,7 +321,16 @@ export function runGroupNormApply(
     const xb = whole ? x : wx.binding, yb = whole ? y : wy.binding;
     const bufs = affine ? [xb, stats, yb, gamma!, beta!] : [xb, stats, yb];
     const threads = np * Math.ceil((vec ? a.S / 4 : a.S) / PER);
-    const u = [a.C, a.S, a.G, 0, 0, np, p0, whole ? 0 : wx.skew, 0, whole ? 0 : wy.skew];
+    const u = packPlane({
+      ...a,
+      chunks: 0,
+      B: 0,
+      planes: np,
+      plane0: p0,
+      skewX: whole ? 0 : wx.skew,
+      skewDy: 0,
+      skewOut: whole ? 0 : wy.skew,
+    });
     rt.dispatch(applySource(affine, vec), bufs, u, Math.ceil(threads / 256));
   }
 }
@@ -316,18 +365,20 @@ export function runGroupNormBackward(
       xb: whole ? x : wx.binding,
       gb: whole ? dy : wg.binding,
       ob: whole ? dx : wo.binding,
-      skews: whole ? [0, 0, 0] : [wx.skew, wg.skew, wo.skew],
+      skews: whole
+        ? { skewX: 0, skewDy: 0, skewOut: 0 }
+        : { skewX: wx.skew, skewDy: wg.skew, skewOut: wo.skew },
     };
   };
   for (const [p0, p1] of parts) {
     const w = bind(p0, p1 - p0);
-    const u = [a.C, a.S, a.G, chunks, a.B, p1 - p0, p0, ...w.skews];
+    const u = packPlane({ ...a, chunks, planes: p1 - p0, plane0: p0, ...w.skews });
     rt.dispatch(partialGrad(vec), [w.xb, w.gb, stats, part], u, Math.ceil(((p1 - p0) * chunks) / WG));
   }
   const scratch: GPUBuffer[] = [];
   const dg = dgamma ?? (affine ? (scratch.push(tmp(a.C * 4)), scratch.at(-1)!) : null);
   const db = dbeta ?? (affine ? (scratch.push(tmp(a.C * 4)), scratch.at(-1)!) : null);
-  const uc = [a.C, a.S, a.G, chunks, a.B];
+  const uc = packPlane({ ...a, chunks, planes: 0, plane0: 0, skewX: 0, skewDy: 0, skewOut: 0 });
   rt.dispatch(
     coefSource(affine),
     affine ? [part, coef, gamma!, dg!, db!] : [part, coef],
@@ -336,7 +387,7 @@ export function runGroupNormBackward(
   );
   for (const [p0, p1] of parts) {
     const w = bind(p0, p1 - p0);
-    const u = [a.C, a.S, a.G, chunks, a.B, p1 - p0, p0, ...w.skews];
+    const u = packPlane({ ...a, chunks, planes: p1 - p0, plane0: p0, ...w.skews });
     const threads = (p1 - p0) * Math.ceil((vec ? a.S / 4 : a.S) / PER);
     const bufs = affine ? [w.xb, w.gb, stats, coef, w.ob, gamma!] : [w.xb, w.gb, stats, coef, w.ob];
     rt.dispatch(inputGradSource(affine, vec), bufs, u, Math.ceil(threads / 256));

@@ -4,49 +4,72 @@
  * window holds each input, so overlapping windows (kernel 3, stride 2) need no atomics.
  */
 import type { PoolGeometry, PoolKind } from "../backend/geometry.ts";
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
 import { window } from "./chunk.ts";
+import { type BufferDecl, kernelLayout } from "./kernel.ts";
 
 const WG = 256;
 
-const HEAD = (n: number) => `
-${kernelPrelude(n)}
+const UNIFORMS = {
+  n: "u32",
+  inDims: ["u32", 3],
+  outDims: ["u32", 3],
+  /** Element skews of the source, destination and argmax bindings (plane chunks of huge tensors). */
+  skewSrc: "u32",
+  skewDst: "u32",
+  skewArg: "u32",
+  ksize: ["u32", 3],
+  stride: ["u32", 3],
+  pad: ["u32", 3],
+  countIncludePad: "u32",
+} as const;
+
+const read = (name: string, type = "f32"): BufferDecl => ({ name, type });
+const write = (name: string, type = "f32"): BufferDecl => ({ name, type, access: "read_write" });
+const LAYOUTS = {
+  forward: {
+    max: kernelLayout([read("X"), write("Y"), write("Arg", "i32")], UNIFORMS),
+    avg: kernelLayout([read("X"), write("Y")], UNIFORMS),
+  },
+  backward: {
+    max: kernelLayout([read("DY"), read("Arg", "i32"), write("DX")], UNIFORMS),
+    avg: kernelLayout([read("DY"), write("DX")], UNIFORMS),
+  },
+};
+
+const HEAD = (layout: typeof LAYOUTS.forward.max) =>
+  `${layout.header}
 fn win(o: u32, ax: u32) -> vec3<i32> {
   // (start, end) clipped to the input, and the divisor span clipped to input + pad.
-  let s = i32(o * U(13u + ax)) - i32(U(16u + ax));
-  let e = min(s + i32(U(10u + ax)), i32(U(1u + ax)) + i32(U(16u + ax)));
-  return vec3<i32>(max(s, 0), min(e, i32(U(1u + ax))), e - s);
+  let s = i32(o * stride(ax)) - i32(pad(ax));
+  let e = min(s + i32(ksize(ax)), i32(inDims(ax)) + i32(pad(ax)));
+  return vec3<i32>(max(s, 0), min(e, i32(inDims(ax))), e - s);
 }
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${layout.lets}
   let i = linearGroup(wid, nwg) * ${WG}u + lid;
-  if (i >= U(0u)) { return; }
-  let Di = U(1u); let Hi = U(2u); let Wi = U(3u); let Do = U(4u); let Ho = U(5u); let Wo = U(6u);`;
+  if (i >= n) { return; }
+  let Di = inDims(0u); let Hi = inDims(1u); let Wi = inDims(2u);
+  let Do = outDims(0u); let Ho = outDims(1u); let Wo = outDims(2u);`;
 
 function forwardSource(kind: PoolKind): string {
-  const bindings = kind === "max"
-    ? `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Arg: array<i32>;`
-    : `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;`;
   const body = kind === "max"
     ? `var best = -3.4028234663852886e38; var arg = -1;
   for (var d = wd.x; d < wd.y; d++) { for (var h = wh.x; h < wh.y; h++) { for (var w = ww.x; w < ww.y; w++) {
     let idx = (d * i32(Hi) + h) * i32(Wi) + w;
-    let v = X[base + u32(idx) + U(7u)];
+    let v = X[base + u32(idx) + skewSrc];
     if (v > best || v != v || arg < 0) { best = v; arg = idx; }
   } } }
-  Y[i + U(8u)] = best; Arg[i + U(9u)] = arg;`
+  Y[i + skewDst] = best; Arg[i + skewArg] = arg;`
     : `var acc = 0.0; var cnt = 0;
   for (var d = wd.x; d < wd.y; d++) { for (var h = wh.x; h < wh.y; h++) { for (var w = ww.x; w < ww.y; w++) {
-    acc += X[base + u32((d * i32(Hi) + h) * i32(Wi) + w) + U(7u)]; cnt++;
+    acc += X[base + u32((d * i32(Hi) + h) * i32(Wi) + w) + skewSrc]; cnt++;
   } } }
-  let div = select(f32(max(cnt, 1)), f32(wd.z * wh.z * ww.z), U(19u) == 1u);
-  Y[i + U(8u)] = acc / div;`;
-  return `${bindings}
-${HEAD(kind === "max" ? 3 : 2)}
+  let div = select(f32(max(cnt, 1)), f32(wd.z * wh.z * ww.z), countIncludePad == 1u);
+  Y[i + skewDst] = acc / div;`;
+  return `${HEAD(LAYOUTS.forward[kind])}
   let ow = i % Wo; let oh = (i / Wo) % Ho; let od = (i / (Wo * Ho)) % Do; let bc = i / (Wo * Ho * Do);
   let wd = win(od, 0u); let wh = win(oh, 1u); let ww = win(ow, 2u);
   let base = bc * Di * Hi * Wi;
@@ -55,26 +78,17 @@ ${HEAD(kind === "max" ? 3 : 2)}
 }
 
 function backwardSource(kind: PoolKind): string {
-  const bindings = kind === "max"
-    ? `@group(0) @binding(0) var<storage, read> DY: array<f32>;
-@group(0) @binding(1) var<storage, read> Arg: array<i32>;
-@group(0) @binding(2) var<storage, read_write> DX: array<f32>;`
-    : `@group(0) @binding(0) var<storage, read> DY: array<f32>;
-@group(0) @binding(1) var<storage, read_write> DX: array<f32>;`;
   const range = (ax: number, c: string, out: string) =>
-    `let ${c}lo = u32(max((i32(${c}) + i32(U(${16 + ax}u)) - i32(U(${10 + ax}u)) + i32(U(${
-      13 + ax
-    }u))) / i32(U(${13 + ax}u)), 0));
-  let ${c}hi = min(u32((i32(${c}) + i32(U(${16 + ax}u))) / i32(U(${13 + ax}u))) + 1u, ${out});`;
+    `let ${c}lo = u32(max((i32(${c}) + i32(pad(${ax}u)) - i32(ksize(${ax}u)) + i32(stride(${ax}u))) / i32(stride(${ax}u)), 0));
+  let ${c}hi = min(u32((i32(${c}) + i32(pad(${ax}u))) / i32(stride(${ax}u))) + 1u, ${out});`;
   const inner = kind === "max"
-    ? `if (Arg[o + U(9u)] == me) { acc += DY[o + U(7u)]; }`
+    ? `if (Arg[o + skewArg] == me) { acc += DY[o + skewSrc]; }`
     : `let wd = win(od, 0u); let wh = win(oh, 1u); let ww = win(ow, 2u);
         if (id >= u32(wd.x) && id < u32(wd.y) && ih >= u32(wh.x) && ih < u32(wh.y) && iw >= u32(ww.x) && iw < u32(ww.y)) {
           let cnt = (wd.y - wd.x) * (wh.y - wh.x) * (ww.y - ww.x);
-          acc += DY[o + U(7u)] / select(f32(max(cnt, 1)), f32(wd.z * wh.z * ww.z), U(19u) == 1u);
+          acc += DY[o + skewSrc] / select(f32(max(cnt, 1)), f32(wd.z * wh.z * ww.z), countIncludePad == 1u);
         }`;
-  return `${bindings}
-${HEAD(kind === "max" ? 3 : 2)}
+  return `${HEAD(LAYOUTS.backward[kind])}
   let iw = i % Wi; let ih = (i / Wi) % Hi; let id = (i / (Wi * Hi)) % Di; let bc = i / (Wi * Hi * Di);
   let me = i32((id * Hi + ih) * Wi + iw);
   ${range(0, "id", "Do")}
@@ -85,22 +99,24 @@ ${HEAD(kind === "max" ? 3 : 2)}
     let o = ((bc * Do + od) * Ho + oh) * Wo + ow;
     ${inner}
   } } }
-  DX[i + U(8u)] = acc;
+  DX[i + skewDst] = acc;
 }`;
 }
 
-function uniforms(g: PoolGeometry, n: number, skews: number[]): number[] {
-  // U(7..9): element skews of the source, destination and argmax bindings (plane chunks of huge tensors).
-  return [
+function uniforms(g: PoolGeometry, n: number, skews: number[]): Uint32Array {
+  const [skewSrc, skewDst, skewArg] = skews;
+  return LAYOUTS.forward.avg.pack({
     n,
-    ...g.inDims,
-    ...g.outDims,
-    ...skews,
-    ...g.kernel,
-    ...g.stride,
-    ...g.pad,
-    g.countIncludePad ? 1 : 0,
-  ];
+    inDims: g.inDims,
+    outDims: g.outDims,
+    skewSrc,
+    skewDst,
+    skewArg,
+    ksize: g.kernel,
+    stride: g.stride,
+    pad: g.pad,
+    countIncludePad: g.countIncludePad ? 1 : 0,
+  });
 }
 
 /** Dispatches over chunks of whole planes whose source/destination/argmax bindings fit the limit. */

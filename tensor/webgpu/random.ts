@@ -3,9 +3,26 @@
  * (element, sample, step, 0), never by call order: a batch split over processes draws what one process would.
  */
 import type { RandomKey, RandomKind } from "../backend/random.ts";
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
+import { kernelLayout } from "./kernel.ts";
 
 const WG = 256;
+
+const UNIFORMS = {
+  n: "u32",
+  perSample: "u32",
+  sampleOffset: "u32",
+  seed: "u32",
+  stream: "u32",
+  step: "u32",
+  lane: "u32",
+  /** (low, high) for uniform and randint, (mean, std) for normal. */
+  a: "f32",
+  b: "f32",
+} as const;
+const LAYOUTS = ["f32", "i32"].map((type) =>
+  kernelLayout([{ name: "out", type, access: "read_write" }], UNIFORMS)
+);
 
 /** Philox4x32-10 in WGSL (32×32→64 multiply via 16-bit halves: WGSL has no mulhi). */
 export const PHILOX_WGSL = `
@@ -32,22 +49,21 @@ fn toUnit(x: u32) -> f32 { return (f32(x >> 8u) + 0.5) * 5.9604644775390625e-8; 
 function source(kind: RandomKind): string {
   const outType = kind === "randint" ? "i32" : "f32";
   const value = kind === "uniform"
-    ? "UF(7u) + (UF(8u) - UF(7u)) * toUnit(r.x)"
+    ? "a + (b - a) * toUnit(r.x)"
     : kind === "normal"
-    ? "UF(7u) + UF(8u) * sqrt(-2.0 * log(toUnit(r.x))) * cos(6.283185307179586 * toUnit(r.y))"
-    : "i32(floor(UF(7u) + (UF(8u) - UF(7u)) * toUnit(r.x)))";
-  return `
-@group(0) @binding(0) var<storage, read_write> out: array<${outType}>;
-${kernelPrelude(1)}
+    ? "a + b * sqrt(-2.0 * log(toUnit(r.x))) * cos(6.283185307179586 * toUnit(r.y))"
+    : "i32(floor(a + (b - a) * toUnit(r.x)))";
+  const layout = LAYOUTS[outType === "i32" ? 1 : 0];
+  return `${layout.header}
 ${PHILOX_WGSL}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${layout.lets}
   let i = linearGroup(wid, nwg) * ${WG}u + lid;
-  if (i >= U(0u)) { return; }
-  let perSample = U(1u);
-  let counter = vec4<u32>(i % perSample, U(2u) + i / perSample, U(5u), U(6u));
-  let r = philox(counter, vec2<u32>(U(3u), U(4u)));
+  if (i >= n) { return; }
+  let counter = vec4<u32>(i % perSample, sampleOffset + i / perSample, step, lane);
+  let r = philox(counter, vec2<u32>(seed, stream));
   out[i] = ${value};
 }`;
 }
@@ -63,15 +79,6 @@ export function runRandom(
   a: number,
   b: number,
 ): void {
-  const f = new Uint32Array(new Float32Array([a, b]).buffer);
-  const u = [
-    n,
-    perSample,
-    key.sampleOffset >>> 0,
-    key.seed >>> 0,
-    key.stream >>> 0,
-    key.step >>> 0,
-    key.lane ?? 0,
-  ];
-  rt.dispatch(source(kind), [out], [...u, f[0], f[1]], Math.ceil(n / WG));
+  const u = LAYOUTS[0].pack({ n, perSample, ...key, lane: key.lane ?? 0, a, b });
+  rt.dispatch(source(kind), [out], u, Math.ceil(n / WG));
 }

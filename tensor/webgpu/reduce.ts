@@ -3,7 +3,8 @@
  * chunks reduced in a second pass, so a full sum of 16M values still uses many invocations.
  */
 import type { ReduceOp } from "../backend/ops.ts";
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
+import { kernelLayout } from "./kernel.ts";
 import { window } from "./chunk.ts";
 
 const WG = 64;
@@ -15,6 +16,22 @@ const INIT: Record<ReduceOp, string> = {
   argmin: "3.4028234663852886e38",
 };
 
+const UNIFORMS = {
+  outer: "u32",
+  R: "u32",
+  inner: "u32",
+  /** R is reduced in `chunks` pieces of `chunkLen`, each writing its own partial output. */
+  chunks: "u32",
+  chunkLen: "u32",
+  /** Element offsets of x and out inside their bindings (chunked runs over huge tensors). */
+  skewX: "u32",
+  skewOut: "u32",
+} as const;
+const LAYOUTS = ["f32", "i32"].map((outType) =>
+  kernelLayout([{ name: "x", type: "f32" }, { name: "out", type: outType, access: "read_write" }], UNIFORMS)
+);
+const layout = (arg: boolean) => LAYOUTS[arg ? 1 : 0];
+
 function source(op: ReduceOp): string {
   const arg = op === "argmax" || op === "argmin";
   const cmp = op === "argmax" || op === "max" ? ">" : "<";
@@ -23,15 +40,12 @@ function source(op: ReduceOp): string {
     : arg
     ? `if (v ${cmp} acc || (v != v && acc == acc)) { acc = v; best = r; }`
     : `if (v ${cmp} acc || v != v) { acc = v; }`;
-  return `
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<${arg ? "i32" : "f32"}>;
-${kernelPrelude(2)}
+  return `${layout(arg).header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${layout(arg).lets}
   let o = linearGroup(wid, nwg) * ${WG}u + lid;
-  let outer = U(0u); let R = U(1u); let inner = U(2u); let chunks = U(3u); let chunkLen = U(4u);
   if (o >= outer * chunks * inner) { return; }
   let inIdx = o % inner;
   let ch = (o / inner) % chunks;
@@ -40,13 +54,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let r1 = min(R, r0 + chunkLen);
   var acc: f32 = ${INIT[op]};
   var best: u32 = 0u;
-  // U(5): element offset of x inside its binding; U(6): of out (chunked runs over huge tensors).
-  let base = ou * R * inner + inIdx + U(5u);
+  let base = ou * R * inner + inIdx + skewX;
   for (var r = r0; r < r1; r++) {
     let v = x[base + r * inner];
     ${update}
   }
-  out[o + U(6u)] = ${arg ? "i32(best)" : "acc"};
+  out[o + skewOut] = ${arg ? "i32(best)" : "acc"};
 }
 `;
 }
@@ -122,7 +135,8 @@ function reduceRange(
     ? 1
     : Math.min(Math.ceil(R / 1024), Math.ceil(8192 / outputs));
   if (chunks === 1) {
-    rt.dispatch(source(op), [x, out], [outer, R, inner, 1, R, xSkew, outSkew], Math.ceil(outputs / WG));
+    const u = layout(arg).pack({ outer, R, inner, chunks: 1, chunkLen: R, skewX: xSkew, skewOut: outSkew });
+    rt.dispatch(source(op), [x, out], u, Math.ceil(outputs / WG));
     return;
   }
   const chunkLen = Math.ceil(R / chunks);
@@ -130,13 +144,13 @@ function reduceRange(
   rt.dispatch(
     source(op),
     [x, partial],
-    [outer, R, inner, chunks, chunkLen, xSkew, 0],
+    layout(arg).pack({ outer, R, inner, chunks, chunkLen, skewX: xSkew, skewOut: 0 }),
     Math.ceil((outputs * chunks) / WG),
   );
   rt.dispatch(
     source(op),
     [partial, out],
-    [outer, chunks, inner, 1, chunks, 0, outSkew],
+    layout(arg).pack({ outer, R: chunks, inner, chunks: 1, chunkLen: chunks, skewX: 0, skewOut: outSkew }),
     Math.ceil(outputs / WG),
   );
   free(partial);

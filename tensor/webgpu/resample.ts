@@ -4,10 +4,31 @@
  * gather over the outputs that read each input, so no atomics are needed.
  */
 import type { ResampleArgs, ResampleMode } from "../backend/geometry.ts";
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
 import { window } from "./chunk.ts";
+import { kernelLayout } from "./kernel.ts";
 
 const WG = 256;
+
+const LAYOUT = kernelLayout(
+  [{ name: "Src", type: "f32" }, { name: "Dst", type: "f32", access: "read_write" }],
+  {
+    n: "u32",
+    Di: "u32",
+    Hi: "u32",
+    Wi: "u32",
+    Do: "u32",
+    Ho: "u32",
+    Wo: "u32",
+    /** Input/output size ratio per axis. */
+    invD: "f32",
+    invH: "f32",
+    invW: "f32",
+    /** Element skews of src/dst in their bindings (planes in chunks when larger than one binding). */
+    skewSrc: "u32",
+    skewDst: "u32",
+  } as const,
+);
 
 const COMMON = `
 fn srcLinear(o: u32, inv: f32, n: u32) -> vec3<f32> {
@@ -28,23 +49,19 @@ fn wLinear(o: u32, i: u32, inv: f32, n: u32) -> f32 {
 `;
 
 function source(mode: ResampleMode, backward: boolean): string {
-  const head = `
-@group(0) @binding(0) var<storage, read> Src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Dst: array<f32>;
-${kernelPrelude(2)}
+  const head = `${LAYOUT.header}
 ${COMMON}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${LAYOUT.lets}
   let i = linearGroup(wid, nwg) * ${WG}u + lid;
-  if (i >= U(0u)) { return; }
-  let Di = U(1u); let Hi = U(2u); let Wi = U(3u); let Do = U(4u); let Ho = U(5u); let Wo = U(6u);
-  let invD = UF(7u); let invH = UF(8u); let invW = UF(9u);`;
+  if (i >= n) { return; }`;
   if (!backward) {
     const body = mode === "nearest"
-      ? `let base = bc * Di * Hi * Wi + U(10u);
-  Dst[i + U(11u)] = Src[base + (srcNearest(od, invD, Di) * Hi + srcNearest(oh, invH, Hi)) * Wi + srcNearest(ow, invW, Wi)];`
-      : `let base = bc * Di * Hi * Wi + U(10u);
+      ? `let base = bc * Di * Hi * Wi + skewSrc;
+  Dst[i + skewDst] = Src[base + (srcNearest(od, invD, Di) * Hi + srcNearest(oh, invH, Hi)) * Wi + srcNearest(ow, invW, Wi)];`
+      : `let base = bc * Di * Hi * Wi + skewSrc;
   let td = srcLinear(od, invD, Di); let th = srcLinear(oh, invH, Hi); let tw = srcLinear(ow, invW, Wi);
   var acc = 0.0;
   for (var a = 0u; a < 2u; a++) {
@@ -55,7 +72,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       acc += wd * wh * ((1.0 - tw.z) * Src[row + u32(tw.x)] + tw.z * Src[row + u32(tw.y)]);
     }
   }
-  Dst[i + U(11u)] = acc;`;
+  Dst[i + skewDst] = acc;`;
     return `${head}
   let ow = i % Wo; let oh = (i / Wo) % Ho; let od = (i / (Wo * Ho)) % Do; let bc = i / (Wo * Ho * Do);
   ${body}
@@ -75,7 +92,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   ${range("id", "invD", "Do")}
   ${range("ih", "invH", "Ho")}
   ${range("iw", "invW", "Wo")}
-  let base = bc * Do * Ho * Wo + U(10u);
+  let base = bc * Do * Ho * Wo + skewSrc;
   var acc = 0.0;
   for (var od = idlo; od < idhi; od++) {
     let wd = ${weight("od", "id", "invD", "Di")};
@@ -89,7 +106,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       }
     }
   }
-  Dst[i + U(11u)] = acc;
+  Dst[i + skewDst] = acc;
 }`;
 }
 
@@ -105,9 +122,6 @@ export function runResample(
   const dims = backward ? a.inDims : a.outDims;
   const srcDims = backward ? a.outDims : a.inDims;
   const dstVol = dims[0] * dims[1] * dims[2], srcVol = srcDims[0] * srcDims[1] * srcDims[2];
-  const f = new Float32Array(a.scale);
-  const bits = new Uint32Array(f.buffer);
-  // U(10)/U(11): element skews of src/dst in their bindings (planes in chunks when larger than one binding).
   const limit = rt.bindingLimit / 4 - rt.offsetAlignment / 4;
   const per = Math.min(a.BC, Math.floor(limit / Math.max(dstVol, srcVol)));
   if (per < 1) {
@@ -119,16 +133,9 @@ export function runResample(
     const np = Math.min(per, a.BC - p0), n = np * dstVol;
     const whole = np === a.BC;
     const ws = window(rt, src, p0 * srcVol, np * srcVol), wd = window(rt, dst, p0 * dstVol, n);
-    const u = [
-      n,
-      ...a.inDims,
-      ...a.outDims,
-      bits[0],
-      bits[1],
-      bits[2],
-      whole ? 0 : ws.skew,
-      whole ? 0 : wd.skew,
-    ];
+    const [Di, Hi, Wi] = a.inDims, [Do, Ho, Wo] = a.outDims, [invD, invH, invW] = a.scale;
+    const skewSrc = whole ? 0 : ws.skew, skewDst = whole ? 0 : wd.skew;
+    const u = LAYOUT.pack({ n, Di, Hi, Wi, Do, Ho, Wo, invD, invH, invW, skewSrc, skewDst });
     rt.dispatch(source(mode, backward), whole ? [src, dst] : [ws.binding, wd.binding], u, Math.ceil(n / WG));
   }
 }

@@ -15,20 +15,10 @@ export interface RuntimeStats {
   readbacks: number;
 }
 
-/** Uniform slot size: 64 u32 values, read in WGSL through `U(i)`. */
+/** Uniform slot size: 64 u32 words, declared and read by name through `kernelLayout` (kernel.ts). */
 export const UNIFORM_WORDS = 64;
 const SLOT_BYTES = 256;
 const ARENA_SLOTS = 4096;
-
-/** WGSL declarations every generated kernel can rely on: the uniform slot and the linear invocation id. */
-export function kernelPrelude(uniformBinding: number): string {
-  return `
-@group(0) @binding(${uniformBinding}) var<uniform> params: array<vec4<u32>, 16>;
-fn U(i: u32) -> u32 { return params[i / 4u][i % 4u]; }
-fn UF(i: u32) -> f32 { return bitcast<f32>(U(i)); }
-fn linearGroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
-`;
-}
 
 /** The WebGPU runtime bound to one device. */
 export class Runtime {

@@ -4,32 +4,70 @@
  * reads anything back. Both kernels process vec4 lanes when the sizes allow it.
  */
 import type { NoiseMixOp, SchedulerStepCoefficients, SchedulerStepSpec } from "../backend/fused.ts";
-import { kernelPrelude, type Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
+import { type BufferDecl, kernelLayout } from "./kernel.ts";
 
 const WG = 256;
 
+/** Step coefficients (see `SchedulerStepCoefficients`): x̂0 = (a·x + b·m)/c, ε = (d·x + e·m)/f, clip to [lo, hi]. */
+const STEP_UNIFORMS = {
+  count: "u32",
+  a: "f32",
+  b: "f32",
+  c: "f32",
+  d: "f32",
+  e: "f32",
+  f: "f32",
+  lo: "f32",
+  hi: "f32",
+  p: "f32",
+  q: "f32",
+  s: "f32",
+} as const;
+
+/** Element type T is aliased per kernel (f32 or vec4<f32>). */
+function stepLayout(noise: boolean) {
+  const read = (name: string): BufferDecl => ({ name, type: "T" });
+  const write = (name: string): BufferDecl => ({ name, type: "T", access: "read_write" });
+  const inputs = [read("sampleIn"), read("modelOutput"), ...(noise ? [read("noise")] : [])];
+  return kernelLayout([...inputs, write("prevOut"), write("predOut")], STEP_UNIFORMS);
+}
+const STEP_LAYOUTS = [false, true].map(stepLayout);
+
+const MIX_LAYOUT = kernelLayout(
+  [
+    { name: "original", type: "T" },
+    { name: "noise", type: "T" },
+    { name: "timesteps", type: "i32" },
+    { name: "table", type: "f32" },
+    { name: "out", type: "T", access: "read_write" },
+  ],
+  {
+    count: "u32",
+    perSample: "u32",
+    numTrain: "i32",
+    /** 1 when one timestep applies to every sample. */
+    timestepCount: "u32",
+  } as const,
+);
+
 function stepSource(spec: SchedulerStepSpec, vec4: boolean): string {
   const T = vec4 ? "vec4<f32>" : "f32";
-  const bindings = ["sampleIn", "modelOutput", ...(spec.noise ? ["noise"] : [])];
-  let decl = `alias T = ${T};\n`;
-  bindings.forEach((name, k) => (decl += `@group(0) @binding(${k}) var<storage, read> ${name}: array<T>;\n`));
-  const n = bindings.length;
-  decl += `@group(0) @binding(${n}) var<storage, read_write> prevOut: array<T>;\n`;
-  decl += `@group(0) @binding(${n + 1}) var<storage, read_write> predOut: array<T>;\n`;
-  decl += kernelPrelude(n + 2);
-  const c = (k: number) => `T(UF(${k}u))`;
+  const layout = STEP_LAYOUTS[spec.noise ? 1 : 0];
   let body = `  let x = sampleIn[i];\n  let m = modelOutput[i];\n`;
-  body += `  var x0 = (${c(1)} * x + ${c(2)} * m) / ${c(3)};\n`;
-  if (spec.clip) body += `  x0 = clamp(x0, ${c(7)}, ${c(8)});\n`;
-  if (spec.form === "ddim") body += `  let eps = (${c(4)} * x + ${c(5)} * m) / ${c(6)};\n`;
-  body += `  var prev = ${c(9)} * x0 + ${c(10)} * ${spec.form === "ddim" ? "eps" : "x"};\n`;
-  if (spec.noise) body += `  prev = prev + ${c(11)} * noise[i];\n`;
-  return `${decl}
+  body += `  var x0 = (T(a) * x + T(b) * m) / T(c);\n`;
+  if (spec.clip) body += `  x0 = clamp(x0, T(lo), T(hi));\n`;
+  if (spec.form === "ddim") body += `  let eps = (T(d) * x + T(e) * m) / T(f);\n`;
+  body += `  var prev = T(p) * x0 + T(q) * ${spec.form === "ddim" ? "eps" : "x"};\n`;
+  if (spec.noise) body += `  prev = prev + T(s) * noise[i];\n`;
+  return `alias T = ${T};
+${layout.header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${layout.lets}
   let i = linearGroup(wid, nwg) * ${WG}u + lid;
-  if (i >= U(0u)) { return; }
+  if (i >= count) { return; }
 ${body}  prevOut[i] = prev;
   predOut[i] = x0;
 }
@@ -53,8 +91,7 @@ export function runSchedulerStep(
   }
   const vec4 = n % 4 === 0;
   const count = vec4 ? n / 4 : n;
-  const floats = new Float32Array([k.a, k.b, k.c, k.d, k.e, k.f, k.lo, k.hi, k.p, k.q, k.s]);
-  const u = [count, ...new Uint32Array(floats.buffer)];
+  const u = STEP_LAYOUTS[0].pack({ count, ...k });
   const inputs = noise ? [sample, modelOutput, noise] : [sample, modelOutput];
   rt.dispatch(stepSource(spec, vec4), [...inputs, prev, pred], u, Math.ceil(count / WG));
 }
@@ -63,20 +100,15 @@ function mixSource(op: NoiseMixOp, vec4: boolean): string {
   const T = vec4 ? "vec4<f32>" : "f32";
   const expr = op === "addNoise" ? "T(ca) * x0 + T(cb) * eps" : "T(ca) * eps - T(cb) * x0";
   return `alias T = ${T};
-@group(0) @binding(0) var<storage, read> original: array<T>;
-@group(0) @binding(1) var<storage, read> noise: array<T>;
-@group(0) @binding(2) var<storage, read> timesteps: array<i32>;
-@group(0) @binding(3) var<storage, read> table: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<T>;
-${kernelPrelude(5)}
+${MIX_LAYOUT.header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+  ${MIX_LAYOUT.lets}
   let i = linearGroup(wid, nwg) * ${WG}u + lid;
-  if (i >= U(0u)) { return; }
-  let b = select(i / U(1u), 0u, U(3u) == 1u);
+  if (i >= count) { return; }
+  let b = select(i / perSample, 0u, timestepCount == 1u);
   let t = timesteps[b];
-  let numTrain = i32(U(2u));
   if (t < 0 || t >= numTrain) {
     // Out-of-range timesteps on the device cannot raise; make them visible as NaN.
     out[i] = T(bitcast<f32>(0x7fc00000u));
@@ -111,6 +143,11 @@ export function runNoiseMix(
 ): void {
   const vec4 = perSample % 4 === 0;
   const count = vec4 ? n / 4 : n;
-  const u = [count, vec4 ? perSample / 4 : perSample, numTrainTimesteps, timestepCount];
+  const u = MIX_LAYOUT.pack({
+    count,
+    perSample: vec4 ? perSample / 4 : perSample,
+    numTrain: numTrainTimesteps,
+    timestepCount,
+  });
   rt.dispatch(mixSource(op, vec4), [original, noise, timesteps, table, out], u, Math.ceil(count / WG));
 }

@@ -84,10 +84,7 @@ export function mean<
   s.dispose();
   const keepShape = y.shape;
   record(y, "mean", [x], [], (g) => {
-    const e = expandFrom(g, keepShape, x.shape);
-    const r = mapRaw("affine", [e], "float32", [1 / n, 0]);
-    e.dispose();
-    return [r];
+    return [mapRaw("affine", [expandFrom(g, keepShape, x.shape)], "float32", [1 / n, 0])];
   });
   return finish(y, x, ax, !!keepDim) as any;
 }
@@ -118,9 +115,7 @@ function extreme(op: "max" | "min"): ExtremeReduction {
       const count = reduceRaw("sum", mask, ax);
       const gk = reshape(g, keepShape);
       const share = mapRaw("div", [gk, count]);
-      const gx = mapRaw("mul", [mask, share]);
-      for (const t of [mask, count, share, gk]) t.dispose();
-      return [gx];
+      return [mapRaw("mul", [mask, share])];
     });
     return finish(y, x, ax, !!keepDim) as any;
   };

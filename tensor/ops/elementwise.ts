@@ -304,8 +304,8 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 
 /** Converts to another dtype (float32 ↔ int32 ↔ float16); gradient flows for float ↔ float casts. */
 export function cast<S extends Shape, D extends DType>(x: Tensor<S>, dtype: D): Tensor<S, D> {
-  if (x.dtype === dtype) return mapRaw("copy", [x]) as Tensor<S, D>;
-  const y = mapRaw("cast", [x], dtype);
+  // A same-dtype cast is a copy that keeps the gradient path (it used to cut it silently).
+  const y = x.dtype === dtype ? mapRaw("copy", [x]) : mapRaw("cast", [x], dtype);
   const differentiable = x.dtype !== "int32" && dtype !== "int32";
   return (differentiable
     ? record(y, "cast", [x], [x], (g, [sx]) => [mapRaw("cast", [g], sx.dtype)])

@@ -7,6 +7,7 @@
  * backward is freed when its outputs are disposed.
  */
 import { scope, setBackwardImpl, type Tensor } from "./tensor.ts";
+import type { Shape } from "./shape.ts";
 
 /** Computes the gradients of the inputs from the output's gradient (null where an input needs none). */
 export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
@@ -211,9 +212,9 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     const sum = addGrads(leaf.grad, g).keep();
     leaf.grad.dispose();
     g.dispose();
-    leaf.grad = sum as Tensor<any, "float32">;
+    leaf.grad = sum as Tensor<Shape, "float32">;
   } else {
-    leaf.grad = g.keep() as Tensor<any, "float32">;
+    leaf.grad = g.keep() as Tensor<Shape, "float32">;
   }
 }
 

@@ -203,10 +203,23 @@ export function powScalar<S extends Shape, D extends DType = "float32">(
 
 // ---------------------------------------------------------------- binary
 
-type Binary = <A extends Shape, B extends Shape>(
-  a: Tensor<A>,
-  b: Tensor<B> & CheckBroadcast<A, B>,
-) => Tensor<AsShape<Broadcast<A, B>>>;
+/** `unknown` for an erased shape (`number[]`, `readonly number[]`), a ShapeError for a literal tuple. */
+export type Erased<S extends Shape> = number extends S["length"] ? unknown
+  : ShapeError<"literal shape: use the shape-checked signature">;
+
+/**
+ * A broadcasting binary op. Erased shapes (`Tensor`, `Tensor<number[]>`) take the first signature and give an
+ * erased result, checked when the op runs; literal shapes are checked and the result shape computed at
+ * compile time; two tensors of one generic shape `S` (shape-generic code, where a broadcast cannot be
+ * evaluated) give `Tensor<S>`.
+ */
+export interface Binary {
+  <A extends Shape, B extends Shape>(a: Tensor<A> & Erased<A>, b: Tensor<B> & Erased<B>): Tensor<number[]>;
+  <A extends Shape, B extends Shape>(a: Tensor<A>, b: Tensor<B> & CheckBroadcast<A, B>): Tensor<
+    AsShape<Broadcast<A, B>>
+  >;
+  <S extends Shape>(a: Tensor<S>, b: Tensor<S>): Tensor<S>;
+}
 
 function binary(
   op: MapOp,

@@ -25,7 +25,7 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
   if (!contiguousBlock) {
     // Move the reduced axes to the end so they form one block.
     const rest = [...Array(x.rank).keys()].filter((i) => !axes.includes(i));
-    src = permute(x, [...rest, ...axes] as any);
+    src = permute(x, [...rest, ...axes]);
     first = rest.length;
     last = x.rank - 1;
   }
@@ -60,11 +60,11 @@ export function sum<S extends Shape, const A extends readonly number[] = number[
   axes?: A | number,
   keepDim?: K,
 ): Tensor<AsShape<ReduceShape<S, A, K>>> {
-  const ax = normAxes("sum", x, axes as any);
+  const ax = normAxes("sum", x, axes);
   const y = reduceRaw("sum", x, ax);
   const keepShape = y.shape;
   record(y, "sum", [x], [], (g) => [expandFrom(g, keepShape, x.shape)]);
-  return finish(y, x, ax, !!keepDim) as any;
+  return finish(y, x, ax, !!keepDim) as Tensor<AsShape<ReduceShape<S, A, K>>>;
 }
 
 /** Mean over axes (all by default). */
@@ -77,7 +77,7 @@ export function mean<
   axes?: A | number,
   keepDim?: K,
 ): Tensor<AsShape<ReduceShape<S, A, K>>> {
-  const ax = normAxes("mean", x, axes as any);
+  const ax = normAxes("mean", x, axes);
   const n = ax.reduce((acc, a) => acc * x.shape[a], 1);
   const s = reduceRaw("sum", x, ax);
   const y = mapRaw("affine", [s], "float32", [1 / n, 0]);
@@ -86,7 +86,7 @@ export function mean<
   record(y, "mean", [x], [], (g) => {
     return [mapRaw("affine", [expandFrom(g, keepShape, x.shape)], "float32", [1 / n, 0])];
   });
-  return finish(y, x, ax, !!keepDim) as any;
+  return finish(y, x, ax, !!keepDim) as Tensor<AsShape<ReduceShape<S, A, K>>>;
 }
 
 /** A max/min reduction over axes (gradient split evenly among ties). */
@@ -106,7 +106,7 @@ function extreme(op: "max" | "min"): ExtremeReduction {
     axes?: A | number,
     keepDim?: K,
   ): Tensor<AsShape<ReduceShape<S, A, K>>> => {
-    const ax = normAxes(op, x, axes as any);
+    const ax = normAxes(op, x, axes);
     const y = reduceRaw(op, x, ax);
     const keepShape = y.shape;
     record(y, op, [x], [x, y], (g, [sx, sy]) => {
@@ -117,7 +117,7 @@ function extreme(op: "max" | "min"): ExtremeReduction {
       const share = mapRaw("div", [gk, count]);
       return [mapRaw("mul", [mask, share])];
     });
-    return finish(y, x, ax, !!keepDim) as any;
+    return finish(y, x, ax, !!keepDim) as Tensor<AsShape<ReduceShape<S, A, K>>>;
   };
 }
 
@@ -132,7 +132,7 @@ export function variance(x: Tensor, axes?: number | number[], keepDim = false, c
   const n = ax.reduce((acc, a) => acc * x.shape[a], 1);
   if (n - correction <= 0) throw new Error(`var: ${n} elements with correction ${correction}`);
   const m = mean(x, ax, true);
-  const d = sub(x as any, m as any) as Tensor;
+  const d = sub(x, m) as Tensor;
   m.dispose();
   const sq = square(d);
   d.dispose();

@@ -8,7 +8,7 @@ import { div } from "./elementwise.ts";
 
 function shifted(x: Tensor, axis: number): Tensor {
   const m = noGrad(() => max(x, axis, true)); // the shift does not change the result: no gradient needed
-  const d = sub(x as any, m as any) as Tensor;
+  const d = sub(x, m) as Tensor;
   m.dispose();
   return d;
 }
@@ -19,7 +19,7 @@ export function softmax<S extends Shape>(x: Tensor<S>, axis = -1): Tensor<S> {
   const e = exp(d);
   d.dispose();
   const s = sum(e, axis, true);
-  const y = div(e as any, s as any) as Tensor;
+  const y = div(e, s) as Tensor;
   e.dispose();
   s.dispose();
   return y as Tensor<S>;
@@ -33,7 +33,7 @@ export function logSoftmax<S extends Shape>(x: Tensor<S>, axis = -1): Tensor<S> 
   e.dispose();
   const l = log(s);
   s.dispose();
-  const y = sub(d as any, l as any) as Tensor;
+  const y = sub(d, l) as Tensor;
   d.dispose();
   l.dispose();
   return y as Tensor<S>;

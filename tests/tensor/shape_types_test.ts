@@ -45,6 +45,26 @@ function _typedOps(
   return [s, m, p, r, wrong];
 }
 
+// Elementwise ops on erased shapes (model code) and on one generic shape (shape-generic helpers): no casts.
+function _erasedOps(ops: typeof T, x: Tensor, y: Tensor<number[]>, z: Tensor<readonly number[]>) {
+  const e1: Tensor = ops.add(x, ops.mul(y, z));
+  const e2: Tensor<number[]> = ops.sub(y, ops.div(x, z));
+  return [e1, e2];
+}
+function _genericOps<S extends T.Shape>(ops: typeof T, x: Tensor<S>): Tensor<S> {
+  const twice: Tensor<S> = ops.add(x, x);
+  return ops.mul(twice, x);
+}
+function _literalStillChecked(ops: typeof T, a: Tensor<[2, 3]>, d: Tensor<[4]>, n: Tensor) {
+  // @ts-expect-error the erased signature does not swallow a wrong literal broadcast
+  ops.mul(a, d);
+  // @ts-expect-error a literal result stays literal even next to an erased operand's signature
+  const wrong: Tensor<[9]> = ops.sub(a, a);
+  return [wrong, ops.add(n, a)];
+}
+
 Deno.test("shape types: the file type-checks with its expected errors", () => {
-  assert.equal(typeof _typedOps, "function");
+  for (const f of [_typedOps, _erasedOps, _genericOps, _literalStillChecked]) {
+    assert.equal(typeof f, "function");
+  }
 });

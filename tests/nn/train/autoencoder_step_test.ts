@@ -15,6 +15,7 @@ import { loadCase } from "../../fixtures.ts";
 import { relError } from "../../fixtures.ts";
 import { assertRel, fixtureTensor, setup } from "../_helpers.ts";
 import { join } from "node:path";
+import type { Tensor } from "../../../tensor/mod.ts";
 
 await setup();
 
@@ -34,7 +35,7 @@ Deno.test({
     const perceptual = new PerceptualLoss({ fake3dRatio: cfg.perceptual.fake_3d_ratio });
     perceptual.loadStateDict(await loadStateDictFile(from("perceptual")));
     const o = cfg.optimizer;
-    const adam = (params: any[]) =>
+    const adam = (params: Tensor[]) =>
       new Adam(params, {
         lr: o.lr,
         betas: o.betas,
@@ -75,7 +76,7 @@ Deno.test({
     assert.deepEqual(hooked, ["generator", "discriminator"]);
     assert.equal(r.adversarial, true);
     const report: Record<string, number> = {};
-    const scalars: [any, string][] = [
+    const scalars: [Tensor | null, string][] = [
       [r.recon, "loss_recon_l1"],
       [r.kl, "loss_kl"],
       [r.perceptual, "loss_perceptual"],
@@ -86,6 +87,7 @@ Deno.test({
       [r.discriminatorTotal, "loss_d_total"],
     ];
     for (const [t, name] of scalars) {
+      assert.ok(t, `${name} was computed`);
       const v = await t.item(), want = fx!.scalar(name);
       report[name] = Math.abs(v - want) / Math.abs(want);
       assert.ok(report[name] <= 1e-4, `${name}: ${v} vs ${want}`);
@@ -143,7 +145,7 @@ Deno.test({
       report[`${file} their max |Δ|/lr`] = worstSensitive;
     }
     console.log("train_step_tiny:", JSON.stringify(report));
-    for (const t of [x, eps, ...scalars.map(([t]) => t), r.reconstruction!]) t.dispose();
+    for (const t of [x, eps, ...scalars.map(([t]) => t), r.reconstruction!]) t?.dispose();
     for (const m of [ae, disc, perceptual]) m.dispose();
     optimizerG.dispose();
     optimizerD.dispose();

@@ -1,7 +1,7 @@
 /** Convolutions: conv3d, conv2d (unit depth) and convTranspose3d, with gradients for input, weight and bias. */
 import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
-import { empty, type Tensor } from "../tensor.ts";
+import { empty, scope, type Tensor } from "../tensor.ts";
 import type { AsShape, Shape } from "../shape.ts";
 import type { CheckWindow, Conv3dShape, ConvTranspose3dShape } from "../window_shape.ts";
 import type { ConvGeometry } from "../backend/geometry.ts";
@@ -200,14 +200,11 @@ export function conv2d(
     throw new Error(`conv2d: bias [${bias.shape}] must be [${weight.shape[0]}] for weight [${weight.shape}]`);
   }
   const { g, out } = geometry("conv2d", x.shape, weight.shape, opts, 2);
-  const x5 = reshape(x, [x.shape[0], x.shape[1], 1, x.shape[2], x.shape[3]]);
-  const w5 = reshape(weight, [weight.shape[0], weight.shape[1], 1, weight.shape[2], weight.shape[3]]);
-  const y5 = convCore("conv2d", x5, w5, bias, g, [out[0], out[1], 1, out[2], out[3]]);
-  const y = reshape(y5, out);
-  x5.dispose();
-  w5.dispose();
-  y5.dispose();
-  return y;
+  return scope(() => {
+    const x5 = reshape(x, [x.shape[0], x.shape[1], 1, x.shape[2], x.shape[3]]);
+    const w5 = reshape(weight, [weight.shape[0], weight.shape[1], 1, weight.shape[2], weight.shape[3]]);
+    return reshape(convCore("conv2d", x5, w5, bias, g, [out[0], out[1], 1, out[2], out[3]]), out);
+  });
 }
 
 /**

@@ -2,7 +2,7 @@
 import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import { type AsShape, normAxis, type ReduceShape, type Shape, sizeOf } from "../shape.ts";
-import { empty, type Tensor } from "../tensor.ts";
+import { empty, scope, type Tensor } from "../tensor.ts";
 import type { ReduceOp } from "../backend/ops.ts";
 import { expand, permute, reshape } from "./movement.ts";
 import { affine, mapRaw, square, sub } from "./elementwise.ts";
@@ -40,10 +40,7 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
 
 /** Broadcasts a reduced gradient (given in the reduced shape) back to the input shape. */
 function expandFrom(g: Tensor, keepShape: Shape, shape: Shape): Tensor {
-  const r = reshape(g, keepShape);
-  const e = expand(r, shape);
-  r.dispose();
-  return e;
+  return scope(() => expand(reshape(g, keepShape), shape));
 }
 
 function finish(y: Tensor, x: Tensor, axes: number[], keepDim: boolean): Tensor {
@@ -131,16 +128,7 @@ export function variance(x: Tensor, axes?: number | number[], keepDim = false, c
   const ax = normAxes("var", x, axes);
   const n = ax.reduce((acc, a) => acc * x.shape[a], 1);
   if (n - correction <= 0) throw new Error(`var: ${n} elements with correction ${correction}`);
-  const m = mean(x, ax, true);
-  const d = sub(x, m) as Tensor;
-  m.dispose();
-  const sq = square(d);
-  d.dispose();
-  const s = sum(sq, ax, keepDim);
-  sq.dispose();
-  const r = affine(s, 1 / (n - correction));
-  s.dispose();
-  return r;
+  return scope(() => affine(sum(square(sub(x, mean(x, ax, true))), ax, keepDim), 1 / (n - correction)));
 }
 
 /** Index of the extreme value along one axis, as int32. */

@@ -139,7 +139,10 @@ async function gradientCopyOverhead(name: string, params: T.Tensor[], stepMs: nu
   }
 }
 
-async function fixtureConfig(name: string, pick: (c: any) => any): Promise<Record<string, unknown> | null> {
+async function fixtureConfig(
+  name: string,
+  pick: (c: Record<string, Record<string, unknown>>) => Record<string, unknown>,
+): Promise<Record<string, unknown> | null> {
   const root = Deno.env.get("LDM_FIXTURES_DIR") ?? new URL("../tests/fixtures", import.meta.url).pathname;
   try {
     return camelizeKeys(

@@ -249,7 +249,15 @@ export interface DecathlonManifest {
 /** Reads and validates `taskDir/dataset.json`; with `checkFiles` (default true) every listed file must exist. */
 export async function readDatasetJson(taskDir: string, checkFiles = true): Promise<DecathlonManifest> {
   const path = join(taskDir, "dataset.json");
-  let raw: any;
+  let raw: {
+    training?: unknown;
+    test?: unknown;
+    name?: unknown;
+    modality?: Record<string, string>;
+    labels?: Record<string, string>;
+    numTraining?: unknown;
+    numTest?: unknown;
+  } | null;
   try {
     raw = JSON.parse(await Deno.readTextFile(path));
   } catch (e) {
@@ -258,15 +266,16 @@ export async function readDatasetJson(taskDir: string, checkFiles = true): Promi
   const bad = (what: string) => new Error(`dataset.json '${path}': ${what}`);
   if (!raw || typeof raw !== "object") throw bad("not a JSON object");
   if (!Array.isArray(raw.training)) throw bad("missing 'training' list");
-  const training: DatalistItem[] = raw.training.map((t: any, i: number) => {
+  const training: DatalistItem[] = raw.training.map((entry: unknown, i: number) => {
+    const t = entry as { image?: unknown; label?: unknown } | null;
     if (!t || typeof t.image !== "string") throw bad(`training[${i}] has no 'image' string`);
     return {
       image: join(taskDir, t.image),
       ...(typeof t.label === "string" ? { label: join(taskDir, t.label) } : {}),
     };
   });
-  const test: DatalistItem[] = (Array.isArray(raw.test) ? raw.test : []).map((t: any, i: number) => {
-    const image = typeof t === "string" ? t : t?.image;
+  const test: DatalistItem[] = (Array.isArray(raw.test) ? raw.test : []).map((t: unknown, i: number) => {
+    const image = typeof t === "string" ? t : (t as { image?: unknown } | null)?.image;
     if (typeof image !== "string") throw bad(`test[${i}] is not a path`);
     return { image: join(taskDir, image) };
   });

@@ -18,8 +18,11 @@ export interface PreprocessRequest {
   cacheDir: string;
 }
 
-// deno-lint-ignore no-explicit-any
-const scope = self as any;
+// The worker global (the main-thread lib types `self` as a Window).
+const scope = self as unknown as {
+  onmessage: ((ev: MessageEvent<PreprocessRequest>) => void) | null;
+  postMessage(message: unknown): void;
+};
 // One cache object per worker, so its sweep of stale temporary files runs once, not per file.
 let cache: VolumeCache | null = null;
 scope.onmessage = async (ev: MessageEvent<PreprocessRequest>) => {

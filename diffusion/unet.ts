@@ -167,10 +167,10 @@ export class ResnetBlock extends Module {
     return scope(() => {
       let h = this.conv1.forward(silu(this.norm1.forward(x)));
       const t = this.timeEmbProj.forward(silu(emb));
-      h = add(h as any, reshape(t, [t.shape[0], t.shape[1], 1, 1, 1]) as any) as Tensor;
+      h = add(h, reshape(t, [t.shape[0], t.shape[1], 1, 1, 1])) as Tensor;
       h = this.conv2.forward(silu(this.norm2.forward(h)));
       const skip = this.skipConnection ? this.skipConnection.forward(x) : x;
-      return add(skip as any, h as any) as Tensor;
+      return add(skip, h) as Tensor;
     });
   }
 }
@@ -438,7 +438,7 @@ export class DiffusionModelUNet extends Module {
         1,
         half,
       ]);
-      const args = mul(reshape(cast(timesteps, "float32"), [-1, 1]) as any, freqs as any) as Tensor;
+      const args = mul(reshape(cast(timesteps, "float32"), [-1, 1]), freqs) as Tensor;
       return concat([cos(args), sin(args)], 1);
     });
   }
@@ -453,7 +453,7 @@ export class DiffusionModelUNet extends Module {
         if (!classLabels) {
           throw new Error("DiffusionModelUNet: classLabels are required (numClassEmbeds is set)");
         }
-        emb = add(emb as any, indexSelect(this.classEmbedding.weight, 0, classLabels) as any) as Tensor;
+        emb = add(emb, indexSelect(this.classEmbedding.weight, 0, classLabels)) as Tensor;
       }
       hook?.("emb", emb);
       let h = this.convIn.forward(x);

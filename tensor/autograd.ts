@@ -1,10 +1,13 @@
 /**
  * Reverse-mode autograd. Each differentiable op records a Node: its inputs, the tensors its backward needs
  * (retained), and a backward closure. `backward()` walks the nodes in reverse topological order,
- * accumulating gradients, and frees the graph. Nodes are reference-counted so a graph that never sees
+ * accumulating gradients, and frees the graph. Each node's backward runs inside a `scope`, so every temporary
+ * it makes is freed and only the gradients it returns survive; the whole pass runs in one more scope, so
+ * nothing it allocates outlives it except the leaves' `.grad`. Nodes are reference-counted so a graph that never sees
  * backward is freed when its outputs are disposed.
  */
-import { setBackwardImpl, type Tensor } from "./tensor.ts";
+import { scope, setBackwardImpl, type Tensor } from "./tensor.ts";
+import type { Shape } from "./shape.ts";
 
 /** Computes the gradients of the inputs from the output's gradient (null where an input needs none). */
 export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
@@ -135,7 +138,11 @@ function backward(root: Tensor, grad?: Tensor): void {
   if (grad && grad.shape.join() !== root.shape.join()) {
     throw new Error(`backward(): gradient shape [${grad.shape}] differs from output shape [${root.shape}]`);
   }
-  noGrad(() => {
+  noGrad(() => scope(() => backwardPass(root, grad)));
+}
+
+function backwardPass(root: Tensor, grad?: Tensor): void {
+  {
     const grads = new Map<Tensor, Tensor>();
     const seed = grad ? grad.detach() : onesLike(root);
     if (!root.node) {
@@ -154,8 +161,9 @@ function backward(root: Tensor, grad?: Tensor): void {
         node.free();
         continue;
       }
-      const inputGrads = node.run(g);
-      g.dispose();
+      const inputGrads = runScoped(node, g);
+      // Gradients are dropped as soon as they are consumed (not at the end of the pass) to keep the peak low.
+      if (!inputGrads.includes(g)) g.dispose();
       node.free();
       node.inputs.forEach((x, k) => {
         const gx = inputGrads[k];
@@ -177,6 +185,22 @@ function backward(root: Tensor, grad?: Tensor): void {
       });
     }
     for (const g of grads.values()) g.dispose();
+  }
+}
+
+/**
+ * Runs one node's backward in a scope: its temporaries are freed, the returned gradients survive. A tensor
+ * returned for two inputs gets a second handle, so each input's gradient can be released on its own.
+ */
+function runScoped(node: Node, g: Tensor): (Tensor | null)[] {
+  return scope(() => {
+    const seen = new Set<Tensor>();
+    return node.run(g).map((gx) => {
+      if (!gx) return null;
+      const own = seen.has(gx) ? gx.detach() : gx;
+      seen.add(own);
+      return own;
+    });
   });
 }
 
@@ -188,9 +212,9 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     const sum = addGrads(leaf.grad, g).keep();
     leaf.grad.dispose();
     g.dispose();
-    leaf.grad = sum as Tensor<any, "float32">;
+    leaf.grad = sum as Tensor<Shape, "float32">;
   } else {
-    leaf.grad = g.keep() as Tensor<any, "float32">;
+    leaf.grad = g.keep() as Tensor<Shape, "float32">;
   }
 }
 

@@ -21,13 +21,7 @@ export function checkpoint<R extends Tensor>(fn: (...inputs: Tensor[]) => R, ...
     });
     const out = enableGrad(() => scope(() => fn(...leaves)));
     if (out.requiresGrad) out.backward(g);
-    out.dispose();
-    const grads = leaves.map((l) => {
-      const gr = l.grad;
-      l.grad = null;
-      l.dispose();
-      return gr;
-    });
-    return grads;
+    // The leaves' gradients were kept by backward(); the enclosing node scope frees the rest.
+    return leaves.map((l) => l.grad);
   });
 }

@@ -96,6 +96,7 @@ export { getDevice, NO_GPU_HELP } from "./webgpu/device.ts";
 export type { Device, DeviceFeatures } from "./webgpu/device.ts";
 export type { DType } from "./dtype.ts";
 export * from "./shape.ts";
+export type * from "./window_shape.ts";
 export { empty, scope, scopeAsync, Storage, Tensor } from "./tensor.ts";
 export { isGradEnabled, noGrad, record } from "./autograd.ts";
 export * from "./ops/create.ts";

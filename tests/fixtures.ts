@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture/config JSON; values are checked at run time
 /**
  * Finds and reads the reference fixtures (format and provenance: tests/fixtures/README.md).
  *

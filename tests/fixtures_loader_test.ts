@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- edits untyped fixture meta.json in place
 /**
  * The fixture loader: gzipped and plain files read the same, an absent case skips, and a present but corrupt case
  * fails with the file named (never a skip). Corrupt copies are made in temporary folders.

@@ -26,7 +26,7 @@ for (const backend of backends) {
   }
   const status = await child.status;
   // deno test's last line: "ok | 12 passed | 0 failed | 1 ignored (3s)"
-  // deno-lint-ignore no-control-regex -- ANSI colour codes start with ESC
+  // deno-lint-ignore no-control-regex -- strips the ANSI colour codes of deno test's output
   const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
   const m = [
     ...plain.matchAll(

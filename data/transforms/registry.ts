@@ -12,7 +12,7 @@ export interface TransformSpec {
   /** Transform name (`Transform.name`). */
   name: string;
   /** Its parameters (`Transform.params`). */
-  params: Record<string, any>;
+  params: Record<string, unknown>;
 }
 
 /** The spec of a transform (what a worker needs to rebuild it). */
@@ -20,9 +20,25 @@ export function specOf(t: Transform): TransformSpec {
   return { name: t.name, params: structuredClone(t.params) };
 }
 
+/** The parameters of the rebuildable transforms, as `specOf` records them. */
+interface SpecParams {
+  channel: number;
+  axcodes: string;
+  pixdim: [number, number, number];
+  maxVoxels?: number;
+  roi: [number, number, number];
+  value: number;
+  lower: number;
+  upper: number;
+  bMin: number;
+  bMax: number;
+  clip: boolean;
+}
+
 /** Rebuilds a deterministic transform from its spec; throws for random or unknown transforms. */
 export function transformFromSpec(spec: TransformSpec): Transform {
-  const p = spec.params;
+  // A spec comes from `specOf` of a transform that validated these values when it was first built.
+  const p = spec.params as unknown as SpecParams;
   switch (spec.name) {
     case "selectChannel":
       return selectChannel(p.channel);

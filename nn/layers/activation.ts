@@ -54,14 +54,14 @@ export class Dropout extends Module {
     const mask = noGrad(() => {
       const u = rand(x.shape, { seed: this.seed, stream: "dropout", step: this.#calls++ });
       const threshold = full([1], this.p);
-      const keep = gt(u as any, threshold as any) as Tensor;
+      const keep = gt(u, threshold) as Tensor;
       u.dispose();
       threshold.dispose();
       const m = affine(keep, 1 / (1 - this.p), 0);
       keep.dispose();
       return m;
     });
-    const y = mul(x as any, mask as any) as Tensor;
+    const y = mul(x, mask) as Tensor;
     mask.dispose();
     return y;
   }

@@ -97,7 +97,7 @@ export class SpatialAttentionBlock extends Module {
       const tokens = transpose(reshape(this.norm.forward(x), [B, C, -1]), 1, 2);
       const y = this.attn.forward(tokens);
       const back = reshape(transpose(y, 1, 2), [...x.shape]);
-      return add(back as any, x as any) as Tensor;
+      return add(back, x) as Tensor;
     });
   }
 }

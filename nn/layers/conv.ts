@@ -48,7 +48,7 @@ export class Conv3d extends Module {
   forward(x: Tensor): Tensor {
     return conv3d(x, this.weight, this.bias, {
       stride: this.stride,
-      padding: this.padding as any,
+      padding: this.padding,
       dilation: this.dilation,
     });
   }
@@ -82,7 +82,7 @@ export class Conv2d extends Module {
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, {
       stride: this.stride,
-      padding: this.padding as any,
+      padding: this.padding,
       dilation: this.dilation,
     });
   }

@@ -34,12 +34,12 @@ export class Linear extends Module {
     const lead = x.shape.slice(0, -1);
     const x2 = x.rank === 2 ? x : reshape(x, [-1, inF]);
     const wt = transpose(this.weight, 0, 1);
-    const y = matmul(x2 as any, wt as any) as Tensor;
+    const y = matmul(x2, wt) as Tensor;
     wt.dispose();
     if (x2 !== x) x2.dispose();
     let out = y;
     if (this.bias) {
-      out = add(y as any, this.bias as any) as Tensor;
+      out = add(y, this.bias) as Tensor;
       y.dispose();
     }
     if (x.rank === 2) return out;

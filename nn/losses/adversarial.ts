@@ -44,7 +44,7 @@ export class PatchAdversarialLoss {
       const losses = list.map((x) => this.#one(x, real, forDiscriminator));
       if (losses.length === 1) return losses[0];
       let total = losses[0];
-      for (const l of losses.slice(1)) total = add(total as any, l as any) as Tensor;
+      for (const l of losses.slice(1)) total = add(total, l) as Tensor;
       return affine(total, 1 / losses.length);
     });
   }

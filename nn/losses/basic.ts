@@ -10,13 +10,13 @@ function checkSame(op: string, a: Tensor, b: Tensor): void {
 /** mean(|a − b|) (PyTorch L1Loss, reduction "mean"); a scalar [1]. */
 export function l1Loss(a: Tensor, b: Tensor): Tensor {
   checkSame("l1Loss", a, b);
-  return scope(() => mean(abs(sub(a as any, b as any) as Tensor)));
+  return scope(() => mean(abs(sub(a, b) as Tensor)));
 }
 
 /** mean((a − b)²) (PyTorch MSELoss, reduction "mean"); a scalar [1]. */
 export function mseLoss(a: Tensor, b: Tensor): Tensor {
   checkSame("mseLoss", a, b);
-  return scope(() => mean(square(sub(a as any, b as any) as Tensor)));
+  return scope(() => mean(square(sub(a, b) as Tensor)));
 }
 
 /**
@@ -28,7 +28,7 @@ export function klLoss(zMu: Tensor, zSigma: Tensor): Tensor {
   checkSame("klLoss", zMu, zSigma);
   return scope(() => {
     const sigma2 = square(zSigma);
-    const terms = sub(add(square(zMu) as any, sigma2 as any) as any, log(sigma2) as any) as Tensor;
+    const terms = sub(add(square(zMu), sigma2), log(sigma2)) as Tensor;
     const axes = [...Array(zMu.rank).keys()].slice(1);
     const perSample = affine(sum(affine(terms, 1, -1), axes), 0.5);
     return mean(perSample);

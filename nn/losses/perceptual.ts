@@ -114,7 +114,7 @@ export class ScalingLayer extends Module {
   }
   /** [N, 1 | 3, H, W] → [N, 3, H, W]. */
   forward(x: Tensor): Tensor {
-    return scope(() => div(sub(x as any, this.shift as any) as any, this.scale as any) as Tensor);
+    return scope(() => div(sub(x, this.shift), this.scale) as Tensor);
   }
 }
 
@@ -156,11 +156,11 @@ export class LPIPS extends Module {
       const layers = feats.map((f, k) => {
         const a = normalizeChannels(slice(f, [0], [n]));
         const b = normalizeChannels(slice(f, [n], [2 * n]));
-        const d = square(sub(a as any, b as any) as Tensor);
+        const d = square(sub(a, b) as Tensor);
         return mean(this.lins[k].forward(d), [2, 3], true);
       });
       let value: Tensor = layers[0];
-      for (const l of layers.slice(1)) value = add(value as any, l as any) as Tensor;
+      for (const l of layers.slice(1)) value = add(value, l) as Tensor;
       return { value, layers };
     });
   }
@@ -170,7 +170,7 @@ export class LPIPS extends Module {
 export function normalizeChannels(f: Tensor): Tensor {
   return scope(() => {
     const norm = affine(sqrt(sum(square(f), 1, true)), 1, 1e-10);
-    return div(f as any, norm as any) as Tensor;
+    return div(f, norm) as Tensor;
   });
 }
 
@@ -287,7 +287,7 @@ export class PerceptualLoss extends Module {
         return mean(this.perceptualFunction.forward(a, b).value);
       });
       // Reference behaviour: sagittal + axial + coronal, in that order.
-      const loss = add(add(perAxis[0] as any, perAxis[2] as any) as any, perAxis[1] as any) as Tensor;
+      const loss = add(add(perAxis[0], perAxis[2]), perAxis[1]) as Tensor;
       return { loss, perAxis };
     });
     return { ...out, indices };
@@ -298,7 +298,7 @@ export class PerceptualLoss extends Module {
 export function batchifyAxis(x: Tensor, axis: number): Tensor {
   const others = [2, 3, 4].filter((a) => a !== axis);
   return scope(() => {
-    const p = permute(x, [0, axis, 1, ...others] as any);
+    const p = permute(x, [0, axis, 1, ...others]);
     return reshape(p, [-1, x.shape[1], x.shape[others[0]], x.shape[others[1]]]);
   });
 }

@@ -118,7 +118,7 @@ export class AEKLResBlock extends Module {
       let h = this.conv1.forward(silu(this.norm1.forward(x)));
       h = this.conv2.forward(silu(this.norm2.forward(h)));
       const skip = this.ninShortcut ? this.ninShortcut.forward(x) : x;
-      return add(skip as any, h as any) as Tensor;
+      return add(skip, h) as Tensor;
     });
   }
 }
@@ -338,7 +338,7 @@ export class AutoencoderKL extends Module {
       if (e.shape.join() !== zMu.shape.join()) {
         throw new Error(`AutoencoderKL.sampling: eps [${e.shape}] does not match z_mu [${zMu.shape}]`);
       }
-      return add(zMu as any, mul(e as any, zSigma as any) as any) as Tensor;
+      return add(zMu, mul(e, zSigma)) as Tensor;
     });
   }
 

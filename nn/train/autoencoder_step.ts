@@ -133,13 +133,13 @@ export class AutoencoderTrainer {
           : mseLoss(reconstruction, images);
         const kl = klLoss(zMu, zSigma);
         const p = perceptual ? perceptual.forward(reconstruction, images, options.sliceIndices).loss : null;
-        let total = add(recon as any, affine(kl, this.klWeight) as any) as Tensor;
-        if (p) total = add(total as any, affine(p, this.perceptualWeight) as any) as Tensor;
+        let total = add(recon, affine(kl, this.klWeight)) as Tensor;
+        if (p) total = add(total, affine(p, this.perceptualWeight)) as Tensor;
         let generatorAdv: Tensor | null = null;
         if (adversarial) {
           const outs = discriminator!.forward(reconstruction);
           generatorAdv = this.adversarialLoss.forward(outs[outs.length - 1], true, false);
-          total = add(total as any, affine(generatorAdv, this.advWeight) as any) as Tensor;
+          total = add(total, affine(generatorAdv, this.advWeight)) as Tensor;
         }
         return { reconstruction, recon, kl, p, generatorAdv, total };
       });
@@ -165,7 +165,7 @@ export class AutoencoderTrainer {
         const fake = this.adversarialLoss.forward(fakeOuts[fakeOuts.length - 1], false, true);
         const realOuts = discriminator!.forward(images);
         const real = this.adversarialLoss.forward(realOuts[realOuts.length - 1], true, true);
-        const total = affine(add(fake as any, real as any) as Tensor, 0.5 * this.advWeight);
+        const total = affine(add(fake, real) as Tensor, 0.5 * this.advWeight);
         return { fake, real, total };
       });
       d.total.backward();

@@ -6,7 +6,7 @@
  */
 import { backend } from "../backend/mod.ts";
 import { noGrad, record } from "../autograd.ts";
-import { empty, Tensor } from "../tensor.ts";
+import { empty, scope, Tensor } from "../tensor.ts";
 import type { AttentionArgs } from "../backend/geometry.ts";
 import { mapRaw } from "./elementwise.ts";
 import { matmulRaw } from "./matmul.ts";
@@ -113,34 +113,26 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tenso
     const dq = empty([B, H, Tq, d]), dk = empty([B, H, Tk, d]), dvv = empty([B, H, Tk, dv]);
     const DQ = view(dq, Tq, d), DK = view(dk, Tk, d), DV = view(dvv, Tk, dv);
     // rowsum(dP ⊙ P) = rowsum(dO ⊙ O): one [T, dv] pass instead of a [T, T] one.
-    const go = mapRaw("mul", [G, Os]);
-    const delta = sum(go, -1, true);
-    go.dispose();
+    const delta = sum(mapRaw("mul", [G, Os]), -1, true);
+    // One scope per chunk: a chunk's [n, T, T] scores are freed before the next chunk's are made.
     for (let c0 = 0; c0 < BH; c0 += chunk) {
-      const c1 = Math.min(BH, c0 + chunk);
-      const qc = sliceRows(Qs, c0, c1), kc = sliceRows(Ks, c0, c1), vc = sliceRows(Vs, c0, c1);
-      const gc = sliceRows(G, c0, c1), dc = sliceRows(delta, c0, c1);
-      const s = matmulRaw(qc, kc, false, true);
-      const p = softmaxScaled(s, scale);
-      s.dispose();
-      const dvc = matmulRaw(p, gc, true, false);
-      const dp = matmulRaw(gc, vc, false, true);
-      const t = mapRaw("sub", [dp, dc]);
-      dp.dispose();
-      const ds0 = mapRaw("mul", [p, t]);
-      disposeAll(t, p);
-      const ds = mapRaw("affine", [ds0], "float32", [scale, 0]);
-      ds0.dispose();
-      const dqc = matmulRaw(ds, kc);
-      const dkc = matmulRaw(ds, qc, true, false);
-      for (const [dst, part] of [[DQ, dqc], [DK, dkc], [DV, dvc]] as const) {
-        if (c0 === 0 && c1 === BH) {
-          backend().strided("float32", part.buffer(), dst.buffer(), [part.size], [1], 0);
-        } else writeRows(dst, part, c0);
-      }
-      disposeAll(qc, kc, vc, gc, dc, ds, dqc, dkc, dvc);
+      scope(() => {
+        const c1 = Math.min(BH, c0 + chunk);
+        const qc = sliceRows(Qs, c0, c1), kc = sliceRows(Ks, c0, c1), vc = sliceRows(Vs, c0, c1);
+        const gc = sliceRows(G, c0, c1), dc = sliceRows(delta, c0, c1);
+        const p = softmaxScaled(matmulRaw(qc, kc, false, true), scale);
+        const dvc = matmulRaw(p, gc, true, false);
+        const t = mapRaw("sub", [matmulRaw(gc, vc, false, true), dc]);
+        const ds = mapRaw("affine", [mapRaw("mul", [p, t])], "float32", [scale, 0]);
+        const dqc = matmulRaw(ds, kc);
+        const dkc = matmulRaw(ds, qc, true, false);
+        for (const [dst, part] of [[DQ, dqc], [DK, dkc], [DV, dvc]] as const) {
+          if (c0 === 0 && c1 === BH) {
+            backend().strided("float32", part.buffer(), dst.buffer(), [part.size], [1], 0);
+          } else writeRows(dst, part, c0);
+        }
+      });
     }
-    disposeAll(Qs, Ks, Vs, Os, G, DQ, DK, DV, delta);
     return [dq, dk, dvv];
   });
 }
@@ -171,7 +163,6 @@ function fusedAttention(q: Tensor, k: Tensor, v: Tensor, a: AttentionArgs): Tens
       dv: dvv.buffer(),
       dd: dd.buffer(),
     }, a);
-    dd.dispose();
     return [dq, dk, dvv];
   });
   lse.dispose();

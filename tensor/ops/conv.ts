@@ -1,7 +1,9 @@
 /** Convolutions: conv3d, conv2d (unit depth) and convTranspose3d, with gradients for input, weight and bias. */
 import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
-import { empty, type Tensor } from "../tensor.ts";
+import { empty, scope, type Tensor } from "../tensor.ts";
+import type { AsShape, Shape } from "../shape.ts";
+import type { CheckWindow, Conv3dShape, ConvTranspose3dShape } from "../window_shape.ts";
 import type { ConvGeometry } from "../backend/geometry.ts";
 import { reshape } from "./movement.ts";
 
@@ -158,12 +160,12 @@ function checkConvArgs(
  * 3-D convolution: x [B, Ci, D, H, W], weight [Co, Ci, kd, kh, kw], bias [Co] | null →
  * [B, Co, D', H', W'] with D' = ⌊(D + padBefore + padAfter − dilation·(kd − 1) − 1) / stride⌋ + 1.
  */
-export function conv3d(
-  x: Tensor,
-  weight: Tensor,
+export function conv3d<X extends Shape, W extends Shape, const O extends ConvOptions = Record<never, never>>(
+  x: Tensor<X>,
+  weight: Tensor<W> & CheckWindow<Conv3dShape<X, W, O>>,
   bias: Tensor | null = null,
-  opts: ConvOptions = {},
-): Tensor {
+  opts: O = {} as O,
+): Tensor<AsShape<Conv3dShape<X, W, O>>> {
   checkConvArgs("conv3d", x, weight, bias, 3, "[Co, Ci, kd, kh, kw]");
   if (weight.shape[1] !== x.shape[1]) {
     throw new Error(
@@ -176,7 +178,7 @@ export function conv3d(
     throw new Error(`conv3d: bias [${bias.shape}] must be [${weight.shape[0]}] for weight [${weight.shape}]`);
   }
   const { g, out } = geometry("conv3d", x.shape, weight.shape, opts, 3);
-  return convCore("conv3d", x, weight, bias, g, out);
+  return convCore("conv3d", x, weight, bias, g, out) as Tensor<AsShape<Conv3dShape<X, W, O>>>;
 }
 
 /** 2-D convolution: x [B, Ci, H, W], weight [Co, Ci, kh, kw] → [B, Co, H', W'] (the 3-D kernel with unit depth). */
@@ -198,14 +200,11 @@ export function conv2d(
     throw new Error(`conv2d: bias [${bias.shape}] must be [${weight.shape[0]}] for weight [${weight.shape}]`);
   }
   const { g, out } = geometry("conv2d", x.shape, weight.shape, opts, 2);
-  const x5 = reshape(x, [x.shape[0], x.shape[1], 1, x.shape[2], x.shape[3]]);
-  const w5 = reshape(weight, [weight.shape[0], weight.shape[1], 1, weight.shape[2], weight.shape[3]]);
-  const y5 = convCore("conv2d", x5, w5, bias, g, [out[0], out[1], 1, out[2], out[3]]);
-  const y = reshape(y5, out);
-  x5.dispose();
-  w5.dispose();
-  y5.dispose();
-  return y;
+  return scope(() => {
+    const x5 = reshape(x, [x.shape[0], x.shape[1], 1, x.shape[2], x.shape[3]]);
+    const w5 = reshape(weight, [weight.shape[0], weight.shape[1], 1, weight.shape[2], weight.shape[3]]);
+    return reshape(convCore("conv2d", x5, w5, bias, g, [out[0], out[1], 1, out[2], out[3]]), out);
+  });
 }
 
 /**
@@ -213,12 +212,16 @@ export function conv2d(
  * [B, Co, (D − 1)·stride − 2·padding + dilation·(kd − 1) + outputPadding + 1, …]. Computed as the input
  * gradient of the matching conv3d, phase by phase (no scatter).
  */
-export function convTranspose3d(
-  x: Tensor,
-  weight: Tensor,
+export function convTranspose3d<
+  X extends Shape,
+  W extends Shape,
+  const O extends ConvTransposeOptions = Record<never, never>,
+>(
+  x: Tensor<X>,
+  weight: Tensor<W> & CheckWindow<ConvTranspose3dShape<X, W, O>>,
   bias: Tensor | null = null,
-  opts: ConvTransposeOptions = {},
-): Tensor {
+  opts: O = {} as O,
+): Tensor<AsShape<ConvTranspose3dShape<X, W, O>>> {
   const op = "convTranspose3d";
   checkConvArgs(op, x, weight, bias, 3, "[Ci, Co, kd, kh, kw]");
   if (weight.shape[0] !== x.shape[1]) {
@@ -276,9 +279,9 @@ export function convTranspose3d(
       "float32",
     );
     y.dispose();
-    return finishTranspose(yb, x, weight, bias, g);
+    return finishTranspose(yb, x, weight, bias, g) as Tensor<AsShape<ConvTranspose3dShape<X, W, O>>>;
   }
-  return finishTranspose(y, x, weight, bias, g);
+  return finishTranspose(y, x, weight, bias, g) as Tensor<AsShape<ConvTranspose3dShape<X, W, O>>>;
 }
 
 function finishTranspose(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {

@@ -11,7 +11,7 @@ import {
   type Shape,
   type ShapeError,
 } from "../shape.ts";
-import { empty, type Tensor } from "../tensor.ts";
+import { empty, scope, type Tensor } from "../tensor.ts";
 import type { MapOp } from "../backend/ops.ts";
 import { onesLike } from "./create.ts";
 import { reshape } from "./movement.ts";
@@ -53,10 +53,7 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
   const lead = g.rank - shape.length;
   const axes: number[] = [];
   for (let i = 0; i < g.rank; i++) if (i < lead || shape[i - lead] === 1) axes.push(i);
-  const s = sum(g, axes, true);
-  const r = reshape(s, shape);
-  s.dispose();
-  return r;
+  return scope(() => reshape(sum(g, axes, true), shape));
 }
 
 function checkFloat(op: string, ...xs: Tensor[]): void {
@@ -109,11 +106,11 @@ export const exp: Unary = unary("exp", (_x, y, g) => mapRaw("mul", [g, y]), true
 /** natural log */
 export const log: Unary = unary("log", (x, _y, g) => mapRaw("div", [g, x]));
 /** sin x */
-export const sin: Unary = unary("sin", (x, _y, g) => mulFree(g, mapRaw("cos", [x])));
+export const sin: Unary = unary("sin", (x, _y, g) => mapRaw("mul", [g, mapRaw("cos", [x])]));
 /** cos x */
 export const cos: Unary = unary(
   "cos",
-  (x, _y, g) => mulFree(g, mapRaw("affine", [mapRaw("sin", [x])], "float32", [-1, 0]), 2),
+  (x, _y, g) => mapRaw("mul", [g, mapRaw("affine", [mapRaw("sin", [x])], "float32", [-1, 0])]),
 );
 /** √x */
 export const sqrt: Unary = unary(
@@ -124,7 +121,7 @@ export const sqrt: Unary = unary(
 /** 1/√x */
 export const rsqrt: Unary = unary("rsqrt", (_x, y, g) => {
   const y3 = mapRaw("powScalar", [y], "float32", [3, 0]);
-  return mulFree(g, mapRaw("affine", [y3], "float32", [-0.5, 0]), 2, y3);
+  return mapRaw("mul", [g, mapRaw("affine", [y3], "float32", [-0.5, 0])]);
 }, true);
 /** |x| (gradient sign(x), 0 at 0) */
 export const abs: Unary = unary("abs", (x, _y, g) => mapRaw("absGrad", [x, g]));
@@ -133,7 +130,7 @@ export const sign: Unary = unary("sign", (x) => mapRaw("affine", [x], "float32",
 /** x² */
 export const square: Unary = unary(
   "square",
-  (x, _y, g) => mulFree(g, mapRaw("affine", [x], "float32", [2, 0])),
+  (x, _y, g) => mapRaw("mul", [g, mapRaw("affine", [x], "float32", [2, 0])]),
 );
 /** max(x, 0) */
 export const relu: Unary = unary("relu", (x, _y, g) => mapRaw("reluGrad", [x, g]));
@@ -145,13 +142,6 @@ export const sigmoid: Unary = unary("sigmoid", (_x, y, g) => mapRaw("sigmoidGrad
 export const tanh: Unary = unary("tanh", (_x, y, g) => mapRaw("tanhGrad", [y, g]), true);
 /** GELU with the exact erf form (PyTorch's default). */
 export const gelu: Unary = unary("gelu", (x, _y, g) => mapRaw("geluGrad", [x, g]));
-
-function mulFree(g: Tensor, t: Tensor, _n = 1, ...more: Tensor[]): Tensor {
-  const r = mapRaw("mul", [g, t]);
-  t.dispose();
-  for (const m of more) m.dispose();
-  return r;
-}
 
 /** LeakyReLU with negative slope `slope`. */
 export function leakyRelu<S extends Shape, D extends DType = "float32">(
@@ -207,18 +197,29 @@ export function powScalar<S extends Shape, D extends DType = "float32">(
   const y = mapRaw("powScalar", [x], "float32", [p, 0]);
   return record(y, "pow", [x], [x], (g, [sx]) => {
     const d = mapRaw("powScalar", [sx], "float32", [p - 1, 0]);
-    const ds = mapRaw("affine", [d], "float32", [p, 0]);
-    d.dispose();
-    return [mulFree(g, ds)];
+    return [mapRaw("mul", [g, mapRaw("affine", [d], "float32", [p, 0])])];
   }) as Tensor<S, D>;
 }
 
 // ---------------------------------------------------------------- binary
 
-type Binary = <A extends Shape, B extends Shape>(
-  a: Tensor<A>,
-  b: Tensor<B> & CheckBroadcast<A, B>,
-) => Tensor<AsShape<Broadcast<A, B>>>;
+/** `unknown` for an erased shape (`number[]`, `readonly number[]`), a ShapeError for a literal tuple. */
+export type Erased<S extends Shape> = number extends S["length"] ? unknown
+  : ShapeError<"literal shape: use the shape-checked signature">;
+
+/**
+ * A broadcasting binary op. Erased shapes (`Tensor`, `Tensor<number[]>`) take the first signature and give an
+ * erased result, checked when the op runs; literal shapes are checked and the result shape computed at
+ * compile time; two tensors of one generic shape `S` (shape-generic code, where a broadcast cannot be
+ * evaluated) give `Tensor<S>`.
+ */
+export interface Binary {
+  <A extends Shape, B extends Shape>(a: Tensor<A> & Erased<A>, b: Tensor<B> & Erased<B>): Tensor<number[]>;
+  <A extends Shape, B extends Shape>(a: Tensor<A>, b: Tensor<B> & CheckBroadcast<A, B>): Tensor<
+    AsShape<Broadcast<A, B>>
+  >;
+  <S extends Shape>(a: Tensor<S>, b: Tensor<S>): Tensor<S>;
+}
 
 function binary(
   op: MapOp,
@@ -230,15 +231,9 @@ function binary(
     const y = mapRaw(op, [a, b]);
     return record(y, op, [a, b], savesOutput ? [a, b, y] : [a, b], (g, [sa, sb, sy]) => {
       const [ga, gb] = grad(sa, sb, sy, g);
-      return [ga && reduceTo(ga, sa.shape), gb && reduceTo(gb, sb.shape)];
+      return [ga && sumToShape(ga, sa.shape), gb && sumToShape(gb, sb.shape)];
     });
   }) as unknown as Binary;
-}
-
-function reduceTo(g: Tensor, shape: Shape): Tensor {
-  const r = sumToShape(g, shape);
-  if (r !== g) g.dispose();
-  return r;
 }
 
 /** a + b (broadcasting) */
@@ -250,10 +245,7 @@ export const mul: Binary = binary("mul", (a, b, _y, g) => [mapRaw("mul", [g, b])
 /** a / b */
 export const div: Binary = binary("div", (_a, b, y, g) => {
   const ga = mapRaw("div", [g, b]);
-  const t = mapRaw("mul", [ga, y]);
-  const gb = mapRaw("neg", [t]);
-  t.dispose();
-  return [ga, gb];
+  return [ga, mapRaw("neg", [mapRaw("mul", [ga, y])])];
 }, true);
 /** a^b elementwise */
 export const pow: Binary = binary("pow", (a, b, y, g) => {
@@ -264,7 +256,6 @@ export const pow: Binary = binary("pow", (a, b, y, g) => {
   const la = mapRaw("log", [a]);
   const t2 = mapRaw("mul", [y, la]);
   const gb = mapRaw("mul", [g, t2]);
-  for (const x of [bm1, p, t, la, t2]) x.dispose();
   return [ga, gb];
 }, true);
 /** elementwise max (ties split the gradient evenly, as PyTorch) */
@@ -279,7 +270,6 @@ function tieSplit(a: Tensor, b: Tensor, g: Tensor, cmp: "gt" | "lt"): [Tensor, T
   const wa = mapRaw("add", [win, half]);
   const ga = mapRaw("mul", [g, wa]);
   const gb = mapRaw("sub", [g, ga]);
-  for (const x of [win, tie, half, wa]) x.dispose();
   return [ga, gb];
 }
 
@@ -321,15 +311,14 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
     const z = mapRaw("affine", [g], "float32", [0, 0]);
     const ga = mapRaw("where", [c, g, z]);
     const gb = mapRaw("where", [c, z, g]);
-    z.dispose();
-    return [null, reduceTo(ga, sa.shape), reduceTo(gb, sb.shape)];
+    return [null, sumToShape(ga, sa.shape), sumToShape(gb, sb.shape)];
   });
 }
 
 /** Converts to another dtype (float32 ↔ int32 ↔ float16); gradient flows for float ↔ float casts. */
 export function cast<S extends Shape, D extends DType>(x: Tensor<S>, dtype: D): Tensor<S, D> {
-  if (x.dtype === dtype) return mapRaw("copy", [x]) as Tensor<S, D>;
-  const y = mapRaw("cast", [x], dtype);
+  // A same-dtype cast is a copy that keeps the gradient path (it used to cut it silently).
+  const y = x.dtype === dtype ? mapRaw("copy", [x]) : mapRaw("cast", [x], dtype);
   const differentiable = x.dtype !== "int32" && dtype !== "int32";
   return (differentiable
     ? record(y, "cast", [x], [x], (g, [sx]) => [mapRaw("cast", [g], sx.dtype)])

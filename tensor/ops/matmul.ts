@@ -62,9 +62,6 @@ export function matmul<A extends Shape, B extends Shape>(
   return record(y, "matmul", [a, b], [a, b], (g, [sa, sb]) => {
     const ga = matmulRaw(g, sb, false, true);
     const gb = matmulRaw(sa, g, true, false);
-    const ra = sumToShape(ga, sa.shape), rb = sumToShape(gb, sb.shape);
-    if (ra !== ga) ga.dispose();
-    if (rb !== gb) gb.dispose();
-    return [ra, rb];
+    return [sumToShape(ga, sa.shape), sumToShape(gb, sb.shape)];
   }) as unknown as Tensor<AsShape<MatmulShape<A, B>>>;
 }

@@ -48,7 +48,7 @@ export function permute<S extends Shape, const P extends readonly number[]>(
   const y = empty(shape, x.dtype);
   backend().strided(x.dtype, x.buffer("permute"), y.buffer(), shape, p.map((a) => inStrides[a]), 0);
   const inverse = p.map((_, i) => p.indexOf(i));
-  return record(y, "permute", [x], [], (g) => [permute(g, inverse as any)]) as unknown as Tensor<
+  return record(y, "permute", [x], [], (g) => [permute(g, inverse)]) as unknown as Tensor<
     AsShape<PermuteShape<S, P>>
   >;
 }
@@ -58,7 +58,7 @@ export function transpose(x: Tensor, a: number, b: number): Tensor {
   const perm = [...Array(x.rank).keys()];
   const i = normAxis("transpose", a, x.rank), j = normAxis("transpose", b, x.rank);
   [perm[i], perm[j]] = [perm[j], perm[i]];
-  return permute(x, perm as any);
+  return permute(x, perm);
 }
 
 /** x[start:end] along each axis (step 1); `end` defaults to the dim, negative values count from the end. */

@@ -59,12 +59,7 @@ function normCore(
       dgamma: dgamma?.buffer() ?? null,
       dbeta: dbeta?.buffer() ?? null,
     }, a);
-    const grads: (Tensor | null)[] = [dx];
-    if (weight) grads.push(dgamma);
-    else dgamma?.dispose();
-    if (bias) grads.push(dbeta);
-    else dbeta?.dispose();
-    return grads;
+    return [dx, ...(weight ? [dgamma] : []), ...(bias ? [dbeta] : [])];
   });
   stats.dispose();
   if (gamma && gamma !== weight) gamma.dispose();

@@ -2,6 +2,8 @@
 import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import { empty, type Tensor } from "../tensor.ts";
+import type { AsShape, Shape } from "../shape.ts";
+import type { Pool3dShape } from "../window_shape.ts";
 import type { PoolGeometry, PoolKind } from "../backend/geometry.ts";
 
 /** Pooling options: padding (each side) and PyTorch's ceil_mode. */
@@ -102,23 +104,23 @@ export function maxPool2d(
 }
 
 /** 3-D max pooling: [B, C, D, H, W] → [B, C, D', H', W']. */
-export function maxPool3d(
-  x: Tensor,
-  kernel: number | number[],
-  stride?: number | number[],
-  opts: PoolOptions = {},
-): Tensor {
-  return pool("maxPool3d", "max", x, 3, kernel, stride, opts);
+export function maxPool3d<
+  X extends Shape,
+  const K extends number | number[],
+  const S extends number | number[] | undefined = undefined,
+  const O extends PoolOptions = Record<never, never>,
+>(x: Tensor<X>, kernel: K, stride?: S, opts: O = {} as O): Tensor<AsShape<Pool3dShape<X, K, S, O>>> {
+  return pool("maxPool3d", "max", x, 3, kernel, stride, opts) as Tensor<AsShape<Pool3dShape<X, K, S, O>>>;
 }
 
 /** 3-D average pooling: [B, C, D, H, W] → [B, C, D', H', W'] (divisor includes padding unless told). */
-export function avgPool3d(
-  x: Tensor,
-  kernel: number | number[],
-  stride?: number | number[],
-  opts: PoolOptions = {},
-): Tensor {
-  return pool("avgPool3d", "avg", x, 3, kernel, stride, opts);
+export function avgPool3d<
+  X extends Shape,
+  const K extends number | number[],
+  const S extends number | number[] | undefined = undefined,
+  const O extends PoolOptions = Record<never, never>,
+>(x: Tensor<X>, kernel: K, stride?: S, opts: O = {} as O): Tensor<AsShape<Pool3dShape<X, K, S, O>>> {
+  return pool("avgPool3d", "avg", x, 3, kernel, stride, opts) as Tensor<AsShape<Pool3dShape<X, K, S, O>>>;
 }
 
 /** 2-D average pooling: [B, C, H, W] → [B, C, H', W']. */

@@ -29,7 +29,7 @@ function draw<S extends Shape>(
   o: RandomOptions,
   a: number,
   b: number,
-): Tensor<S, any> {
+): Tensor<S, "float32" | "int32"> {
   checkShape(kind, shape);
   const out = empty(shape, kind === "randint" ? "int32" : "float32");
   const n = sizeOf(shape);
@@ -48,12 +48,12 @@ function draw<S extends Shape>(
 
 /** Uniform draws in (low, high). */
 export function rand<const S extends Shape>(shape: S, o: RandomOptions, low = 0, high = 1): Tensor<S> {
-  return draw("uniform", shape, o, low, high);
+  return draw("uniform", shape, o, low, high) as Tensor<S>;
 }
 
 /** Normal draws N(mean, std²) (Box–Muller). */
 export function randn<const S extends Shape>(shape: S, o: RandomOptions, mean = 0, std = 1): Tensor<S> {
-  return draw("normal", shape, o, mean, std);
+  return draw("normal", shape, o, mean, std) as Tensor<S>;
 }
 
 /** Integers uniformly in [low, high) as int32. */
@@ -64,7 +64,7 @@ export function randint<const S extends Shape>(
   high: number,
 ): Tensor<S, "int32"> {
   if (!(high > low)) throw new Error(`randint: empty range [${low}, ${high})`);
-  return draw("randint", shape, o, low, high);
+  return draw("randint", shape, o, low, high) as Tensor<S, "int32">;
 }
 
 /** Host-side permutation of 0..n-1 keyed like every other draw (sort of Philox keys). */

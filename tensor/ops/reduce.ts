@@ -2,7 +2,7 @@
 import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import { type AsShape, normAxis, type ReduceShape, type Shape, sizeOf } from "../shape.ts";
-import { empty, type Tensor } from "../tensor.ts";
+import { empty, scope, type Tensor } from "../tensor.ts";
 import type { ReduceOp } from "../backend/ops.ts";
 import { expand, permute, reshape } from "./movement.ts";
 import { affine, mapRaw, square, sub } from "./elementwise.ts";
@@ -25,7 +25,7 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
   if (!contiguousBlock) {
     // Move the reduced axes to the end so they form one block.
     const rest = [...Array(x.rank).keys()].filter((i) => !axes.includes(i));
-    src = permute(x, [...rest, ...axes] as any);
+    src = permute(x, [...rest, ...axes]);
     first = rest.length;
     last = x.rank - 1;
   }
@@ -40,10 +40,7 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
 
 /** Broadcasts a reduced gradient (given in the reduced shape) back to the input shape. */
 function expandFrom(g: Tensor, keepShape: Shape, shape: Shape): Tensor {
-  const r = reshape(g, keepShape);
-  const e = expand(r, shape);
-  r.dispose();
-  return e;
+  return scope(() => expand(reshape(g, keepShape), shape));
 }
 
 function finish(y: Tensor, x: Tensor, axes: number[], keepDim: boolean): Tensor {
@@ -60,11 +57,11 @@ export function sum<S extends Shape, const A extends readonly number[] = number[
   axes?: A | number,
   keepDim?: K,
 ): Tensor<AsShape<ReduceShape<S, A, K>>> {
-  const ax = normAxes("sum", x, axes as any);
+  const ax = normAxes("sum", x, axes);
   const y = reduceRaw("sum", x, ax);
   const keepShape = y.shape;
   record(y, "sum", [x], [], (g) => [expandFrom(g, keepShape, x.shape)]);
-  return finish(y, x, ax, !!keepDim) as any;
+  return finish(y, x, ax, !!keepDim) as Tensor<AsShape<ReduceShape<S, A, K>>>;
 }
 
 /** Mean over axes (all by default). */
@@ -77,19 +74,16 @@ export function mean<
   axes?: A | number,
   keepDim?: K,
 ): Tensor<AsShape<ReduceShape<S, A, K>>> {
-  const ax = normAxes("mean", x, axes as any);
+  const ax = normAxes("mean", x, axes);
   const n = ax.reduce((acc, a) => acc * x.shape[a], 1);
   const s = reduceRaw("sum", x, ax);
   const y = mapRaw("affine", [s], "float32", [1 / n, 0]);
   s.dispose();
   const keepShape = y.shape;
   record(y, "mean", [x], [], (g) => {
-    const e = expandFrom(g, keepShape, x.shape);
-    const r = mapRaw("affine", [e], "float32", [1 / n, 0]);
-    e.dispose();
-    return [r];
+    return [mapRaw("affine", [expandFrom(g, keepShape, x.shape)], "float32", [1 / n, 0])];
   });
-  return finish(y, x, ax, !!keepDim) as any;
+  return finish(y, x, ax, !!keepDim) as Tensor<AsShape<ReduceShape<S, A, K>>>;
 }
 
 /** A max/min reduction over axes (gradient split evenly among ties). */
@@ -109,7 +103,7 @@ function extreme(op: "max" | "min"): ExtremeReduction {
     axes?: A | number,
     keepDim?: K,
   ): Tensor<AsShape<ReduceShape<S, A, K>>> => {
-    const ax = normAxes(op, x, axes as any);
+    const ax = normAxes(op, x, axes);
     const y = reduceRaw(op, x, ax);
     const keepShape = y.shape;
     record(y, op, [x], [x, y], (g, [sx, sy]) => {
@@ -118,11 +112,9 @@ function extreme(op: "max" | "min"): ExtremeReduction {
       const count = reduceRaw("sum", mask, ax);
       const gk = reshape(g, keepShape);
       const share = mapRaw("div", [gk, count]);
-      const gx = mapRaw("mul", [mask, share]);
-      for (const t of [mask, count, share, gk]) t.dispose();
-      return [gx];
+      return [mapRaw("mul", [mask, share])];
     });
-    return finish(y, x, ax, !!keepDim) as any;
+    return finish(y, x, ax, !!keepDim) as Tensor<AsShape<ReduceShape<S, A, K>>>;
   };
 }
 
@@ -136,16 +128,7 @@ export function variance(x: Tensor, axes?: number | number[], keepDim = false, c
   const ax = normAxes("var", x, axes);
   const n = ax.reduce((acc, a) => acc * x.shape[a], 1);
   if (n - correction <= 0) throw new Error(`var: ${n} elements with correction ${correction}`);
-  const m = mean(x, ax, true);
-  const d = sub(x as any, m as any) as Tensor;
-  m.dispose();
-  const sq = square(d);
-  d.dispose();
-  const s = sum(sq, ax, keepDim);
-  sq.dispose();
-  const r = affine(s, 1 / (n - correction));
-  s.dispose();
-  return r;
+  return scope(() => affine(sum(square(sub(x, mean(x, ax, true))), ax, keepDim), 1 / (n - correction)));
 }
 
 /** Index of the extreme value along one axis, as int32. */

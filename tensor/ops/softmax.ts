@@ -1,40 +1,28 @@
 /** Softmax and log-softmax along one axis, composed from primitives (max-shifted for stability). */
 import { noGrad } from "../autograd.ts";
 import type { Shape } from "../shape.ts";
-import type { Tensor } from "../tensor.ts";
+import { scope, type Tensor } from "../tensor.ts";
 import { exp, log, sub } from "./elementwise.ts";
 import { max, sum } from "./reduce.ts";
 import { div } from "./elementwise.ts";
 
 function shifted(x: Tensor, axis: number): Tensor {
   const m = noGrad(() => max(x, axis, true)); // the shift does not change the result: no gradient needed
-  const d = sub(x as any, m as any) as Tensor;
-  m.dispose();
-  return d;
+  return sub(x, m);
 }
 
 /** exp(x) / Σ exp(x) along `axis`. */
 export function softmax<S extends Shape>(x: Tensor<S>, axis = -1): Tensor<S> {
-  const d = shifted(x, axis);
-  const e = exp(d);
-  d.dispose();
-  const s = sum(e, axis, true);
-  const y = div(e as any, s as any) as Tensor;
-  e.dispose();
-  s.dispose();
-  return y as Tensor<S>;
+  return scope((): Tensor => {
+    const e = exp(shifted(x, axis));
+    return div(e, sum(e, axis, true));
+  }) as Tensor<S>;
 }
 
 /** x − log Σ exp(x) along `axis`. */
 export function logSoftmax<S extends Shape>(x: Tensor<S>, axis = -1): Tensor<S> {
-  const d = shifted(x, axis);
-  const e = exp(d);
-  const s = sum(e, axis, true);
-  e.dispose();
-  const l = log(s);
-  s.dispose();
-  const y = sub(d as any, l as any) as Tensor;
-  d.dispose();
-  l.dispose();
-  return y as Tensor<S>;
+  return scope((): Tensor => {
+    const d = shifted(x, axis);
+    return sub(d, log(sum(exp(d), axis, true)));
+  }) as Tensor<S>;
 }

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture/config JSON; values are checked at run time
 import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
 import { stringify as toYaml } from "yaml";
 import type { ArgTable } from "../../nn/args/declare.ts";

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture meta.json
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadCase } from "../fixtures.ts";

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture/config JSON; values are checked at run time
 import assert from "node:assert/strict";
 import { loadCase, relError } from "../fixtures.ts";
 import {

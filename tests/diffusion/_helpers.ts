@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture/config JSON; values are checked at run time
 /** Shared helpers of the diffusion tests. */
 import { DDIMScheduler, DDPMScheduler, type Scheduler } from "../../diffusion/mod.ts";
 

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture/config JSON; values are checked at run time
 /**
  * ldm_inferer_tiny with the real tiny models: the training pass (encode → scale → add_noise → UNet → MSE,
  * UNet gradients) and the 5-step DDIM sample decoded to an image. Skips, naming the reason, while the model

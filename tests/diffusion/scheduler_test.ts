@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture/config JSON; values are checked at run time
 /** DDPM / DDIM schedulers against the reference fixtures (driven by meta.json `config`) and properties. */
 import assert from "node:assert/strict";
 import * as T from "../../tensor/mod.ts";
@@ -178,15 +179,15 @@ Deno.test("sigmoid_beta and cosine schedules have the reference's shape", () => 
 
 Deno.test("bad input: clear errors naming the valid values", () => {
   assert.throws(
-    () => new DDPMScheduler({ schedule: "quadratic" as any }),
+    () => new DDPMScheduler({ schedule: "quadratic" as never }),
     /valid schedules: linear_beta, scaled_linear_beta, sigmoid_beta, cosine/,
   );
   assert.throws(
-    () => new DDIMScheduler({ predictionType: "noise" as any }),
+    () => new DDIMScheduler({ predictionType: "noise" as never }),
     /valid values: epsilon, sample, v_prediction/,
   );
   assert.throws(
-    () => new DDPMScheduler({ varianceType: "learned" as any }),
+    () => new DDPMScheduler({ varianceType: "learned" as never }),
     /valid values: fixed_small, fixed_large/,
   );
   const s = new DDPMScheduler();

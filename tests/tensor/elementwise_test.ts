@@ -82,7 +82,7 @@ Deno.test("leakyRelu, clamp, affine, powScalar match references and gradients", 
   }
 });
 
-const binaryRefs: [string, any, (a: number, b: number) => number][] = [
+const binaryRefs: [string, T.Binary, (a: number, b: number) => number][] = [
   ["add", T.add, (a, b) => a + b],
   ["sub", T.sub, (a, b) => a - b],
   ["mul", T.mul, (a, b) => a * b],
@@ -157,10 +157,10 @@ Deno.test("casts between float32, int32 and float16", async () => {
 
 Deno.test("bad input: shape mismatch, dtype mismatch, disposed tensor, zero-size dims", () => {
   assert.throws(
-    () => T.add(T.zeros([2, 3]), T.zeros([4]) as any),
+    () => T.add(T.zeros([2, 3]), T.zeros([4]) as T.Tensor),
     /add: shapes \[2,3\] and \[4\] cannot be broadcast/,
   );
-  assert.throws(() => T.add(T.zeros([2]), T.zeros([2], "int32") as any), /dtypes differ/);
+  assert.throws(() => T.add(T.zeros([2]), T.zeros([2], "int32") as T.Tensor), /dtypes differ/);
   assert.throws(() => T.exp(T.zeros([2], "int32")), /needs a float tensor/);
   const t = T.zeros([2]);
   t.dispose();

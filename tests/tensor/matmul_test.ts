@@ -51,7 +51,7 @@ Deno.test("batched matmul broadcasts a single matrix over the batch", async () =
       1e-5,
     );
   }
-  assert.throws(() => T.matmul(T.zeros([2, 3]), T.zeros([4, 5]) as any), /inner dims differ/);
+  assert.throws(() => T.matmul(T.zeros([2, 3]), T.zeros([4, 5]) as T.Tensor), /inner dims differ/);
 });
 
 Deno.test("matmul gradients pass gradcheck (2-D and broadcast batch)", async () => {

@@ -128,9 +128,12 @@ Deno.test("permute / transpose / reshape match the TS reference", async () => {
   assertClose(await t.data(), [v[0], v[3], v[1], v[4], v[2], v[5]], 0, 0);
   assert.deepEqual([...T.reshape(x, [6, -1]).shape], [6, 20]);
   assert.throws(() => T.reshape(x, [7, -1]), /cannot view \[2,3,4,5\]/);
-  assert.throws(() => T.permute(x, [0, 1, 1, 2] as any), /not a permutation/);
+  assert.throws(() => T.permute(x, [0, 1, 1, 2] as number[]), /not a permutation/);
   for (
-    const f of [(a: T.Tensor) => T.permute(a, [2, 0, 3, 1] as any), (a: T.Tensor) => T.reshape(a, [6, 20])]
+    const f of [
+      (a: T.Tensor) => T.permute(a, [2, 0, 3, 1] as number[]),
+      (a: T.Tensor) => T.reshape(a, [6, 20]),
+    ]
   ) {
     const r = await T.gradcheck(f, [v], [shape]);
     assert.ok(r.maxRelError < 1e-2);

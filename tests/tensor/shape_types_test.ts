@@ -45,6 +45,62 @@ function _typedOps(
   return [s, m, p, r, wrong];
 }
 
+// Elementwise ops on erased shapes (model code) and on one generic shape (shape-generic helpers): no casts.
+function _erasedOps(ops: typeof T, x: Tensor, y: Tensor<number[]>, z: Tensor<readonly number[]>) {
+  const e1: Tensor = ops.add(x, ops.mul(y, z));
+  const e2: Tensor<number[]> = ops.sub(y, ops.div(x, z));
+  return [e1, e2];
+}
+function _genericOps<S extends T.Shape>(ops: typeof T, x: Tensor<S>): Tensor<S> {
+  const twice: Tensor<S> = ops.add(x, x);
+  return ops.mul(twice, x);
+}
+function _literalStillChecked(ops: typeof T, a: Tensor<[2, 3]>, d: Tensor<[4]>, n: Tensor) {
+  // @ts-expect-error the erased signature does not swallow a wrong literal broadcast
+  ops.mul(a, d);
+  // @ts-expect-error a literal result stays literal even next to an erased operand's signature
+  const wrong: Tensor<[9]> = ops.sub(a, a);
+  return [wrong, ops.add(n, a)];
+}
+
+// Sliding-window ops: literal input shape, kernel, stride and padding give a literal output shape.
+function _windowOps(
+  ops: typeof T,
+  x: Tensor<[1, 1, 32, 32, 32]>,
+  w1: Tensor<[8, 1, 3, 3, 3]>,
+  w2: Tensor<[16, 8, 4, 4, 4]>,
+  up: Tensor<[16, 4, 4, 4, 4]>,
+  erased: Tensor,
+) {
+  const h = ops.conv3d(x, w1, null, { padding: 1 });
+  expectType<Equal<typeof h, Tensor<[1, 8, 32, 32, 32]>>>();
+  const valid = ops.conv3d(x, w1);
+  expectType<Equal<typeof valid, Tensor<[1, 8, 30, 30, 30]>>>();
+  const down = ops.conv3d(h, w2, null, { stride: 2, padding: 1 });
+  expectType<Equal<typeof down, Tensor<[1, 16, 16, 16, 16]>>>();
+  const back = ops.convTranspose3d(down, up, null, { stride: 2, padding: 1 });
+  expectType<Equal<typeof back, Tensor<[1, 4, 32, 32, 32]>>>();
+  const pooled = ops.maxPool3d(h, 2);
+  expectType<Equal<typeof pooled, Tensor<[1, 8, 16, 16, 16]>>>();
+  const avg = ops.avgPool3d(h, 3, 2, { padding: 1 });
+  expectType<Equal<typeof avg, Tensor<[1, 8, 16, 16, 16]>>>();
+  // Erased shapes or non-literal options: an erased result, checked at run time.
+  const e: Tensor = ops.conv3d(erased, erased, null, { padding: 1 });
+  const ceil: Tensor = ops.maxPool3d(h, 2, 2, { ceilMode: true });
+  // @ts-expect-error a wrong conv chain: w2 expects 8 input channels, `down` has 16
+  ops.conv3d(down, w2);
+  const tiny = ops.maxPool3d(ops.maxPool3d(ops.conv3d(x, w1, null, { stride: 4 }), 2), 2); // [1, 8, 2, 2, 2]
+  // @ts-expect-error a wrong conv chain: a 3³ window does not fit the 2³ result of two poolings
+  ops.conv3d(tiny, ops.zeros([8, 8, 3, 3, 3]));
+  // @ts-expect-error stride 0
+  ops.conv3d(x, w1, null, { stride: 0 });
+  // @ts-expect-error the transposed conv's output is [1, 4, 32, 32, 32], not 64³
+  const wrong: Tensor<[1, 4, 64, 64, 64]> = ops.convTranspose3d(down, up, null, { stride: 2, padding: 1 });
+  return [h, valid, down, back, pooled, avg, e, ceil, tiny, wrong];
+}
+
 Deno.test("shape types: the file type-checks with its expected errors", () => {
-  assert.equal(typeof _typedOps, "function");
+  for (const f of [_typedOps, _erasedOps, _genericOps, _literalStillChecked, _windowOps]) {
+    assert.equal(typeof f, "function");
+  }
 });

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- DevTools Protocol replies are untyped JSON
 /**
  * Headless Chromium driven over the Chrome DevTools Protocol: the system's `chromium` (Debian package; nothing
  * downloaded), started with `--remote-debugging-port=0`, one page target, a WebSocket from Deno.

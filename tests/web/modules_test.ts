@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- values evaluated in the page are untyped JSON
 /**
  * Every library export of deno.json (not the CLI entry points) bundled with `deno bundle --platform browser`
  * and imported in headless Chromium: no Node/Deno API at import time. In the page, NIfTI (gzip) and

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture/config JSON; values are checked at run time
 /**
  * The op-level fixture cases (conv3d, upsample, group_norm, attention_block) driven through our layer
  * modules: built from `config.modules`, weights loaded by the reference key names, forward and the

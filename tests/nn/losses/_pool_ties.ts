@@ -134,7 +134,7 @@ export function withFlippedTies<T>(p: PerceptualLoss, flips: NearTie[], fn: () =
           const lift = t.winnerValue - t.runnerUpValue + 8 * 2 ** -23 * t.winnerValue;
           bump[(t.batch * C + t.channel) * H * W + t.runnerUp] += lift;
         }
-        return original(add(x as any, tensor(bump, [...x.shape]) as any) as Tensor);
+        return original(add(x, tensor(bump, [...x.shape])) as Tensor);
       });
     };
   });

@@ -80,7 +80,7 @@ Deno.test({
 
     const l1 = l1Loss(recon, x);
     const kl = klLoss(zMu, zSigma);
-    const total = add(l1 as any, affine(kl, fx!.scalar("kl_weight")) as any) as Tensor;
+    const total = add(l1, affine(kl, fx!.scalar("kl_weight"))) as Tensor;
     const [l1v, klv, tv] = [await l1.item(), await kl.item(), await total.item()];
     assert.ok(Math.abs(l1v - fx!.scalar("loss_l1")) <= TOL * Math.abs(fx!.scalar("loss_l1")), `L1 ${l1v}`);
     assert.ok(Math.abs(klv - fx!.scalar("loss_kl")) <= TOL * Math.abs(fx!.scalar("loss_kl")), `KL ${klv}`);
@@ -122,8 +122,8 @@ Deno.test({
       const x = fixtureTensor(fx!, "x").requireGrad(), eps = fixtureTensor(fx!, "eps");
       const { reconstruction, zMu, zSigma } = ae.forward(x, eps);
       const total = add(
-        l1Loss(reconstruction, x) as any,
-        affine(klLoss(zMu, zSigma), fx!.scalar("kl_weight")) as any,
+        l1Loss(reconstruction, x),
+        affine(klLoss(zMu, zSigma), fx!.scalar("kl_weight")),
       ) as Tensor;
       total.backward();
       const grads = new Map<string, Float32Array>([["x", (await x.grad!.data()) as Float32Array]]);

@@ -79,7 +79,7 @@ Deno.test("AutoencoderKL [2, 4] channels, 1 channel per group, odd input: shapes
   assert.deepEqual([...zMu.shape], [2, 1, ...latentDims]);
   assert.deepEqual([...reconstruction.shape], [2, 1, ...latentDims.map((l) => 2 * l)]);
   const w = tensor(randomArray(reconstruction.size, 6), [...reconstruction.shape]);
-  const loss = add(sum(mul(reconstruction as any, w as any)) as any, affine(klLoss(zMu, zSigma), 0.1) as any);
+  const loss = add(sum(mul(reconstruction, w)), affine(klLoss(zMu, zSigma), 0.1));
   (loss as Tensor).backward();
   const named = ae.namedParameters();
   const grads = await Promise.all(named.map(([, p]) => p.grad!.data()));

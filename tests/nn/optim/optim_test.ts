@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tensor } from "../../../tensor/mod.ts";
+import { type Tensor, tensor } from "../../../tensor/mod.ts";
 import { Adam, AdamW } from "../../../nn/optim/adam.ts";
 import { SGD } from "../../../nn/optim/sgd.ts";
 import { MultiStepLR } from "../../../nn/optim/lr_scheduler.ts";
@@ -40,12 +40,12 @@ function hostAdam(
   return p;
 }
 
-async function runSteps(make: (p: any) => { step(): void }, p0: Float32Array, grads: Float32Array[]) {
+async function runSteps(make: (p: Tensor) => { step(): void }, p0: Float32Array, grads: Float32Array[]) {
   const p = tensor(p0, [p0.length]).requireGrad();
   const opt = make(p);
   for (const g of grads) {
     p.grad?.dispose();
-    p.grad = tensor(g, [g.length]) as any;
+    p.grad = tensor(g, [g.length]);
     opt.step();
   }
   const out = await p.data();
@@ -114,7 +114,7 @@ Deno.test("SGD with momentum, dampening and Nesterov follows torch.optim.SGD", a
 Deno.test("optimizer state saves and restores (resume gives the same trajectory)", async () => {
   const a = tensor(p0, [N]).requireGrad();
   const optA = new Adam([a], { lr: 1e-3 });
-  a.grad = tensor(grads[0], [N]) as any;
+  a.grad = tensor(grads[0], [N]);
   optA.step();
   const saved = await optA.stateDict();
   assert.deepEqual(saved.steps, [1]);
@@ -125,7 +125,7 @@ Deno.test("optimizer state saves and restores (resume gives the same trajectory)
   assert.equal(optB.lr, 1e-3);
   for (const [p, o] of [[a, optA], [b, optB]] as const) {
     p.grad?.dispose();
-    p.grad = tensor(grads[1], [N]) as any;
+    p.grad = tensor(grads[1], [N]);
     o.step();
   }
   assert.deepEqual(await a.data(), await b.data());

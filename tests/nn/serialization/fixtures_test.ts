@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture/config JSON; values are checked at run time
 /** Every fixture checkpoint: model.pt (zip), model_legacy.pt and model.safetensors agree key-for-key and bit-for-bit. */
 import assert from "node:assert/strict";
 import { join } from "node:path";

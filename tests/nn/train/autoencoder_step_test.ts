@@ -13,6 +13,7 @@ import { AutoencoderTrainer } from "../../../nn/train/autoencoder_step.ts";
 import { loadStateDictFile } from "../../../nn/serialization/mod.ts";
 import { loadCase } from "../../fixtures.ts";
 import { assertGradient, assertRel, fixtureTensor, gradientScale, setup } from "../_helpers.ts";
+import type { Tensor } from "../../../tensor/mod.ts";
 
 await setup();
 
@@ -42,7 +43,7 @@ Deno.test({
     const o = cfg.optimizer;
     assert.equal(o.type, "Adam", "train_step_tiny: only the Adam optimizer is supported");
     assert.equal(cfg.adv_criterion, "least_squares", "train_step_tiny: only the least-squares criterion");
-    const adam = (params: any[]) =>
+    const adam = (params: Tensor[]) =>
       new Adam(params, {
         lr: o.lr,
         betas: o.betas,
@@ -83,7 +84,7 @@ Deno.test({
     assert.deepEqual(hooked, ["generator", "discriminator"]);
     assert.equal(r.adversarial, true);
     const report: Record<string, number> = {};
-    const scalars: [any, string][] = [
+    const scalars: [Tensor | null, string][] = [
       [r.recon, "loss_recon_l1"],
       [r.kl, "loss_kl"],
       [r.perceptual, "loss_perceptual"],
@@ -94,6 +95,7 @@ Deno.test({
       [r.discriminatorTotal, "loss_d_total"],
     ];
     for (const [t, name] of scalars) {
+      assert.ok(t, `${name} was computed`);
       const v = await t.item(), want = fx!.scalar(name);
       report[name] = Math.abs(v - want) / Math.abs(want);
       assert.ok(report[name] <= 1e-4, `${name}: ${v} vs ${want}`);
@@ -154,7 +156,7 @@ Deno.test({
       report[`${file} elements allowed > 1% lr`] = loose;
     }
     console.log("train_step_tiny:", JSON.stringify(report));
-    for (const t of [x, eps, ...scalars.map(([t]) => t), r.reconstruction!]) t.dispose();
+    for (const t of [x, eps, ...scalars.map(([t]) => t), r.reconstruction!]) t?.dispose();
     for (const m of [ae, disc, perceptual]) m.dispose();
     optimizerG.dispose();
     optimizerD.dispose();

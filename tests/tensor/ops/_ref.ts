@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture/config JSON; values are checked at run time
 /** Plain-TS references for the 3-D network ops and a tiny F32 safetensors reader for the fixtures. */
 
 /** Reads every F32 tensor of a safetensors file: {key: {data, shape}}. */

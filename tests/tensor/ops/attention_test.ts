@@ -92,7 +92,7 @@ Deno.test("attention gradcheck (fused and composed); chunked composed heads and 
   const run = async () => {
     const ts = vals.map((v) => T.tensor(v, shape).requireGrad());
     const o = T.attention(ts[0], ts[1], ts[2], 0.7);
-    T.sum(T.mul(o, T.tensor(randomArray(60, 7), shape) as any)).backward();
+    T.sum(T.mul(o, T.tensor(randomArray(60, 7), shape))).backward();
     return [await o.data(), ...(await Promise.all(ts.map((t) => t.grad!.data())))];
   };
   const fusedResult = await run();

@@ -106,9 +106,12 @@ Deno.test("convTranspose3d is the adjoint of conv3d and passes gradcheck", async
 
 Deno.test("conv ops reject bad input before any GPU work, naming op and shapes", () => {
   const x = T.zeros([1, 3, 4, 4, 4]);
-  assert.throws(() => T.conv3d(x, T.zeros([2, 4, 3, 3, 3])), /conv3d: input has 3 channels.*\[2,4,3,3,3\]/);
   assert.throws(
-    () => T.conv3d(x, T.zeros([2, 3, 5, 5, 5])),
+    () => T.conv3d(x, T.zeros([2, 4, 3, 3, 3]) as T.Tensor),
+    /conv3d: input has 3 channels.*\[2,4,3,3,3\]/,
+  );
+  assert.throws(
+    () => T.conv3d(x, T.zeros([2, 3, 5, 5, 5]) as T.Tensor),
     /conv3d: kernel \[5,5,5\].*larger than the padded input \[4,4,4\]/,
   );
   assert.throws(
@@ -121,8 +124,11 @@ Deno.test("conv ops reject bad input before any GPU work, naming op and shapes",
   );
   assert.throws(() => T.conv2d(x, T.zeros([2, 3, 3, 3])), /conv2d: input must be 4-D/);
   assert.throws(
-    () => T.convTranspose3d(x, T.zeros([4, 2, 2, 2, 2]), null, { stride: 2 }),
+    () => T.convTranspose3d(x, T.zeros([4, 2, 2, 2, 2]) as T.Tensor, null, { stride: 2 }),
     /convTranspose3d: input has 3 channels/,
   );
-  assert.throws(() => T.conv3d(x, T.zeros([2, 3, 3, 3, 3]), null, { stride: 0 }), /conv3d: stride must be/);
+  assert.throws(
+    () => T.conv3d(x, T.zeros([2, 3, 3, 3, 3]) as T.Tensor, null, { stride: 0 }),
+    /conv3d: stride must be/,
+  );
 });

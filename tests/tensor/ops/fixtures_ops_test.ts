@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- reads untyped fixture/config JSON; values are checked at run time
 /**
  * The op-level reference fixtures (conv3d, upsample, group_norm, attention_block): every module listed in
  * each case's config.modules is built from its settings and weights, run forward and backward with the
@@ -14,7 +15,7 @@ await T.init();
 const TOL = 1e-4;
 
 function linear(x: T.Tensor, w: T.Tensor, b: T.Tensor): T.Tensor {
-  return T.add(T.matmul(x, T.transpose(w, 0, 1) as any), b as any) as T.Tensor;
+  return T.add(T.matmul(x, T.transpose(w, 0, 1)), b);
 }
 
 /** The forward of one module from its config entry; `p(name)` gives a parameter (key without prefix). */
@@ -76,7 +77,7 @@ function buildModule(m: any, p: (name: string) => T.Tensor): (x: T.Tensor) => T.
         const merged = T.reshape(T.permute(o, [0, 2, 1, 3]), [B, N, C]);
         const out = linear(merged, p("attn.out_proj.weight"), p("attn.out_proj.bias"));
         const back = T.reshape(T.transpose(out, 1, 2), [B, C, X, Y, Z]);
-        return T.add(back, x as any) as T.Tensor;
+        return T.add(back, x);
       };
     default:
       throw new Error(`fixtures: unknown module type ${m.type}`);

@@ -8,7 +8,7 @@ import * as T from "../tensor/mod.ts";
 import { type AllReduce, meanScalar } from "../nn/dist/allreduce.ts";
 import { initDistributed, rankFromEnv } from "../nn/dist/init.ts";
 import { pinThisProcess, reportGpu } from "../nn/dist/gpu_pinning.ts";
-import { launcherPidFromEnv, silenceOutput, watchLauncher } from "../nn/dist/launcher_watch.ts";
+import { launcherPidFromEnv, onBrokenPipe, silenceOutput, watchLauncher } from "../nn/dist/launcher_watch.ts";
 import { averageGradients, BUCKET_BYTES } from "../nn/dist/gradient_hook.ts";
 import { INTERRUPTED_EXIT_CODE, StopControl } from "./stop.ts";
 
@@ -44,13 +44,19 @@ export async function distributedContext(gpus: number, dist = "shm"): Promise<Di
   let comm: AllReduce | null = null;
   const stop = new StopControl(worldSize, (vote) => meanScalar(comm!, vote));
   const launcher = launcherPidFromEnv();
-  const watch = launcher === null ? null : watchLauncher(launcher, () => {
+  let gone = false;
+  const launcherGone = () => {
+    if (gone) return;
+    gone = true;
     // Nobody reads our output any more; writing to the broken pipe would throw during the clean stop.
     silenceOutput();
     stop.request(`the launcher (pid ${launcher}) has exited`);
     // Outside the training loop there is nothing to save: leave now.
     if (!stop.listening) Deno.exit(INTERRUPTED_EXIT_CODE);
-  });
+  };
+  const watch = launcher === null ? null : watchLauncher(launcher, launcherGone);
+  // A fast step can write to the dead launcher's pipe before the watch looks: that write means the same.
+  if (launcher !== null) onBrokenPipe(launcherGone);
   try {
     // Ranks started by mpirun pin themselves (the shm launcher pins through the environment it sets).
     if (Deno.env.get("OMPI_COMM_WORLD_LOCAL_RANK") !== undefined) {

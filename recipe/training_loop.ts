@@ -182,6 +182,9 @@ export async function runTrainingLoop(start: LoopPosition, hooks: LoopHooks): Pr
         queued.catch(() => {}); // awaited next step (or superseded by the loss readback)
         if (inFlight) await inFlight;
         inFlight = queued;
+        // A backend whose sync settles without a macrotask (WASM) would otherwise starve the signal handlers
+        // and the launcher watch until the epoch ends.
+        await new Promise((resolve) => setTimeout(resolve, 0));
         if (pos.step % hooks.logEvery === 0 || b === total) {
           const { rows, means } = await book.read();
           lastTrainLoss = Object.values(means)[0] ?? NaN;

@@ -74,3 +74,27 @@ export function silenceOutput(): void {
     libc.close();
   }
 }
+
+/**
+ * Calls `onBroken` (once it has silenced the output, later writes succeed) when a write to stdout or stderr
+ * fails with a broken pipe, instead of letting the error end the process: the reader, our launcher, is gone.
+ */
+export function onBrokenPipe(onBroken: () => void): void {
+  const guard = <A extends unknown[], R>(write: (...a: A) => R, fallback: R) => (...a: A): R => {
+    try {
+      return write(...a);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+      onBroken();
+      return fallback;
+    }
+  };
+  for (const stream of [Deno.stdout, Deno.stderr]) {
+    const writeSync = stream.writeSync.bind(stream);
+    stream.writeSync = guard(writeSync, 0);
+  }
+  for (const name of ["log", "info", "warn", "error"] as const) {
+    const original = console[name].bind(console);
+    console[name] = guard(original, undefined);
+  }
+}

@@ -23,8 +23,12 @@ await T.init();
 
 const C = 2, S = 4, VOXELS = S * S * S;
 const BLOBS = 3, DATA_NOISE = 0.05, BATCH = 6, STEPS = 240, SAMPLES = 96;
-/** Tolerances on the sampled latents' per-channel statistics, relative to the data's per-channel std. */
-const MEAN_TOL = 0.25, STD_TOL = 0.25;
+/**
+ * Tolerances on the sampled latents' per-channel statistics, relative to the data's per-channel std. Measured
+ * after 240 steps: trained mean off by 0.17 (WebGPU) and 0.32 (WASM: same maths, another float summation order,
+ * which a few hundred Adam steps amplify); an untrained UNet 0.94; the [−1, 1] clip fails on the std (0.49).
+ */
+const MEAN_TOL = 0.4, STD_TOL = 0.25;
 
 /** Three fixed blobs [C, S, S, S]: a wide bump of amplitude ±3 per channel on a per-channel offset of ±1. */
 function blobs(): Float32Array[] {

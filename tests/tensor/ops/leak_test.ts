@@ -97,6 +97,7 @@ const notDifferentiable = new Set([
   "init",
   "backend",
   "backendSummary",
+  "poolOutputSize",
   "stats",
   "getDevice",
   "hasHardwareGpu",

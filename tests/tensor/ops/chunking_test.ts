@@ -46,24 +46,28 @@ async function same(what: string, f: () => T.Tensor[], tol = 0): Promise<void> {
   });
 }
 
-Deno.test("elementwise and reductions over tensors larger than the binding limit", webgpuOnly, async () => {
-  const a = T.tensor(randomArray(100_003, 1), [100_003]), b = T.tensor(randomArray(100_003, 2), [100_003]);
-  // Broadcast operands must fit one binding (the output and same-shape operands need not).
-  const m = T.tensor(randomArray(30 * 4000, 3), [30, 4000]), r = T.tensor(randomArray(4000, 4), [1, 4000]);
-  const v = T.tensor(randomArray(4 * 50_000, 5), [4, 50_000]);
-  await same(
-    "map",
-    () => [T.add(a, b), T.exp(a), T.mul(m, r), T.add(v, T.tensor(randomArray(4, 6), [4, 1]))],
-  );
-  await same(
-    "reduce",
-    () => [T.sum(v, 1), T.max(v, 1), T.sum(m, 0), T.mean(v), T.sum(T.reshape(a, [1, 100_003]), 1)],
-    1e-5,
-  );
-});
+Deno.test(
+  "elementwise and reductions over tensors larger than the binding limit [WebGPU only: storage-binding limits]",
+  webgpuOnly,
+  async () => {
+    const a = T.tensor(randomArray(100_003, 1), [100_003]), b = T.tensor(randomArray(100_003, 2), [100_003]);
+    // Broadcast operands must fit one binding (the output and same-shape operands need not).
+    const m = T.tensor(randomArray(30 * 4000, 3), [30, 4000]), r = T.tensor(randomArray(4000, 4), [1, 4000]);
+    const v = T.tensor(randomArray(4 * 50_000, 5), [4, 50_000]);
+    await same(
+      "map",
+      () => [T.add(a, b), T.exp(a), T.mul(m, r), T.add(v, T.tensor(randomArray(4, 6), [4, 1]))],
+    );
+    await same(
+      "reduce",
+      () => [T.sum(v, 1), T.max(v, 1), T.sum(m, 0), T.mean(v), T.sum(T.reshape(a, [1, 100_003]), 1)],
+      1e-5,
+    );
+  },
+);
 
 Deno.test(
-  "conv3d (forward, input and weight gradients) and convTranspose3d over tensors larger than the binding limit",
+  "conv3d (forward, input and weight gradients) and convTranspose3d over tensors larger than the binding limit [WebGPU only: storage-binding limits]",
   webgpuOnly,
   async () => {
     // x [2, 6, 12, 12, 11] is 74 KiB: chunked per sample, per channel group and per output-channel tile.
@@ -92,7 +96,7 @@ Deno.test(
 );
 
 Deno.test(
-  "upsampling and pooling over tensors larger than the binding limit (chunks of whole planes)",
+  "upsampling and pooling over tensors larger than the binding limit (chunks of whole planes) [WebGPU only: storage-binding limits]",
   webgpuOnly,
   async () => {
     const x = T.tensor(randomArray(8 * 6 * 7 * 8, 14), [2, 4, 6, 7, 8]); // upsampled ×2: 84 KiB
@@ -111,7 +115,7 @@ Deno.test(
 );
 
 Deno.test(
-  "groupNorm / instanceNorm forward and backward over tensors larger than the binding limit",
+  "groupNorm / instanceNorm forward and backward over tensors larger than the binding limit [WebGPU only: storage-binding limits]",
   webgpuOnly,
   async () => {
     const x = T.tensor(randomArray(2 * 8 * 1584, 17, -1, 3), [2, 8, 12, 12, 11]); // 99 KiB
@@ -131,7 +135,7 @@ Deno.test(
 );
 
 Deno.test(
-  "fused attention over tensors larger than the binding limit (chunks of whole heads)",
+  "fused attention over tensors larger than the binding limit (chunks of whole heads) [WebGPU only: storage-binding limits]",
   webgpuOnly,
   async () => {
     const shape = [2, 3, 300, 16]; // 37.5 KiB per tensor, 19 KiB per head

@@ -71,7 +71,15 @@ export function autoencoderLatentShape(ae: unknown, imageShape: readonly number[
     throw new Error("DiffusionTrainer: cannot infer the latent shape; pass `latentShape`");
   }
   const f = 2 ** (cfg.channels.length - 1);
-  return [imageShape[0], cfg.latentChannels, ...imageShape.slice(2).map((d) => d / f)];
+  const spatial = imageShape.slice(2);
+  if (spatial.some((d) => d % f !== 0)) {
+    // E.g. a volume smaller than the patch: the crop keeps its size, which the autoencoder cannot halve evenly.
+    throw new Error(
+      `latent shape: image batch [${imageShape}] has spatial sizes not divisible by the autoencoder's ` +
+        `downsampling factor ${f} (${cfg.channels.length} levels); check that the volumes are at least the patch size`,
+    );
+  }
+  return [imageShape[0], cfg.latentChannels, ...spatial.map((d) => d / f)];
 }
 
 /** Runs the reference's diffusion training step. */

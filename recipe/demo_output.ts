@@ -17,6 +17,7 @@ export const DEMO_ENTRIES = [
   "samples",
   "samples_untrained",
   "heldout_extra",
+  "heldout_ceiling",
   "overview.png",
   "comparison.png",
   "report.json",

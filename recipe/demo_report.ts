@@ -7,7 +7,14 @@ import { join } from "pathe";
 import { DataLoader, referenceTransforms, writeSyntheticDataset } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
 import { AutoencoderKL } from "../nn/mod.ts";
-import { type HostVolume, meanPairwiseMsSsim, psnr, ssim3d, volumeFeatures } from "../nn/metrics/mod.ts";
+import {
+  frechetDistance,
+  type HostVolume,
+  meanPairwiseMsSsim,
+  psnr,
+  ssim3d,
+  volumeFeatures,
+} from "../nn/metrics/mod.ts";
 import type { TimestepBucket } from "../diffusion/timestep_buckets.ts";
 import { formatBuckets } from "../diffusion/timestep_buckets.ts";
 import type { EnvironmentConfig, TrainConfig } from "./config.ts";
@@ -23,13 +30,20 @@ import { encodePng, type GreyImage, stackImages, volumeRowsPng, volumeSlices } f
 export interface DemoReport {
   output: string;
   heldOut: number;
+  /** Other held-out phantoms whose reconstructions are the verdict's ceiling (as many as the samples). */
+  ceilingSet: number;
   samples: number;
   reconstruction: { l1: number; psnr: number; ssim: number };
   diversity: { generatedMsSsim: number; heldOutMsSsim: number };
   /** "ok", "training failed" or "undefined" (details in `assessment`). */
   verdict: Verdict["verdict"];
-  /** Fréchet distances, the gap closed, its bootstrap interval, and the verdict's reason. */
+  /** Fréchet distances (to reconstructions), the gap closed, its bootstrap interval, and the verdict's reason. */
   assessment: Verdict;
+  /**
+   * The same three sets' Fréchet distances to the held-out phantoms themselves (not reconstructions): end to
+   * end, autoencoder error included, for comparison with other pipelines. Not what the verdict uses.
+   */
+  endToEnd: { ceiling: number; generated: number; floor: number };
   /** Which UNet weights sampled ("ema" or "raw"). */
   weights: "ema" | "raw" | "untrained";
   /** The diffusion stage's last validation MSE (fixed draws), overall and per timestep bucket. */
@@ -49,7 +63,7 @@ const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
 /** The report as text (deterministic: no times, no paths that change between runs besides the output folder). */
 export function reportText(r: DemoReport): string {
   const f = (x: number, d = 4) => x.toFixed(d);
-  const v = r.assessment;
+  const v = r.assessment, e = r.endToEnd;
   const gap = v.gapClosed === null
     ? `gap closed: UNDEFINED — ${v.reason}`
     : `generated samples close ${pct(v.gapClosed)} of the floor-to-ceiling gap (${
@@ -73,9 +87,11 @@ export function reportText(r: DemoReport): string {
     `diversity, mean pairwise MS-SSIM: generated ${f(r.diversity.generatedMsSsim)} (held-out phantoms ${
       f(r.diversity.heldOutMsSsim)
     })`,
-    `Fréchet distance to held-out phantoms (16 fixed features): ceiling/reconstructions ${
-      f(v.frechet.ceiling)
-    }, generated ${f(v.frechet.generated)}, floor/untrained UNet ${f(v.frechet.floor)}`,
+    `Fréchet distance (16 fixed features) to reconstructions of the held-out phantoms: ceiling/reconstructions ` +
+    `of ${r.ceilingSet} other phantoms ${f(v.frechet.ceiling)}, generated ${f(v.frechet.generated)}, ` +
+    `floor/untrained UNet ${f(v.frechet.floor)}`,
+    `  end to end, to the held-out phantoms themselves (autoencoder error included; not the verdict's): ` +
+    `reconstructions ${f(e.ceiling)}, generated ${f(e.generated)}, floor ${f(e.floor)}`,
     gap,
     `verdict: ${
       v.verdict === "ok"
@@ -299,6 +315,16 @@ export async function evaluateDemo(e: DemoEvaluation): Promise<{
   const split = await datasetFiles(env.dataBaseDir, false, log);
   const extra = await datasetFiles(extraDir, false, log);
   const real = await heldOutVolumes(config, [...split.val, ...extra.train, ...extra.val]);
+  // The ceiling's own phantoms (another seed), as many as the samples: see recipe/demo_verdict.ts.
+  const ceilingDir = join(output, "heldout_ceiling");
+  await writeSyntheticDataset(ceilingDir, {
+    numTraining: e.samples,
+    shape: e.phantom.shape,
+    spacing: e.phantom.spacing,
+    seed: seed + 2000,
+  });
+  const ceilingFiles = await datasetFiles(ceilingDir, false, log);
+  const ceilingReal = await heldOutVolumes(config, [...ceilingFiles.train, ...ceilingFiles.val]);
   const autoencoder = new AutoencoderKL({ ...config.autoencoder });
   await loadModelWeights(
     autoencoder,
@@ -306,14 +332,16 @@ export async function evaluateDemo(e: DemoEvaluation): Promise<{
     "autoencoderkl",
     "autoencoder",
   );
-  const recon: HostVolume[] = [];
-  for (const v of real) {
-    const x = T.tensor(v.data, [1, 1, ...v.shape]);
-    const r = T.noGrad(() => autoencoder.reconstruct(x));
-    recon.push({ data: (await r.data()) as Float32Array, shape: v.shape });
-    x.dispose();
-    r.dispose();
-  }
+  const reconstruct = async (vs: HostVolume[]) => {
+    const out: HostVolume[] = [];
+    for (const v of vs) {
+      const r = T.scope(() => T.noGrad(() => autoencoder.reconstruct(T.tensor(v.data, [1, 1, ...v.shape]))));
+      out.push({ data: (await r.data()) as Float32Array, shape: v.shape });
+      r.dispose();
+    }
+    return out;
+  };
+  const recon = await reconstruct(real), ceiling = await reconstruct(ceilingReal);
   autoencoder.dispose();
   e.lap?.("reconstructions");
 
@@ -347,20 +375,28 @@ export async function evaluateDemo(e: DemoEvaluation): Promise<{
     p += psnr(v, recon[i]);
     s += ssim3d(v, recon[i]);
   });
-  const verdict = demoVerdict({
-    real: real.map(volumeFeatures),
-    reconstructions: recon.map(volumeFeatures),
+  const features = {
+    reference: recon.map(volumeFeatures),
+    ceiling: ceiling.map(volumeFeatures),
     generated: generated.map(volumeFeatures),
     floor: untrained.map(volumeFeatures),
-  }, { seed });
+  };
+  const verdict = demoVerdict(features, { seed });
+  const realFeatures = real.map(volumeFeatures);
   const report: DemoReport = {
     output,
     heldOut: real.length,
+    ceilingSet: ceiling.length,
     samples: generated.length,
     reconstruction: { l1: l1 / real.length, psnr: p / real.length, ssim: s / real.length },
     diversity: { generatedMsSsim: meanPairwiseMsSsim(generated), heldOutMsSsim: meanPairwiseMsSsim(real) },
     verdict: verdict.verdict,
     assessment: verdict,
+    endToEnd: {
+      ceiling: frechetDistance(realFeatures, features.ceiling),
+      generated: frechetDistance(realFeatures, features.generated),
+      floor: frechetDistance(realFeatures, features.floor),
+    },
     weights: gen.weights,
     validation: e.diffusion.validation
       ? { loss: e.diffusion.validation.loss, buckets: e.diffusion.validation.buckets }

@@ -1,17 +1,24 @@
 /**
  * The demo's verdict arithmetic: where generated samples land between an untrained UNet (the floor) and
- * autoencoder reconstructions (the ceiling) on the Fréchet distance to held-out volumes, with a bootstrap
- * interval over samples, and an honest "undefined" when floor and ceiling do not bracket anything.
+ * autoencoder reconstructions (the ceiling) on the Fréchet distance, with a bootstrap interval over samples,
+ * and an honest "undefined" when floor and ceiling do not bracket anything.
+ *
+ * Distances are taken in the autoencoder's output space, to reconstructions of held-out volumes: a latent
+ * model's samples are decoder outputs, so decoded real latents are the best it can reach, and the diffusion
+ * stage is what the verdict judges. (Measured against the raw volumes instead, the autoencoder's blur is a
+ * shared offset of ceiling, samples and floor alike, ten times the diffusion stage's contribution, and the
+ * verdict drowned in it.) The ceiling is an independent set of reconstructions, as large as the sample sets,
+ * so it carries the same finite-sample bias as they do.
  */
 import { frechetDistance } from "../nn/metrics/frechet.ts";
 import { philox4x32, streamId, toUnit } from "../tensor/mod.ts";
 
-/** Per-volume feature rows of the four sets (nn/metrics' fixed features). */
+/** Per-volume feature rows of the four sets (nn/metrics' fixed features); each is resampled on its own. */
 export interface VerdictFeatures {
-  /** Held-out volumes. */
-  real: Float64Array[];
-  /** Their autoencoder reconstructions (same order as `real`: resampled together). */
-  reconstructions: Float64Array[];
+  /** Autoencoder reconstructions of held-out volumes: every distance is measured to this set. */
+  reference: Float64Array[];
+  /** Reconstructions of other held-out volumes (as many as the samples): what a perfect latent model gives. */
+  ceiling: Float64Array[];
   generated: Float64Array[];
   /** Samples of an untrained UNet. */
   floor: Float64Array[];
@@ -86,30 +93,20 @@ function resampleIndices(n: number, seed: number, set: number, b: number): numbe
   return out;
 }
 
-/** The verdict with its bootstrap interval (real+reconstructions, generated and floor resampled independently). */
+/** The verdict with its bootstrap interval (the four sets resampled independently). */
 export function demoVerdict(f: VerdictFeatures, o: VerdictOptions = {}): Verdict {
   const B = o.resamples ?? 500, seed = o.seed ?? 0, level = o.level ?? 0.95, min = o.minGapClosed ?? 0.25;
-  if (f.real.length !== f.reconstructions.length) {
-    throw new Error(
-      `demoVerdict: ${f.real.length} real volumes but ${f.reconstructions.length} reconstructions`,
-    );
-  }
   for (const [name, set] of Object.entries(f)) {
     if (set.length < 2) {
       throw new Error(`demoVerdict: the ${name} set needs at least 2 volumes, got ${set.length}`);
     }
   }
-  const distances = (
-    real: Float64Array[],
-    recon: Float64Array[],
-    gen: Float64Array[],
-    floor: Float64Array[],
-  ) => ({
-    ceiling: frechetDistance(real, recon),
-    generated: frechetDistance(real, gen),
-    floor: frechetDistance(real, floor),
+  const distances = (s: VerdictFeatures) => ({
+    ceiling: frechetDistance(s.reference, s.ceiling),
+    generated: frechetDistance(s.reference, s.generated),
+    floor: frechetDistance(s.reference, s.floor),
   });
-  const fd = distances(f.real, f.reconstructions, f.generated, f.floor);
+  const fd = distances(f);
   const point = gapClosed(fd);
   if ("reason" in point) {
     return {
@@ -122,16 +119,16 @@ export function demoVerdict(f: VerdictFeatures, o: VerdictOptions = {}): Verdict
       level,
     };
   }
-  const pick = (set: Float64Array[], idx: number[]) => idx.map((i) => set[i]);
+  const pick = (set: Float64Array[], k: number, b: number) =>
+    resampleIndices(set.length, seed, k, b).map((i) => set[i]);
   const values: number[] = [];
   for (let b = 0; b < B; b++) {
-    const ri = resampleIndices(f.real.length, seed, 0, b);
-    const g = gapClosed(distances(
-      pick(f.real, ri),
-      pick(f.reconstructions, ri),
-      pick(f.generated, resampleIndices(f.generated.length, seed, 1, b)),
-      pick(f.floor, resampleIndices(f.floor.length, seed, 2, b)),
-    ));
+    const g = gapClosed(distances({
+      reference: pick(f.reference, 0, b),
+      generated: pick(f.generated, 1, b),
+      floor: pick(f.floor, 2, b),
+      ceiling: pick(f.ceiling, 3, b),
+    }));
     if ("value" in g) values.push(g.value);
   }
   values.sort((a, b) => a - b);

@@ -37,7 +37,8 @@ Deno.test("resolveDemoBudget: defaults, --long, explicit counts; nonsense refuse
 function report(gapClosed: number | null): DemoReport {
   return {
     output: "/tmp/x",
-    heldOut: 16,
+    heldOut: 24,
+    ceilingSet: 16,
     samples: 16,
     reconstruction: { l1: 0.1, psnr: 18, ssim: 0.5 },
     diversity: { generatedMsSsim: 0.3, heldOutMsSsim: 0.3 },
@@ -51,6 +52,7 @@ function report(gapClosed: number | null): DemoReport {
       resamples: gapClosed === null ? 0 : 500,
       level: 0.95,
     },
+    endToEnd: { ceiling: 0.1, generated: 0.12, floor: 0.13 },
     weights: "ema",
     validation: { loss: 0.1, buckets: [{ from: 0, to: 100, mse: 0.5, count: 3 }] },
     perceptual: "off",
@@ -65,6 +67,11 @@ Deno.test("reportText: gap with its interval; 'undefined' with the reason instea
   );
   assert.match(ok, /by timestep t∈\[0,100\) 0\.5000/);
   assert.match(ok, /EMA weights/);
+  assert.match(
+    ok,
+    /to reconstructions of the held-out phantoms: ceiling\/reconstructions of 16 other phantoms 0\.0900/,
+  );
+  assert.match(ok, /end to end, .*reconstructions 0\.1000, generated 0\.1200, floor 0\.1300/);
   const undef = reportText(report(null));
   assert.match(undef, /gap closed: UNDEFINED — the ceiling is not below the floor/);
   assert.doesNotMatch(undef, /NaN|Infinity|-?\d{6,} %/);

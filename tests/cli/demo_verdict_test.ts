@@ -37,10 +37,10 @@ Deno.test("gapClosed: the fraction of the floor-to-ceiling gap; undefined with a
 });
 
 Deno.test("demoVerdict: good samples → ok with its interval; floor-like samples → training failed", () => {
-  const real = gaussianRows(16, 1);
-  const reconstructions = real.map((r, i) => r.map((v, k) => v + 0.05 * gaussianRows(1, 100 + i)[0][k]));
+  const reference = gaussianRows(24, 1);
+  const ceiling = gaussianRows(16, 2);
   const floor = gaussianRows(16, 3, 2, 2);
-  const good = demoVerdict({ real, reconstructions, generated: gaussianRows(16, 4), floor }, { seed: 1 });
+  const good = demoVerdict({ reference, ceiling, generated: gaussianRows(16, 4), floor }, { seed: 1 });
   assert.equal(good.verdict, "ok", good.reason);
   assert.ok(good.gapClosed! > 0.6, `${good.gapClosed}`);
   // Percentile bootstrap: resampled sets hold duplicates, which inflate every FD a little, so the interval may
@@ -53,19 +53,19 @@ Deno.test("demoVerdict: good samples → ok with its interval; floor-like sample
   assert.equal(good.resamples, 500);
   // Deterministic: the same call gives the same interval.
   assert.deepEqual(
-    demoVerdict({ real, reconstructions, generated: gaussianRows(16, 4), floor }, { seed: 1 }),
+    demoVerdict({ reference, ceiling, generated: gaussianRows(16, 4), floor }, { seed: 1 }),
     good,
   );
 
-  const bad = demoVerdict({ real, reconstructions, generated: gaussianRows(16, 5, 2, 2), floor }, {
+  const bad = demoVerdict({ reference, ceiling, generated: gaussianRows(16, 5, 2, 2), floor }, {
     seed: 1,
   });
   assert.equal(bad.verdict, "training failed");
   assert.ok(Math.abs(bad.gapClosed!) < 0.5, `${bad.gapClosed}`);
   assert.match(bad.reason, /lower bound .* is below the 25 % needed/);
 
-  // Reconstructions as far off as the floor: no gap, no verdict.
-  const none = demoVerdict({ real, reconstructions: floor, generated: real, floor }, { seed: 1 });
+  // A ceiling as far off as the floor: no gap, no verdict.
+  const none = demoVerdict({ reference, ceiling: floor, generated: ceiling, floor }, { seed: 1 });
   assert.equal(none.verdict, "undefined");
   assert.equal(none.gapClosed, null);
   assert.match(none.reason, /no gap to close/);
@@ -74,11 +74,11 @@ Deno.test("demoVerdict: good samples → ok with its interval; floor-like sample
 Deno.test("demoVerdict: bad input is named", () => {
   const a = gaussianRows(4, 1);
   assert.throws(
-    () => demoVerdict({ real: a, reconstructions: a.slice(1), generated: a, floor: a }),
-    /4 real volumes but 3/,
+    () => demoVerdict({ reference: a, ceiling: a, generated: a.slice(0, 1), floor: a }),
+    /generated set needs at least 2 volumes, got 1/,
   );
   assert.throws(
-    () => demoVerdict({ real: a, reconstructions: a, generated: a.slice(0, 1), floor: a }),
-    /generated set needs at least 2 volumes, got 1/,
+    () => demoVerdict({ reference: a, ceiling: [], generated: a, floor: a }),
+    /ceiling set needs at least 2 volumes, got 0/,
   );
 });

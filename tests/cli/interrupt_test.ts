@@ -270,6 +270,14 @@ function rankOf(pid: number): number {
   return Number(env.find((e) => e.startsWith("RANK="))!.slice(5));
 }
 
+/**
+ * The job's output without the notices of the host's graphics stack: where Mesa's libEGL exists but no driver
+ * does, every process that probes for a GPU prints "libEGL warning: … failed to open swrast". Not ours to judge.
+ */
+function ownOutput(text: string): string {
+  return text.split("\n").filter((line) => !/libEGL warning:/.test(line)).join("\n");
+}
+
 async function tinyDataset(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "ldm-interrupt-" });
   await writeSyntheticDataset(join(dir, "data"), {
@@ -298,7 +306,7 @@ Deno.test("launch -g 2: SIGINT to the launcher stops both ranks together, one ch
       ),
     ];
     assert.equal(stops.length, 1, text);
-    assert.doesNotMatch(text, /failed|error/i);
+    assert.doesNotMatch(ownOutput(text), /failed|error/i);
     const info = (await readCheckpointInfo(join(job.modelDir, AUTOENCODER_FILES.last)))!;
     assert.ok(info.step >= before, `${info.step} < ${before}`);
     assert.equal(Number(stops[0][1] ?? stops[0][2]), info.step, "the checkpoint is where the ranks stopped");
@@ -327,7 +335,7 @@ Deno.test("launch -g 2: SIGINT to rank 1 alone stops rank 0 too, through the vot
     assert.equal(stops.length, 1, text);
     const info = (await readCheckpointInfo(join(job.modelDir, AUTOENCODER_FILES.last)))!;
     assert.equal(Number(stops[0][1] ?? stops[0][2]), info.step, text);
-    assert.doesNotMatch(text, /failed|error/i);
+    assert.doesNotMatch(ownOutput(text), /failed|error/i);
   } finally {
     await job.cleanup();
     await Deno.remove(dir, { recursive: true });

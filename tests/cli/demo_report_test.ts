@@ -40,19 +40,19 @@ function report(gapClosed: number | null): DemoReport {
     heldOut: 24,
     ceilingSet: 16,
     samples: 16,
-    reconstruction: { l1: 0.1, psnr: 18, ssim: 0.5 },
+    reconstruction: { l1: 0.1, psnr: 18, ssim: 0.5, meanVolumeL1: 0.09 },
     diversity: { generatedMsSsim: 0.3, heldOutMsSsim: 0.3 },
     verdict: gapClosed === null ? "undefined" : "ok",
     assessment: {
       verdict: gapClosed === null ? "undefined" : "ok",
       reason: gapClosed === null ? "the ceiling is not below the floor" : "fine",
       frechet: { ceiling: 0.09, generated: 0.1, floor: 0.2 },
+      endToEnd: { ceiling: 0.1, generated: 0.12, floor: 0.13 },
       gapClosed,
       interval: gapClosed === null ? null : [0.3, 0.8],
       resamples: gapClosed === null ? 0 : 500,
       level: 0.95,
     },
-    endToEnd: { ceiling: 0.1, generated: 0.12, floor: 0.13 },
     weights: "ema",
     validation: { loss: 0.1, buckets: [{ from: 0, to: 100, mse: 0.5, count: 3 }] },
     perceptual: "off",
@@ -71,6 +71,7 @@ Deno.test("reportText: gap with its interval; 'undefined' with the reason instea
     ok,
     /to reconstructions of the held-out phantoms: ceiling\/reconstructions of 16 other phantoms 0\.0900/,
   );
+  assert.match(ok, /held-out mean volume, one blob for all: L1 0\.0900/);
   assert.match(ok, /end to end, .*reconstructions 0\.1000, generated 0\.1200, floor 0\.1300/);
   const undef = reportText(report(null));
   assert.match(undef, /gap closed: UNDEFINED — the ceiling is not below the floor/);

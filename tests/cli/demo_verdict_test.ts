@@ -37,10 +37,10 @@ Deno.test("gapClosed: the fraction of the floor-to-ceiling gap; undefined with a
 });
 
 Deno.test("demoVerdict: good samples → ok with its interval; floor-like samples → training failed", () => {
-  const reference = gaussianRows(24, 1);
+  const real = gaussianRows(24, 7), reference = gaussianRows(24, 1);
   const ceiling = gaussianRows(16, 2);
   const floor = gaussianRows(16, 3, 2, 2);
-  const good = demoVerdict({ reference, ceiling, generated: gaussianRows(16, 4), floor }, { seed: 1 });
+  const good = demoVerdict({ real, reference, ceiling, generated: gaussianRows(16, 4), floor }, { seed: 1 });
   assert.equal(good.verdict, "ok", good.reason);
   assert.ok(good.gapClosed! > 0.6, `${good.gapClosed}`);
   // Percentile bootstrap: resampled sets hold duplicates, which inflate every FD a little, so the interval may
@@ -53,11 +53,11 @@ Deno.test("demoVerdict: good samples → ok with its interval; floor-like sample
   assert.equal(good.resamples, 500);
   // Deterministic: the same call gives the same interval.
   assert.deepEqual(
-    demoVerdict({ reference, ceiling, generated: gaussianRows(16, 4), floor }, { seed: 1 }),
+    demoVerdict({ real, reference, ceiling, generated: gaussianRows(16, 4), floor }, { seed: 1 }),
     good,
   );
 
-  const bad = demoVerdict({ reference, ceiling, generated: gaussianRows(16, 5, 2, 2), floor }, {
+  const bad = demoVerdict({ real, reference, ceiling, generated: gaussianRows(16, 5, 2, 2), floor }, {
     seed: 1,
   });
   assert.equal(bad.verdict, "training failed");
@@ -65,20 +65,44 @@ Deno.test("demoVerdict: good samples → ok with its interval; floor-like sample
   assert.match(bad.reason, /lower bound .* is below the 25 % needed/);
 
   // A ceiling as far off as the floor: no gap, no verdict.
-  const none = demoVerdict({ reference, ceiling: floor, generated: ceiling, floor }, { seed: 1 });
+  // Reconstructions nearer the real volumes than the floor (the autoencoder check passes), but the reference
+  // set resembles the floor more than the ceiling: no gap, no verdict.
+  const none = demoVerdict({
+    real: gaussianRows(24, 7, 1, 1),
+    reference: gaussianRows(24, 10, 2, 2),
+    ceiling: gaussianRows(16, 9, 1, 1),
+    generated: ceiling,
+    floor,
+  }, { seed: 1 });
   assert.equal(none.verdict, "undefined");
   assert.equal(none.gapClosed, null);
   assert.match(none.reason, /no gap to close/);
+
+  // An untrained autoencoder: its output space makes the gap look closed, but end to end its reconstructions
+  // are no nearer the real volumes than the floor is — undefined, not ok.
+  const collapsed = demoVerdict({
+    real: gaussianRows(24, 8, 4, 1),
+    reference,
+    ceiling,
+    generated: gaussianRows(16, 4),
+    floor,
+  }, { seed: 1 });
+  assert.equal(collapsed.verdict, "undefined");
+  assert.match(
+    collapsed.reason,
+    /reconstructions are no closer to the held-out volumes .* train the autoencoder longer/,
+  );
+  assert.ok(collapsed.endToEnd.ceiling >= collapsed.endToEnd.floor, JSON.stringify(collapsed.endToEnd));
 });
 
 Deno.test("demoVerdict: bad input is named", () => {
   const a = gaussianRows(4, 1);
   assert.throws(
-    () => demoVerdict({ reference: a, ceiling: a, generated: a.slice(0, 1), floor: a }),
+    () => demoVerdict({ real: a, reference: a, ceiling: a, generated: a.slice(0, 1), floor: a }),
     /generated set needs at least 2 volumes, got 1/,
   );
   assert.throws(
-    () => demoVerdict({ reference: a, ceiling: [], generated: a, floor: a }),
+    () => demoVerdict({ real: a, reference: a, ceiling: [], generated: a, floor: a }),
     /ceiling set needs at least 2 volumes, got 0/,
   );
 });

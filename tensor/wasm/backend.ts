@@ -476,6 +476,16 @@ export class WasmBackend implements Backend {
     this.#scratch(g.Ci * R * 4, (wt) => {
       const wtBuf = new WasmBuffer(wt, g.Ci * R * 4);
       this.#region("conv3d input grad", "float32", w, wtBuf, [g.Ci, g.Co, K3], [K3, g.Ci * K3, 1], 0, false);
+      // Stride 1: dx is the forward convolution of dy (padded by K − 1 − pad) with wᵀ and flipped taps.
+      const flipped: ConvGeometry = {
+        ...g,
+        Ci: g.Co,
+        Co: g.Ci,
+        inDims: g.outDims,
+        outDims: g.inDims,
+        padBefore: g.padBefore.map((p, a) => (g.kernel[a] - 1) * g.dilation[a] - p),
+      };
+      if (this.#convDirect(dy, wtBuf, null, dx, flipped, true)) return;
       this.#conv(
         "conv3d input grad",
         "inputGrad",
@@ -507,8 +517,9 @@ export class WasmBackend implements Backend {
     });
   }
   /**
-   * Stride-1, dilation-1 convolutions run direct on a zero-padded copy of x (no im2col packing). Returns false
-   * when the geometry does not qualify or the packed weights of one block would not fit a thread's scratch.
+   * Stride-1, dilation-1 convolutions run direct on a zero-padded copy of x (no im2col packing); `flip` reads
+   * the taps reversed (the input gradient). Returns false when the geometry does not qualify (padding that
+   * would crop) or the packed weights of one block would not fit a thread's scratch.
    */
   #convDirect(
     x: DeviceBuffer,
@@ -516,6 +527,7 @@ export class WasmBackend implements Backend {
     bias: DeviceBuffer | null,
     y: DeviceBuffer,
     g: ConvGeometry,
+    flip = false,
   ): boolean {
     if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
     const [Kd, Kh, Kw] = g.kernel, R = g.Ci * Kd * Kh * Kw;
@@ -526,6 +538,7 @@ export class WasmBackend implements Backend {
     const padVol = padded[0] * padded[1] * padded[2];
     const panels = Math.ceil(Wo / 8);
     const after = padded.map((p, a) => p - g.inDims[a] - g.padBefore[a]);
+    if ([...after, ...g.padBefore].some((p) => p < 0)) return false;
     // Slack after the copy: the last row's final panel reads up to 7 voxels past it.
     const xpBytes = (g.B * g.Ci * padVol + 64) * 4;
     this.#scratch(xpBytes + R * 4, (xp) => {
@@ -539,7 +552,10 @@ export class WasmBackend implements Backend {
       for (let ci = 0; ci < g.Ci; ci++) {
         for (let kd = 0; kd < Kd; kd++) {
           for (let kh = 0; kh < Kh; kh++) {
-            for (let kw = 0; kw < Kw; kw++) table[r++] = ci * padVol + (kd * padded[1] + kh) * padded[2] + kw;
+            for (let kw = 0; kw < Kw; kw++) {
+              const [td, th, tw] = flip ? [Kd - 1 - kd, Kh - 1 - kh, Kw - 1 - kw] : [kd, kh, kw];
+              table[r++] = ci * padVol + (td * padded[1] + th) * padded[2] + tw;
+            }
           }
         }
       }

@@ -65,3 +65,50 @@ export function refConv3d(
   }
   return y;
 }
+
+/** Reference conv3d gradients for a given dy: dx [B, Ci, D, H, W] and dw [Co, Ci, Kd, Kh, Kw]. */
+export function refConv3dGrads(
+  x: Float32Array,
+  xs: number[],
+  w: Float32Array,
+  ws: number[],
+  dy: Float32Array,
+  stride: number[],
+  padBefore: number[],
+  dilation: number[],
+  outDims: number[],
+): { dx: Float32Array; dw: Float32Array } {
+  const [B, Ci, D, H, W] = xs, [Co, , Kd, Kh, Kw] = ws, [Do, Ho, Wo] = outDims;
+  const dx = new Float32Array(x.length), dw = new Float32Array(w.length);
+  let i = 0;
+  for (let b = 0; b < B; b++) {
+    for (let co = 0; co < Co; co++) {
+      for (let od = 0; od < Do; od++) {
+        for (let oh = 0; oh < Ho; oh++) {
+          for (let ow = 0; ow < Wo; ow++) {
+            const g = dy[i++];
+            for (let ci = 0; ci < Ci; ci++) {
+              for (let kd = 0; kd < Kd; kd++) {
+                const id = od * stride[0] - padBefore[0] + kd * dilation[0];
+                if (id < 0 || id >= D) continue;
+                for (let kh = 0; kh < Kh; kh++) {
+                  const ih = oh * stride[1] - padBefore[1] + kh * dilation[1];
+                  if (ih < 0 || ih >= H) continue;
+                  for (let kw = 0; kw < Kw; kw++) {
+                    const iw = ow * stride[2] - padBefore[2] + kw * dilation[2];
+                    if (iw < 0 || iw >= W) continue;
+                    const xi = (((b * Ci + ci) * D + id) * H + ih) * W + iw;
+                    const wi = (((co * Ci + ci) * Kd + kd) * Kh + kh) * Kw + kw;
+                    dx[xi] += g * w[wi];
+                    dw[wi] += g * x[xi];
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { dx, dw };
+}

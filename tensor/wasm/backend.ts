@@ -35,7 +35,7 @@ import { KERNEL_ID, type KernelName } from "./kernels/mod.ts";
 import { ThreadPool } from "./pool.ts";
 import { DTYPE_CODE } from "./kernels/views.ts";
 import { REDUCE_CODE } from "./kernels/reduce.ts";
-import { scratchFloats } from "./kernels/gemm.ts";
+import { DOT_CO, DOT_R, dotScratchBytes, scratchFloats } from "./kernels/gemm.ts";
 import { convTables } from "./conv_tables.ts";
 
 type Step = { op: string; kernel: number; args: number[]; chunks: number } | {
@@ -485,7 +485,7 @@ export class WasmBackend implements Backend {
         outDims: g.inDims,
         padBefore: g.padBefore.map((p, a) => (g.kernel[a] - 1) * g.dilation[a] - p),
       };
-      if (this.#convDirect(dy, wtBuf, null, dx, flipped, true)) return;
+      if (this.#convDirect(dy, wtBuf, null, dx, flipped, true, "conv3d input grad")) return;
       this.#conv(
         "conv3d input grad",
         "inputGrad",
@@ -528,6 +528,7 @@ export class WasmBackend implements Backend {
     y: DeviceBuffer,
     g: ConvGeometry,
     flip = false,
+    op = "conv3d",
   ): boolean {
     if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
     const [Kd, Kh, Kw] = g.kernel, R = g.Ci * Kd * Kh * Kw;
@@ -564,7 +565,7 @@ export class WasmBackend implements Backend {
       const per = Math.ceil(MC / 6) * 6 * R + Math.ceil(MC / 6) * 6 * panels * 8 + 64;
       this.#scratch(per * 4 * this.threads, (sp) => {
         const chunks = g.B * Math.ceil(g.Co / MC) * Math.ceil(rows / rpc);
-        this.#step("conv3d", "convDirect", [
+        this.#step(op, "convDirect", [
           xp,
           ptr(w),
           ptr(bias),
@@ -613,6 +614,7 @@ export class WasmBackend implements Backend {
     );
   }
   convWeightGrad(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry) {
+    if (this.#convWeightGradDirect(x, dy, dw, g)) return;
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Ci * K3,
       P = g.outDims[0] * g.outDims[1] * g.outDims[2],
@@ -645,6 +647,79 @@ export class WasmBackend implements Backend {
       NC,
       KC,
     );
+  }
+  /**
+   * Stride-1, dilation-1 weight gradient as dot products along the voxels (no packing): on a zero-padded copy of
+   * x whose rows are wide enough for whole 4-voxel vectors, with dy widened to a multiple of 4 when it is not.
+   */
+  #convWeightGradDirect(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): boolean {
+    if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
+    const [Kd, Kh, Kw] = g.kernel, R = g.Ci * Kd * Kh * Kw;
+    const [Do, Ho, Wo] = g.outDims;
+    const Wq = Math.ceil(Wo / 4) * 4;
+    const padded = [Do + Kd - 1, Ho + Kh - 1, Wq + Kw - 1];
+    const after = padded.map((p, a) => p - g.inDims[a] - g.padBefore[a]);
+    if (after.some((p) => p < 0)) return false;
+    const padVol = padded[0] * padded[1] * padded[2];
+    const xpBytes = g.B * g.Ci * padVol * 4, dySample = g.Co * Do * Ho * Wq;
+    const dyBytes = Wq === Wo ? 0 : g.B * dySample * 4;
+    // Blocks of dw: whole 4×3 tiles, a few per thread, lane sums small enough for L2.
+    const chunksWanted = this.threads * 4;
+    let MC = Math.min(64, Math.ceil(g.Co / DOT_CO) * DOT_CO),
+      NC = Math.min(108, Math.ceil(R / DOT_R) * DOT_R);
+    const chunks = () => Math.ceil(g.Co / MC) * Math.ceil(R / NC);
+    while (chunks() < chunksWanted && MC > 8) MC = Math.ceil(MC / 2 / DOT_CO) * DOT_CO;
+    while (chunks() < chunksWanted && NC > 3 * DOT_R) NC = Math.ceil(NC / 2 / DOT_R) * DOT_R;
+    const per = dotScratchBytes(MC, NC);
+    // Output rows per block: about 128 voxels, so each tile's lane sums are loaded once per 32 vector steps.
+    const rb = Math.min(Ho, Math.max(1, Math.ceil(128 / Wq)));
+    this.#scratch(xpBytes + dyBytes + R * 4 + per * this.threads, (xp) => {
+      this.pad("float32", x, new WasmBuffer(xp, xpBytes), [g.B * g.Ci, ...g.inDims], [0, ...g.padBefore], [
+        0,
+        ...after,
+      ], 0);
+      let dyp = ptr(dy);
+      if (dyBytes > 0) {
+        dyp = xp + xpBytes;
+        this.pad("float32", dy, new WasmBuffer(dyp, dyBytes), [g.B * g.Co * Do * Ho, Wo], [0, 0], [
+          0,
+          Wq - Wo,
+        ], 0);
+      }
+      const offs = xp + xpBytes + dyBytes;
+      const table = new Int32Array(R);
+      let r = 0;
+      for (let ci = 0; ci < g.Ci; ci++) {
+        for (let kd = 0; kd < Kd; kd++) {
+          for (let kh = 0; kh < Kh; kh++) {
+            for (let kw = 0; kw < Kw; kw++) table[r++] = ci * padVol + (kd * padded[1] + kh) * padded[2] + kw;
+          }
+        }
+      }
+      this.upload(new WasmBuffer(offs, R * 4), table);
+      this.#step("conv3d weight grad", "convWeightGradDirect", [
+        dyp,
+        dySample,
+        Wq,
+        xp,
+        g.Ci * padVol,
+        padded[1] * padded[2],
+        padded[2],
+        offs,
+        g.B,
+        Do,
+        Ho,
+        rb,
+        g.Co,
+        R,
+        MC,
+        NC,
+        offs + R * 4,
+        per,
+        ptr(dw),
+      ], chunks());
+    });
+    return true;
   }
   groupNormStats(x: DeviceBuffer, stats: DeviceBuffer, a: GroupNormArgs) {
     this.#step("groupNorm", "groupNormStats", [ptr(x), ptr(stats), (a.C / a.G) * a.S, a.eps], a.B * a.G);

@@ -61,6 +61,27 @@ export interface GemmExports {
     c: number,
     ldc: number,
   ): void;
+  convWeightGradDirect(
+    dy: number,
+    dySample: number,
+    Wq: number,
+    xp: number,
+    xSample: number,
+    xPlane: number,
+    Wp: number,
+    offs: number,
+    batch: number,
+    Do: number,
+    Ho: number,
+    rb: number,
+    co0: number,
+    mc: number,
+    r0: number,
+    nc: number,
+    R: number,
+    part: number,
+    dw: number,
+  ): void;
   gemmBlock(
     ap: number,
     bp: number,

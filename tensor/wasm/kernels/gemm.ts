@@ -185,3 +185,46 @@ export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk
     for (let i = 0; i < mc; i++) f.copyWithin(yRow + i * rows * Wo, c0 + i * ldc, c0 + i * ldc + Wo);
   }
 }
+
+/** Weight-gradient dot tile (must match gen_microkernels.ts): co channels × im2col rows, 192 bytes of lane sums. */
+export const DOT_CO = 4, DOT_R = 3;
+
+/** Scratch bytes of one chunk of the direct weight gradient: the lane sums of its tiles. */
+export function dotScratchBytes(mc: number, nc: number): number {
+  return Math.ceil(mc / DOT_CO) * Math.ceil(nc / DOT_R) * DOT_CO * DOT_R * 16;
+}
+
+/**
+ * Direct stride-1 weight gradient (as/gemm.ts convWeightGradDirect) on a zero-padded input copy, chunked over
+ * blocks of dw. Args: [dy, dySample, Wq, xp, xSample, xPlane, Wp, offs, batch, Do, Ho, rowsPerBlock, Co, R,
+ * MC, NC, scratch, perThreadBytes, dw]. Chunk = (Co block, R block).
+ */
+export function convWeightGradDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [dy, dySample, Wq, xp, xSample, xPlane, Wp, offs, batch, Do, Ho, rb, Co, R, MC, NC, sp, per, dw] =
+    Array
+      .from(g);
+  const nBlocks = Math.ceil(R / NC);
+  const nb = chunk % nBlocks, mb = Math.floor(chunk / nBlocks);
+  const co0 = mb * MC, r0 = nb * NC;
+  ctx.gemm.convWeightGradDirect(
+    dy,
+    dySample,
+    Wq,
+    xp,
+    xSample,
+    xPlane,
+    Wp,
+    offs,
+    batch,
+    Do,
+    Ho,
+    rb,
+    co0,
+    Math.min(MC, Co - co0),
+    r0,
+    Math.min(NC, R - r0),
+    R,
+    sp + ctx.thread * per,
+    dw,
+  );
+}

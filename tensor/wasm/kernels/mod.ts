@@ -19,6 +19,7 @@ import {
   convDirectKernel,
   convInputGradScatterKernel,
   convKernel,
+  convWeightGradDirectKernel,
   convWeightGradKernel,
   matmulKernel,
 } from "./gemm.ts";
@@ -55,6 +56,7 @@ const TABLE = {
   convWeightGrad: convWeightGradKernel,
   convInputGradScatter: convInputGradScatterKernel,
   convDirect: convDirectKernel,
+  convWeightGradDirect: convWeightGradDirectKernel,
   // Test hooks: fail on a worker (never on the main thread), by throwing or by dying.
   testThrow: (ctx: KernelContext) => {
     if (ctx.thread > 0) throw new Error(`test failure on thread ${ctx.thread}`);

@@ -11,13 +11,20 @@ const each = (n: number, f: (i: number) => string, indent = "  ") =>
   Array.from({ length: n }, (_, i) => indent + f(i)).join("\n");
 
 /**
- * A 6×8 GEMM micro-kernel: C (+)= A panel · B panel, A packed [kc][MR]; `loadB` reads the k-th 8 B values
- * into b0, b1 and `advance` steps to the next k.
+ * A rows×8 GEMM micro-kernel: C (+)= A panel · B panel, A packed [kc][MR] (a 4-row kernel reads the first 4 rows
+ * of a 6-row panel); `loadB` reads the k-th 8 B values into b0, b1 and `advance` steps to the next k.
  */
-function gemmKernel(doc: string, name: string, params: string, loadB: string, advance: string): string {
+function gemmKernel(
+  doc: string,
+  name: string,
+  params: string,
+  loadB: string,
+  advance: string,
+  rows = MR,
+): string {
   const acc = (r: number, h: number) => `c${r}${h}`;
   const zeros = Array.from(
-    { length: MR },
+    { length: rows },
     (_, r) => `${acc(r, 0)} = f32x4.splat(0), ${acc(r, 1)} = f32x4.splat(0)`,
   );
   const row = (r: number) => (r === 0 ? "c" : `c + ${r} * ldc`);
@@ -28,7 +35,7 @@ function gemmKernel(doc: string, name: string, params: string, loadB: string, ad
   for (let k = 0; k < kc; k++) {
     ${loadB}
 ${
-    each(MR, (r) =>
+    each(rows, (r) =>
       `${r === 0 ? "let av" : "av"} = v128.load32_splat(a${r === 0 ? "" : `, ${4 * r}`});\n` +
       `    ${acc(r, 0)} = f32x4.relaxed_madd(av, b0, ${acc(r, 0)});\n` +
       `    ${acc(r, 1)} = f32x4.relaxed_madd(av, b1, ${acc(r, 1)});`, "    ")
@@ -38,13 +45,13 @@ ${
   }
   if (acc) {
 ${
-    each(MR, (r) =>
+    each(rows, (r) =>
       `${acc(r, 0)} = f32x4.add(${acc(r, 0)}, v128.load(${row(r)}));\n` +
       `    ${acc(r, 1)} = f32x4.add(${acc(r, 1)}, v128.load(${row(r)}, 16));`, "    ")
   }
   }
 ${
-    each(MR, (r) =>
+    each(rows, (r) =>
       `${r === 0 ? "" : "c += ldc;\n  "}v128.store(c, ${acc(r, 0)});\n  v128.store(c, ${acc(r, 1)}, 16);`)
   }
 }
@@ -121,6 +128,16 @@ ${
     "a: usize, offs: usize, base: usize, kc: i32",
     "const src = base + (<usize>load<i32>(offs) << 2);\n    const b0 = v128.load(src), b1 = v128.load(src, 16);",
     "offs += 4;",
+  )
+}
+${
+  gemmKernel(
+    "/** kernelDirect6x8 for 4 rows (the last tiles of a block whose height is not a multiple of 6). */",
+    "kernelDirect4x8",
+    "a: usize, offs: usize, base: usize, kc: i32",
+    "const src = base + (<usize>load<i32>(offs) << 2);\n    const b0 = v128.load(src), b1 = v128.load(src, 16);",
+    "offs += 4;",
+    4,
   )
 }
 ${dotKernel()}`;

@@ -5,7 +5,7 @@
 // ([kc][NR] each), zero-padded at the edges, so the micro-kernel streams both from L1/L2 with no index math.
 // 6×8 measured 26–32 GFLOP/s on one EPYC core against 20 for 4×16 (which spills: 16 accumulators + loads > 16 xmm).
 
-import { dotTile4x3, kernel6x8, kernelDirect6x8 } from "./microkernels";
+import { dotTile4x3, kernel6x8, kernelDirect4x8, kernelDirect6x8 } from "./microkernels";
 
 const MR: i32 = 6;
 const NR: i32 = 8;
@@ -290,16 +290,20 @@ export function col2imAdd(
 // row). No B packing at all.
 
 /**
- * C rows [mPad × (panels·NR)] at c (row stride ldc) += packed A (MR-row panels aStride taps long, this K block
- * starting at ap) · direct B of `panels`
- * consecutive 8-voxel panels starting at base.
+ * C rows [(6·n6 + 4·n4) × (panels·NR)] at c (row stride ldc) += packed A · direct B of `panels` consecutive
+ * 8-voxel panels starting at base. A holds n6 tiles of 6 rows then n4 of 4, each a 6-row panel aStride taps long
+ * (this K block starting at ap), so a block of 32 channels costs 32 rows, not 36.
  */
-export function gemmDirectRow(ap: usize, aStride: i32, offs: usize, base: usize, mPad: i32, panels: i32, kc: i32, c: usize, ldc: i32): void {
-  const ldcBytes = <usize>ldc << 2;
-  for (let j = 0; j < panels; j++) {
-    const b = base + (<usize>(j * NR) << 2);
-    for (let i = 0; i < mPad; i += MR) {
-      kernelDirect6x8(ap + (<usize>i * aStride << 2), offs, b, kc, c + <usize>i * ldcBytes + (<usize>(j * NR) << 2), ldcBytes, true);
+export function gemmDirectRow(ap: usize, aStride: i32, offs: usize, base: usize, n6: i32, n4: i32, panels: i32, kc: i32, c: usize, ldc: i32): void {
+  const ldcBytes = <usize>ldc << 2, tileBytes = <usize>(MR * aStride) << 2;
+  // One A tile (MR × kc) stays in L1 while it meets every panel of the row.
+  for (let t = 0; t < n6 + n4; t++) {
+    const a = ap + <usize>t * tileBytes;
+    const ct = c + <usize>(t < n6 ? t * MR : n6 * MR + (t - n6) * 4) * ldcBytes;
+    for (let j = 0; j < panels; j++) {
+      const b = base + (<usize>(j * NR) << 2), cj = ct + (<usize>(j * NR) << 2);
+      if (t < n6) kernelDirect6x8(a, offs, b, kc, cj, ldcBytes, true);
+      else kernelDirect4x8(a, offs, b, kc, cj, ldcBytes, true);
     }
   }
 }

@@ -132,6 +132,54 @@
   v128.store(c, c51, 16);
 }
 
+/** kernelDirect6x8 for 4 rows (the last tiles of a block whose height is not a multiple of 6). */
+// @ts-ignore: decorator
+@inline export function kernelDirect4x8(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0),
+    c10 = f32x4.splat(0), c11 = f32x4.splat(0),
+    c20 = f32x4.splat(0), c21 = f32x4.splat(0),
+    c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const src = base + (<usize>load<i32>(offs) << 2);
+    const b0 = v128.load(src), b1 = v128.load(src, 16);
+    let av = v128.load32_splat(a);
+    c00 = f32x4.relaxed_madd(av, b0, c00);
+    c01 = f32x4.relaxed_madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = f32x4.relaxed_madd(av, b0, c10);
+    c11 = f32x4.relaxed_madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = f32x4.relaxed_madd(av, b0, c20);
+    c21 = f32x4.relaxed_madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = f32x4.relaxed_madd(av, b0, c30);
+    c31 = f32x4.relaxed_madd(av, b1, c31);
+    a += 24;
+    offs += 4;
+  }
+  if (acc) {
+    c00 = f32x4.add(c00, v128.load(c));
+    c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(c + 1 * ldc));
+    c11 = f32x4.add(c11, v128.load(c + 1 * ldc, 16));
+    c20 = f32x4.add(c20, v128.load(c + 2 * ldc));
+    c21 = f32x4.add(c21, v128.load(c + 2 * ldc, 16));
+    c30 = f32x4.add(c30, v128.load(c + 3 * ldc));
+    c31 = f32x4.add(c31, v128.load(c + 3 * ldc, 16));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  c += ldc;
+  v128.store(c, c10);
+  v128.store(c, c11, 16);
+  c += ldc;
+  v128.store(c, c20);
+  v128.store(c, c21, 16);
+  c += ldc;
+  v128.store(c, c30);
+  v128.store(c, c31, 16);
+}
+
 /**
  * Weight-gradient tile: 4 dy rows × 3 x rows; partial sums per voxel lane at part (12 × f32x4,
  * row-major) += Σ over `rows` rows of `n` voxels (a multiple of 4) of dy · x.

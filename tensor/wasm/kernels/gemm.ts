@@ -166,24 +166,38 @@ export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk
   const rb = chunk % rBlocks,
     mb = Math.floor(chunk / rBlocks) % mBlocks,
     bi = Math.floor(chunk / (rBlocks * mBlocks));
-  const m0 = mb * MC, mc = Math.min(MC, M - m0), mPad = Math.ceil(mc / MR) * MR, ldc = panels * NR;
+  const m0 = mb * MC, mc = Math.min(MC, M - m0), ldc = panels * NR;
+  const { n6, n4 } = directTiles(mc), mRows = n6 * MR + n4 * 4;
   const ap = sp + ctx.thread * per * 4, cb = ap + Math.ceil(MC / MR) * MR * R * 4;
-  ctx.gemm.packA(w + m0 * R * 4, R, 1, mc, R, ap);
+  // Each tile is its own 6-row panel (a 4-row tile's panel has 2 zero rows the 4-row kernel never reads).
+  for (let t = 0; t < n6 + n4; t++) {
+    const r0 = t < n6 ? t * MR : n6 * MR + (t - n6) * 4, h = Math.min(t < n6 ? MR : 4, mc - r0);
+    ctx.gemm.packA(w + (m0 + r0) * R * 4, R, 1, h, R, ap + t * MR * R * 4);
+  }
   const f = ctx.f32, c0 = cb / 4;
   for (let row = rb * rpc; row < Math.min(rows, (rb + 1) * rpc); row++) {
     const od = Math.floor(row / Ho), oh = row % Ho;
-    for (let i = 0; i < mPad; i++) {
+    for (let i = 0; i < mRows; i++) {
       f.fill(bias >= 0 && i < mc ? f[bias / 4 + m0 + i] : 0, c0 + i * ldc, c0 + (i + 1) * ldc);
     }
     const base = xp + (bi * sample + od * planeF + oh * Wp) * 4;
-    // K blocks of 256 taps keep one A block and one B panel in L1/L2 (A panels are R taps long).
+    // K blocks of 256 taps keep one A tile and the B rows it meets in L1 (A panels are R taps long).
     for (let k0 = 0; k0 < R; k0 += 256) {
       const kc = Math.min(256, R - k0);
-      ctx.gemm.gemmDirectRow(ap + k0 * MR * 4, R, offs + k0 * 4, base, mPad, panels, kc, cb, ldc);
+      ctx.gemm.gemmDirectRow(ap + k0 * MR * 4, R, offs + k0 * 4, base, n6, n4, panels, kc, cb, ldc);
     }
     const yRow = y / 4 + ((bi * M + m0) * rows + row) * Wo;
     for (let i = 0; i < mc; i++) f.copyWithin(yRow + i * rows * Wo, c0 + i * ldc, c0 + i * ldc + Wo);
   }
+}
+
+/**
+ * Row tiles of a direct-conv block of mc channels: n6 of 6 rows, then n4 (≤ 2) of 4, covering mc with the least
+ * padding (32 = 4·6 + 2·4). Never more tiles, nor rows, than ⌈mc/6⌉ six-row tiles.
+ */
+export function directTiles(mc: number): { n6: number; n4: number } {
+  const n4 = Math.min([0, 2, 2, 1, 1, 0][mc % MR], Math.floor(mc / 4));
+  return { n6: Math.ceil((mc - 4 * n4) / MR), n4 };
 }
 
 /** Weight-gradient dot tile (must match gen_microkernels.ts): co channels × im2col rows, 192 bytes of lane sums. */

@@ -543,10 +543,7 @@ export class WasmBackend implements Backend {
     // Slack after the copy: the last row's final panel reads up to 7 voxels past it.
     const xpBytes = (g.B * g.Ci * padVol + 64) * 4;
     this.#scratch(xpBytes + R * 4, (xp) => {
-      this.pad("float32", x, new WasmBuffer(xp, xpBytes), [g.B * g.Ci, ...g.inDims], [0, ...g.padBefore], [
-        0,
-        ...after,
-      ], 0);
+      this.#padPlanes(op, x, xp, g.B * g.Ci, g.inDims, padded, g.padBefore);
       const offs = xp + xpBytes;
       const table = new Int32Array(R);
       let r = 0;
@@ -588,6 +585,25 @@ export class WasmBackend implements Backend {
       });
     });
     return true;
+  }
+
+  /** Zero-padded copy of `planes` [dims] planes of src into [padded] ones at dst, the input at `at`. */
+  #padPlanes(
+    op: string,
+    src: DeviceBuffer,
+    dst: number,
+    planes: number,
+    dims: number[],
+    padded: number[],
+    at: number[],
+  ) {
+    const per = Math.max(1, Math.ceil(planes / (this.threads * 4)));
+    this.#step(
+      op,
+      "convPad",
+      [ptr(src), dst, planes, per, ...dims, ...padded, ...at],
+      Math.ceil(planes / per),
+    );
   }
 
   /** Strided convolutions: dense GEMM into im2col space, then col2im (the gather form would be mostly zeros). */
@@ -674,17 +690,11 @@ export class WasmBackend implements Backend {
     // Output rows per block: about 128 voxels, so each tile's lane sums are loaded once per 32 vector steps.
     const rb = Math.min(Ho, Math.max(1, Math.ceil(128 / Wq)));
     this.#scratch(xpBytes + dyBytes + R * 4 + per * this.threads, (xp) => {
-      this.pad("float32", x, new WasmBuffer(xp, xpBytes), [g.B * g.Ci, ...g.inDims], [0, ...g.padBefore], [
-        0,
-        ...after,
-      ], 0);
+      this.#padPlanes("conv3d weight grad", x, xp, g.B * g.Ci, g.inDims, padded, g.padBefore);
       let dyp = ptr(dy);
       if (dyBytes > 0) {
         dyp = xp + xpBytes;
-        this.pad("float32", dy, new WasmBuffer(dyp, dyBytes), [g.B * g.Co * Do * Ho, Wo], [0, 0], [
-          0,
-          Wq - Wo,
-        ], 0);
+        this.#padPlanes("conv3d weight grad", dy, dyp, g.B * g.Co, g.outDims, [Do, Ho, Wq], [0, 0, 0]);
       }
       const offs = xp + xpBytes + dyBytes;
       const table = new Int32Array(R);

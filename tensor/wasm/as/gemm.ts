@@ -377,3 +377,34 @@ export function convWeightGradDirect(
     }
   }
 }
+
+/**
+ * Zero-padded copy of planes [p0, p1) of src [planes, D, H, W] into dst [planes, Dp, Hp, Wp], the input placed at
+ * (bd, bh, bw): the direct convolutions' input (a row-wise copy at memory speed; padding after is implied).
+ */
+export function padPlanes(src: usize, dst: usize, p0: i32, p1: i32, D: i32, H: i32, W: i32, Dp: i32, Hp: i32, Wp: i32, bd: i32, bh: i32, bw: i32): void {
+  const rowBytes = <usize>Wp << 2, inRow = <usize>W << 2, left = <usize>bw << 2;
+  const right = rowBytes - left - inRow;
+  for (let p = p0; p < p1; p++) {
+    let o = dst + (<usize>p * Dp * Hp * Wp << 2);
+    const s = src + (<usize>p * D * H * W << 2);
+    for (let d = 0; d < Dp; d++) {
+      const id = d - bd;
+      if (id < 0 || id >= D) {
+        memory.fill(o, 0, rowBytes * Hp);
+        o += rowBytes * Hp;
+        continue;
+      }
+      for (let h = 0; h < Hp; h++, o += rowBytes) {
+        const ih = h - bh;
+        if (ih < 0 || ih >= H) {
+          memory.fill(o, 0, rowBytes);
+          continue;
+        }
+        if (left > 0) memory.fill(o, 0, left);
+        memory.copy(o + left, s + ((<usize>(id * H + ih) * W) << 2), inRow);
+        if (right > 0) memory.fill(o + left + inRow, 0, right);
+      }
+    }
+  }
+}

@@ -83,6 +83,21 @@ export interface GemmExports {
     part: number,
     dw: number,
   ): void;
+  padPlanes(
+    src: number,
+    dst: number,
+    p0: number,
+    p1: number,
+    D: number,
+    H: number,
+    W: number,
+    Dp: number,
+    Hp: number,
+    Wp: number,
+    bd: number,
+    bh: number,
+    bw: number,
+  ): void;
   gemmBlock(
     ap: number,
     bp: number,

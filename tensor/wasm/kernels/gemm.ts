@@ -242,3 +242,13 @@ export function convWeightGradDirectKernel(ctx: KernelContext, g: ArrayLike<numb
     dw,
   );
 }
+
+/**
+ * Zero-padded copy for the direct convolutions (as/gemm.ts padPlanes). Args: [src, dst, planes, planesPerChunk,
+ * D, H, W, Dp, Hp, Wp, bd, bh, bw]. Chunk = a run of planes.
+ */
+export function convPadKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [src, dst, planes, per, D, H, W, Dp, Hp, Wp, bd, bh, bw] = Array.from(g);
+  const p0 = chunk * per, p1 = Math.min(planes, p0 + per);
+  ctx.gemm.padPlanes(src, dst, p0, p1, D, H, W, Dp, Hp, Wp, bd, bh, bw);
+}

@@ -19,6 +19,7 @@ import {
   convDirectKernel,
   convInputGradScatterKernel,
   convKernel,
+  convPadKernel,
   convWeightGradDirectKernel,
   convWeightGradKernel,
   matmulKernel,
@@ -57,6 +58,7 @@ const TABLE = {
   convInputGradScatter: convInputGradScatterKernel,
   convDirect: convDirectKernel,
   convWeightGradDirect: convWeightGradDirectKernel,
+  convPad: convPadKernel,
   // Test hooks: fail on a worker (never on the main thread), by throwing or by dying.
   testThrow: (ctx: KernelContext) => {
     if (ctx.thread > 0) throw new Error(`test failure on thread ${ctx.thread}`);

@@ -35,8 +35,8 @@ import { KERNEL_ID, type KernelName } from "./kernels/mod.ts";
 import { ThreadPool } from "./pool.ts";
 import { DTYPE_CODE } from "./kernels/views.ts";
 import { REDUCE_CODE } from "./kernels/reduce.ts";
-import { DOT_CO, DOT_R, dotScratchBytes, scratchFloats } from "./kernels/gemm.ts";
-import { convTables } from "./conv_tables.ts";
+import { DOT_CO, DOT_R, dotScratchBytes, MR, packedBlockFloats, scratchFloats } from "./kernels/gemm.ts";
+import { convTables, directOffsets } from "./conv_tables.ts";
 
 type Step = { op: string; kernel: number; args: number[]; chunks: number } | {
   op: string;
@@ -518,8 +518,9 @@ export class WasmBackend implements Backend {
   }
   /**
    * Stride-1, dilation-1 convolutions run direct on a zero-padded copy of x (no im2col packing); `flip` reads
-   * the taps reversed (the input gradient). Returns false when the geometry does not qualify (padding that
-   * would crop) or the packed weights of one block would not fit a thread's scratch.
+   * the taps reversed (the input gradient). The weights are packed once per op. Returns false when the geometry
+   * does not qualify (padding that would crop, rows under 8 voxels) or one block's packed weights, read again for
+   * every output row, would outgrow the caches (4 MiB).
    */
   #convDirect(
     x: DeviceBuffer,
@@ -542,29 +543,19 @@ export class WasmBackend implements Backend {
     if ([...after, ...g.padBefore].some((p) => p < 0)) return false;
     // Slack after the copy: the last row's final panel reads up to 7 voxels past it.
     const xpBytes = (g.B * g.Ci * padVol + 64) * 4;
-    this.#scratch(xpBytes + R * 4, (xp) => {
+    const mBlocks = Math.ceil(g.Co / MC), packedBytes = mBlocks * packedBlockFloats(MC, R) * 4;
+    this.#scratch(xpBytes + R * 4 + packedBytes, (xp) => {
       this.#padPlanes(op, x, xp, g.B * g.Ci, g.inDims, padded, g.padBefore);
-      const offs = xp + xpBytes;
-      const table = new Int32Array(R);
-      let r = 0;
-      for (let ci = 0; ci < g.Ci; ci++) {
-        for (let kd = 0; kd < Kd; kd++) {
-          for (let kh = 0; kh < Kh; kh++) {
-            for (let kw = 0; kw < Kw; kw++) {
-              const [td, th, tw] = flip ? [Kd - 1 - kd, Kh - 1 - kh, Kw - 1 - kw] : [kd, kh, kw];
-              table[r++] = ci * padVol + (td * padded[1] + th) * padded[2] + tw;
-            }
-          }
-        }
-      }
-      this.upload(new WasmBuffer(offs, R * 4), table);
+      const offs = xp + xpBytes, packed = offs + R * 4;
+      this.upload(new WasmBuffer(offs, R * 4), directOffsets(g, padded, flip));
+      this.#step(op, "convPackWeights", [ptr(w), packed, g.Co, R, MC], mBlocks * Math.ceil(MC / MR));
       const rows = Do * Ho, rpc = Math.max(1, Math.ceil(rows / Math.max(1, this.threads * 8)));
-      const per = Math.ceil(MC / 6) * 6 * R + Math.ceil(MC / 6) * 6 * panels * 8 + 64;
+      const per = Math.ceil(MC / MR) * MR * panels * 8 + 64;
       this.#scratch(per * 4 * this.threads, (sp) => {
-        const chunks = g.B * Math.ceil(g.Co / MC) * Math.ceil(rows / rpc);
+        const chunks = g.B * mBlocks * Math.ceil(rows / rpc);
         this.#step(op, "convDirect", [
           xp,
-          ptr(w),
+          packed,
           ptr(bias),
           ptr(y),
           g.Co,
@@ -697,16 +688,7 @@ export class WasmBackend implements Backend {
         this.#padPlanes("conv3d weight grad", dy, dyp, g.B * g.Co, g.outDims, [Do, Ho, Wq], [0, 0, 0]);
       }
       const offs = xp + xpBytes + dyBytes;
-      const table = new Int32Array(R);
-      let r = 0;
-      for (let ci = 0; ci < g.Ci; ci++) {
-        for (let kd = 0; kd < Kd; kd++) {
-          for (let kh = 0; kh < Kh; kh++) {
-            for (let kw = 0; kw < Kw; kw++) table[r++] = ci * padVol + (kd * padded[1] + kh) * padded[2] + kw;
-          }
-        }
-      }
-      this.upload(new WasmBuffer(offs, R * 4), table);
+      this.upload(new WasmBuffer(offs, R * 4), directOffsets(g, padded, false));
       this.#step("conv3d weight grad", "convWeightGradDirect", [
         dyp,
         dySample,

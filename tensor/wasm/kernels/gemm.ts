@@ -154,26 +154,20 @@ export function convInputGradScatterKernel(ctx: KernelContext, g: ArrayLike<numb
 
 /**
  * Direct stride-1 convolution on a zero-padded input copy: per output row (od, oh), B is read straight from the
- * input (8 voxels per tap, at base + offs[r]), A (the weights) is packed once per chunk.
- * Args: [xp, w, bias (−1: none), y, M, R, Wo, Ho, Do, sampleFloats (Ci·padVol), planeFloats (Hp·Wp), Wp, offs, MC,
- * rowsPerChunk, scratch, perThread, panels]. Chunk = (batch, M block, block of output rows).
+ * input (8 voxels per tap, at base + offs[r]); A (the weights) was packed once for the whole op (convPackWeights).
+ * Args: [xp, packed, bias (−1: none), y, M, R, Wo, Ho, Do, sampleFloats (Ci·padVol), planeFloats (Hp·Wp), Wp, offs,
+ * MC, rowsPerChunk, scratch, perThread, panels]. Chunk = (batch, M block, block of output rows).
  */
 export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
-  const [xp, w, bias, y, M, R, Wo, Ho, Do, sample, planeF, Wp, offs, MC, rpc, sp, per, panels] = Array.from(
-    g,
-  );
+  const [xp, packed, bias, y, M, R, Wo, Ho, Do, sample, planeF, Wp, offs, MC, rpc, sp, per, panels] = Array
+    .from(g);
   const rows = Do * Ho, rBlocks = Math.ceil(rows / rpc), mBlocks = Math.ceil(M / MC);
   const rb = chunk % rBlocks,
     mb = Math.floor(chunk / rBlocks) % mBlocks,
     bi = Math.floor(chunk / (rBlocks * mBlocks));
   const m0 = mb * MC, mc = Math.min(MC, M - m0), ldc = panels * NR;
   const { n6, n4 } = directTiles(mc), mRows = n6 * MR + n4 * 4;
-  const ap = sp + ctx.thread * per * 4, cb = ap + Math.ceil(MC / MR) * MR * R * 4;
-  // Each tile is its own 6-row panel (a 4-row tile's panel has 2 zero rows the 4-row kernel never reads).
-  for (let t = 0; t < n6 + n4; t++) {
-    const r0 = t < n6 ? t * MR : n6 * MR + (t - n6) * 4, h = Math.min(t < n6 ? MR : 4, mc - r0);
-    ctx.gemm.packA(w + (m0 + r0) * R * 4, R, 1, h, R, ap + t * MR * R * 4);
-  }
+  const ap = packed + mb * packedBlockFloats(MC, R) * 4, cb = sp + ctx.thread * per * 4;
   const f = ctx.f32, c0 = cb / 4;
   for (let row = rb * rpc; row < Math.min(rows, (rb + 1) * rpc); row++) {
     const od = Math.floor(row / Ho), oh = row % Ho;
@@ -189,6 +183,26 @@ export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk
     const yRow = y / 4 + ((bi * M + m0) * rows + row) * Wo;
     for (let i = 0; i < mc; i++) f.copyWithin(yRow + i * rows * Wo, c0 + i * ldc, c0 + i * ldc + Wo);
   }
+}
+
+/** Floats of one M block of packed direct-conv weights: room for ⌈MC/6⌉ tiles of 6 × R. */
+export function packedBlockFloats(MC: number, R: number): number {
+  return Math.ceil(MC / MR) * MR * R;
+}
+
+/**
+ * Packs the weights [M, R] of a direct convolution once per op, block by block and tile by tile as
+ * convDirectKernel reads them: each tile its own 6-row panel (a 4-row tile's has 2 zero rows the 4-row kernel
+ * never reads). Args: [w, packed, M, R, MC]. Chunk = (M block, tile).
+ */
+export function convPackWeightsKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [w, packed, M, R, MC] = Array.from(g);
+  const tilesPerBlock = Math.ceil(MC / MR), mb = Math.floor(chunk / tilesPerBlock), t = chunk % tilesPerBlock;
+  const m0 = mb * MC, mc = Math.min(MC, M - m0), { n6, n4 } = directTiles(mc);
+  if (t >= n6 + n4) return;
+  const r0 = t < n6 ? t * MR : n6 * MR + (t - n6) * 4, h = Math.min(t < n6 ? MR : 4, mc - r0);
+  const dst = packed + (mb * packedBlockFloats(MC, R) + t * MR * R) * 4;
+  ctx.gemm.packA(w + (m0 + r0) * R * 4, R, 1, h, R, dst);
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   convDirectKernel,
   convInputGradScatterKernel,
   convKernel,
+  convPackWeightsKernel,
   convPadKernel,
   convWeightGradDirectKernel,
   convWeightGradKernel,
@@ -59,6 +60,7 @@ const TABLE = {
   convDirect: convDirectKernel,
   convWeightGradDirect: convWeightGradDirectKernel,
   convPad: convPadKernel,
+  convPackWeights: convPackWeightsKernel,
   // Test hooks: fail on a worker (never on the main thread), by throwing or by dying.
   testThrow: (ctx: KernelContext) => {
     if (ctx.thread > 0) throw new Error(`test failure on thread ${ctx.thread}`);

@@ -64,6 +64,8 @@ Deno.test("conv3d input and weight gradients match the TS reference across the k
     // Channel blocks tiled 6 + 6 + 4 (16) and 6 + 4 (10), and two 4-row tiles (8).
     [[1, 10, 3, 3, 16], [16, 10, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
     [[1, 8, 2, 3, 11], [8, 8, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+    // More channels than one block (120 + 10 outputs, 120 + 6 inputs; weight-gradient blocks of 64).
+    [[1, 126, 2, 2, 9], [130, 126, 1, 3, 3], [1, 1, 1], [0, 1, 1], [0, 1, 1], [1, 1, 1]],
     // Padding larger than the kernel reach (the input gradient would crop: gather path), and too-narrow rows.
     [[1, 2, 3, 3, 9], [3, 2, 2, 2, 2], [1, 1, 1], [2, 2, 2], [0, 0, 0], [1, 1, 1]],
     [[1, 3, 4, 4, 5], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],

@@ -430,7 +430,7 @@ export class WasmBackend implements Backend {
     void op;
   }
   conv(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, g: ConvGeometry) {
-    if (this.#convDirect(x, w, bias, y, g)) return;
+    if (this.#directFits(g)) return this.#convDirect(x, w, bias, y, g);
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Ci * K3,
       P = g.outDims[0] * g.outDims[1] * g.outDims[2],
@@ -472,20 +472,36 @@ export class WasmBackend implements Backend {
       P = g.inDims[0] * g.inDims[1] * g.inDims[2],
       outVol = g.outDims[0] * g.outDims[1] * g.outDims[2];
     const KC = convKC(R), MC = Math.min(120, Math.ceil(g.Ci / 6) * 6), NC = 256;
-    // A = wᵀ as [Ci, Co·K3]: w [Co, Ci, K3] read with strides (K3, Ci·K3, 1).
+    // Stride 1: dx is the forward convolution of dy (padded by K − 1 − pad) with wᵀ, its taps reversed.
+    const flipped: ConvGeometry = {
+      ...g,
+      Ci: g.Co,
+      Co: g.Ci,
+      inDims: g.outDims,
+      outDims: g.inDims,
+      padBefore: g.padBefore.map((p, a) => (g.kernel[a] - 1) * g.dilation[a] - p),
+    };
+    const direct = this.#directFits(flipped);
+    // A = wᵀ as [Ci, Co·K3]: w [Co, Ci, K3] read with strides (K3, Ci·K3, ±1); reversing the flat tap index
+    // reverses all three axes, so the direct pass reads its input in ascending order like the forward.
     this.#scratch(g.Ci * R * 4, (wt) => {
       const wtBuf = new WasmBuffer(wt, g.Ci * R * 4);
-      this.#region("conv3d input grad", "float32", w, wtBuf, [g.Ci, g.Co, K3], [K3, g.Ci * K3, 1], 0, false);
-      // Stride 1: dx is the forward convolution of dy (padded by K − 1 − pad) with wᵀ and flipped taps.
-      const flipped: ConvGeometry = {
-        ...g,
-        Ci: g.Co,
-        Co: g.Ci,
-        inDims: g.outDims,
-        outDims: g.inDims,
-        padBefore: g.padBefore.map((p, a) => (g.kernel[a] - 1) * g.dilation[a] - p),
-      };
-      if (this.#convDirect(dy, wtBuf, null, dx, flipped, true, "conv3d input grad")) return;
+      const [tapStride, tapStart] = direct ? [-1, K3 - 1] : [1, 0];
+      this.#region(
+        "conv3d input grad",
+        "float32",
+        w,
+        wtBuf,
+        [g.Ci, g.Co, K3],
+        [
+          K3,
+          g.Ci * K3,
+          tapStride,
+        ],
+        tapStart,
+        false,
+      );
+      if (direct) return this.#convDirect(dy, wtBuf, null, dx, flipped, "conv3d input grad");
       this.#conv(
         "conv3d input grad",
         "inputGrad",
@@ -517,37 +533,39 @@ export class WasmBackend implements Backend {
     });
   }
   /**
-   * Stride-1, dilation-1 convolutions run direct on a zero-padded copy of x (no im2col packing); `flip` reads
-   * the taps reversed (the input gradient). The weights are packed once per op. Returns false when the geometry
-   * does not qualify (padding that would crop, rows under 8 voxels) or one block's packed weights, read again for
-   * every output row, would outgrow the caches (4 MiB).
+   * Whether a convolution runs direct (#convDirect): stride 1, dilation 1, no padding that would crop, rows of
+   * 8 voxels or more, and one block's packed weights, read again for every output row, within the caches (4 MiB).
    */
+  #directFits(g: ConvGeometry): boolean {
+    if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
+    const R = g.Ci * g.kernel[0] * g.kernel[1] * g.kernel[2];
+    const MC = Math.min(120, Math.ceil(g.Co / 6) * 6);
+    if (MC * R * 4 > (4 << 20) || g.outDims[2] < 8) return false;
+    const after = g.outDims.map((o, a) => o + g.kernel[a] - 1 - g.inDims[a] - g.padBefore[a]);
+    return [...after, ...g.padBefore].every((p) => p >= 0);
+  }
+  /** A stride-1 convolution direct on a zero-padded copy of x (no im2col packing); weights packed once per op. */
   #convDirect(
     x: DeviceBuffer,
     w: DeviceBuffer,
     bias: DeviceBuffer | null,
     y: DeviceBuffer,
     g: ConvGeometry,
-    flip = false,
     op = "conv3d",
-  ): boolean {
-    if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
+  ): void {
     const [Kd, Kh, Kw] = g.kernel, R = g.Ci * Kd * Kh * Kw;
     const [Do, Ho, Wo] = g.outDims;
     const MC = Math.min(120, Math.ceil(g.Co / 6) * 6);
-    if (MC * R * 4 > (4 << 20) || Wo < 8) return false;
     const padded = [Do + Kd - 1, Ho + Kh - 1, Wo + Kw - 1];
     const padVol = padded[0] * padded[1] * padded[2];
     const panels = Math.ceil(Wo / 8);
-    const after = padded.map((p, a) => p - g.inDims[a] - g.padBefore[a]);
-    if ([...after, ...g.padBefore].some((p) => p < 0)) return false;
     // Slack after the copy: the last row's final panel reads up to 7 voxels past it.
     const xpBytes = (g.B * g.Ci * padVol + 64) * 4;
     const mBlocks = Math.ceil(g.Co / MC), packedBytes = mBlocks * packedBlockFloats(MC, R) * 4;
     this.#scratch(xpBytes + R * 4 + packedBytes, (xp) => {
       this.#padPlanes(op, x, xp, g.B * g.Ci, g.inDims, padded, g.padBefore);
       const offs = xp + xpBytes, packed = offs + R * 4;
-      this.upload(new WasmBuffer(offs, R * 4), directOffsets(g, padded, flip));
+      this.upload(new WasmBuffer(offs, R * 4), directOffsets(g, padded));
       this.#step(op, "convPackWeights", [ptr(w), packed, g.Co, R, MC], mBlocks * Math.ceil(MC / MR));
       const rows = Do * Ho, rpc = Math.max(1, Math.ceil(rows / Math.max(1, this.threads * 8)));
       const per = Math.ceil(MC / MR) * MR * panels * 8 + 64;
@@ -575,7 +593,6 @@ export class WasmBackend implements Backend {
         ], chunks);
       });
     });
-    return true;
   }
 
   /** Zero-padded copy of `planes` [dims] planes of src into [padded] ones at dst, the input at `at`. */
@@ -688,7 +705,7 @@ export class WasmBackend implements Backend {
         this.#padPlanes("conv3d weight grad", dy, dyp, g.B * g.Co, g.outDims, [Do, Ho, Wq], [0, 0, 0]);
       }
       const offs = xp + xpBytes + dyBytes;
-      this.upload(new WasmBuffer(offs, R * 4), directOffsets(g, padded, false));
+      this.upload(new WasmBuffer(offs, R * 4), directOffsets(g, padded));
       this.#step("conv3d weight grad", "convWeightGradDirect", [
         dyp,
         dySample,

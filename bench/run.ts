@@ -1,7 +1,8 @@
 /**
  * Benchmark runner: prints one JSON object per line ({name, shape, ms, gflops, gbps, adapter, …}) and writes
  * the same lines to bench/results/latest.jsonl. `--quick` shrinks the sizes; `--leak-steps N` sets the
- * length of the leak check (10,000 by default).
+ * length of the leak check (10,000 by default); `--only conv3d,matmul` runs only the benches whose names start
+ * with one of those prefixes (PyTorch's too) and leaves results/latest.jsonl alone.
  */
 import { parseArgs } from "node:util";
 import * as T from "../tensor/mod.ts";
@@ -15,8 +16,12 @@ const { values } = parseArgs({
     "leak-steps": { type: "string", default: "10000" },
     backend: { type: "string" },
     "no-torch": { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
+const only = values.only?.split(",").filter((p) => p !== "") ?? [];
+/** Whether the bench `name` is selected by --only. */
+const want = (name: string) => only.length === 0 || only.some((p) => name.startsWith(p));
 await T.init({ backend: values.backend ? T.parseBackendChoice(values.backend, "--backend") : undefined });
 console.error(`bench: ${T.backendSummary()}`);
 const webgpu = T.backend().kind === "webgpu";
@@ -27,7 +32,7 @@ const emit = (r: BenchRecord) => {
 };
 
 // Matmul at several sizes (and tile shapes at 1024 to keep the kernel choice honest).
-for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
+for (const n of !want("matmul") ? [] : values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
   const a = T.randn([n, n], { seed: 1, stream: "a" }), b = T.randn([n, n], { seed: 1, stream: "b" });
   // Tile shapes are a WebGPU kernel parameter.
   const tiles: { tm: number | null; tn: number | null }[] = n === 1024 && webgpu
@@ -48,7 +53,7 @@ for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
 }
 
 // 3-D convolution 32→32 at 32³ (k3, p1): forward, and forward + both backward passes (3× the flops).
-{
+if (want("conv3d")) {
   const x = T.randn([1, 32, 32, 32, 32], { seed: 4, stream: "x" }),
     w = T.randn([32, 32, 3, 3, 3], { seed: 4, stream: "w" });
   const bias = T.zeros([32]);
@@ -70,7 +75,7 @@ for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
 }
 
 // GroupNorm 1×64×64³, 32 groups, forward + backward (bytes: x, y, dy, dx at least).
-{
+if (want("groupnorm")) {
   const x = T.randn([1, 64, 64, 64, 64], { seed: 5, stream: "x" }).requireGrad();
   const g = T.ones([64]), b = T.zeros([64]);
   const ms = await timeMedian(() =>
@@ -84,7 +89,7 @@ for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
 }
 
 // Elementwise add of 16M floats: 3 × 64 MiB moved.
-{
+if (want("add")) {
   const n = values.quick ? 1 << 22 : 1 << 24;
   const a = T.randn([n], { seed: 2, stream: "x" }), b = T.randn([n], { seed: 2, stream: "y" });
   const ms = await timeMedian(() => T.add(a, b).dispose());
@@ -94,7 +99,7 @@ for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
 }
 
 // Dispatch overhead: 1000 chained small ops recorded, one sync.
-{
+if (want("chain_1000_small_ops")) {
   const x0 = T.zeros([256]);
   const ms = await timeMedian(async () => {
     let x = T.affine(x0, 1, 0);
@@ -110,14 +115,14 @@ for (const n of values.quick ? [256, 512] : [256, 512, 1024, 2048]) {
 }
 
 // Readback of 4 MiB.
-{
+if (want("readback")) {
   const x = T.zeros([1 << 20]);
   const ms = await timeMedian(async () => void (await x.data()));
   emit(record("readback", "4MiB", ms, null, 4 << 20));
 }
 
 // Leak check: forward+backward+update of a small MLP; current bytes must stay flat.
-{
+if (want("leak_check")) {
   const steps = values.quick ? 500 : Number(values["leak-steps"]);
   const w1 = T.randn([64, 64], { seed: 3, stream: "w1" }, 0, 0.1).requireGrad();
   const w2 = T.randn([64, 1], { seed: 3, stream: "w2" }, 0, 0.1).requireGrad();
@@ -169,7 +174,13 @@ if (!values["no-torch"]) {
   let torchRun: Deno.CommandOutput | null = null;
   for (const python of [Deno.env.get("LDM_PYTHON") ?? "python3", "/usr/bin/python3"]) {
     torchRun = await new Deno.Command(python, {
-      args: [script, "--threads", String(threads), ...(values.quick ? ["--quick"] : [])],
+      args: [
+        script,
+        "--threads",
+        String(threads),
+        ...(values.quick ? ["--quick"] : []),
+        ...(values.only ? ["--only", values.only] : []),
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output().catch(() => null);
@@ -194,8 +205,11 @@ if (!values["no-torch"]) {
   }
 }
 
-await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(
-  new URL("./results/latest.jsonl", import.meta.url),
-  out.map((r) => JSON.stringify(r)).join("\n") + "\n",
-);
+// A partial run (--only) leaves the full results file alone.
+if (only.length === 0) {
+  await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
+  await Deno.writeTextFile(
+    new URL("./results/latest.jsonl", import.meta.url),
+    out.map((r) => JSON.stringify(r)).join("\n") + "\n",
+  );
+}

@@ -27,6 +27,13 @@ def median_ms(fn, runs=5, warmup=1):
     return statistics.median(times)
 
 
+ONLY = []
+
+
+def wanted(name):
+    return not ONLY or any(name.startswith(p) for p in ONLY)
+
+
 def emit(name, shape, ms, flops=None, nbytes=None):
     print(json.dumps({
         "name": name,
@@ -44,47 +51,54 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated name prefixes of the benches to run")
     args = ap.parse_args()
+    ONLY.extend(p for p in args.only.split(",") if p)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    for n in ([256, 512] if args.quick else [256, 512, 1024, 2048]):
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        emit("matmul", f"{n}x{n}x{n}", median_ms(lambda: a @ b, 3 if n >= 2048 else 5), 2 * n ** 3)
+    if wanted("matmul"):
+        for n in ([256, 512] if args.quick else [256, 512, 1024, 2048]):
+            a, b = torch.randn(n, n), torch.randn(n, n)
+            emit("matmul", f"{n}x{n}x{n}", median_ms(lambda: a @ b, 3 if n >= 2048 else 5), 2 * n ** 3)
 
-    x = torch.randn(1, 32, 32, 32, 32)
-    w = torch.randn(32, 32, 3, 3, 3)
-    bias = torch.zeros(32)
-    flops = 2 * 32 * 32 * 27 * 32 ** 3
-    emit("conv3d_fwd", "1x32x32^3 32->32 k3", median_ms(lambda: F.conv3d(x, w, bias, padding=1)), flops)
-    xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
+    if wanted("conv3d"):
+        x = torch.randn(1, 32, 32, 32, 32)
+        w = torch.randn(32, 32, 3, 3, 3)
+        bias = torch.zeros(32)
+        flops = 2 * 32 * 32 * 27 * 32 ** 3
+        emit("conv3d_fwd", "1x32x32^3 32->32 k3", median_ms(lambda: F.conv3d(x, w, bias, padding=1)), flops)
+        xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
 
-    def conv_step():
-        F.conv3d(xg, wg, bias, padding=1).sum().backward()
-        xg.grad = None
-        wg.grad = None
+        def conv_step():
+            F.conv3d(xg, wg, bias, padding=1).sum().backward()
+            xg.grad = None
+            wg.grad = None
 
-    emit("conv3d_fwd_bwd", "1x32x32^3 32->32 k3", median_ms(conv_step, 3), 3 * flops)
+        emit("conv3d_fwd_bwd", "1x32x32^3 32->32 k3", median_ms(conv_step, 3), 3 * flops)
 
-    xn = torch.randn(1, 64, 64, 64, 64, requires_grad=True)
-    g, bb = torch.ones(64), torch.zeros(64)
+    if wanted("groupnorm"):
+        xn = torch.randn(1, 64, 64, 64, 64, requires_grad=True)
+        g, bb = torch.ones(64), torch.zeros(64)
 
-    def norm_step():
-        F.group_norm(xn, 32, g, bb, 1e-6).sum().backward()
-        xn.grad = None
+        def norm_step():
+            F.group_norm(xn, 32, g, bb, 1e-6).sum().backward()
+            xn.grad = None
 
-    emit("groupnorm_fwd_bwd", "1x64x64^3 G32", median_ms(norm_step, 3), None, 4 * 4 * xn.numel())
+        emit("groupnorm_fwd_bwd", "1x64x64^3 G32", median_ms(norm_step, 3), None, 4 * 4 * xn.numel())
 
-    n = (1 << 22) if args.quick else (1 << 24)
-    p, q = torch.randn(n), torch.randn(n)
-    emit("add", f"{n}", median_ms(lambda: p + q), n, 12 * n)
+    if wanted("add"):
+        n = (1 << 22) if args.quick else (1 << 24)
+        p, q = torch.randn(n), torch.randn(n)
+        emit("add", f"{n}", median_ms(lambda: p + q), n, 12 * n)
 
-    def chain():
-        t = torch.zeros(256)
-        for _ in range(1000):
-            t = t * 1 + 1
-        return t
+    if wanted("chain_1000_small_ops"):
+        def chain():
+            t = torch.zeros(256)
+            for _ in range(1000):
+                t = t * 1 + 1
+            return t
 
-    emit("chain_1000_small_ops", "256", median_ms(chain))
+        emit("chain_1000_small_ops", "256", median_ms(chain))
 
 
 if __name__ == "__main__":

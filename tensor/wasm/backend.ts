@@ -35,8 +35,8 @@ import { KERNEL_ID, type KernelName } from "./kernels/mod.ts";
 import { ThreadPool } from "./pool.ts";
 import { DTYPE_CODE } from "./kernels/views.ts";
 import { REDUCE_CODE } from "./kernels/reduce.ts";
-import { scratchFloats } from "./kernels/gemm.ts";
-import { convTables } from "./conv_tables.ts";
+import { DOT_CO, DOT_R, dotScratchBytes, MR, packedBlockFloats, scratchFloats } from "./kernels/gemm.ts";
+import { convTables, directOffsets } from "./conv_tables.ts";
 
 type Step = { op: string; kernel: number; args: number[]; chunks: number } | {
   op: string;
@@ -430,7 +430,7 @@ export class WasmBackend implements Backend {
     void op;
   }
   conv(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, g: ConvGeometry) {
-    if (this.#convDirect(x, w, bias, y, g)) return;
+    if (this.#directFits(g)) return this.#convDirect(x, w, bias, y, g);
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Ci * K3,
       P = g.outDims[0] * g.outDims[1] * g.outDims[2],
@@ -472,10 +472,36 @@ export class WasmBackend implements Backend {
       P = g.inDims[0] * g.inDims[1] * g.inDims[2],
       outVol = g.outDims[0] * g.outDims[1] * g.outDims[2];
     const KC = convKC(R), MC = Math.min(120, Math.ceil(g.Ci / 6) * 6), NC = 256;
-    // A = wᵀ as [Ci, Co·K3]: w [Co, Ci, K3] read with strides (K3, Ci·K3, 1).
+    // Stride 1: dx is the forward convolution of dy (padded by K − 1 − pad) with wᵀ, its taps reversed.
+    const flipped: ConvGeometry = {
+      ...g,
+      Ci: g.Co,
+      Co: g.Ci,
+      inDims: g.outDims,
+      outDims: g.inDims,
+      padBefore: g.padBefore.map((p, a) => (g.kernel[a] - 1) * g.dilation[a] - p),
+    };
+    const direct = this.#directFits(flipped);
+    // A = wᵀ as [Ci, Co·K3]: w [Co, Ci, K3] read with strides (K3, Ci·K3, ±1); reversing the flat tap index
+    // reverses all three axes, so the direct pass reads its input in ascending order like the forward.
     this.#scratch(g.Ci * R * 4, (wt) => {
       const wtBuf = new WasmBuffer(wt, g.Ci * R * 4);
-      this.#region("conv3d input grad", "float32", w, wtBuf, [g.Ci, g.Co, K3], [K3, g.Ci * K3, 1], 0, false);
+      const [tapStride, tapStart] = direct ? [-1, K3 - 1] : [1, 0];
+      this.#region(
+        "conv3d input grad",
+        "float32",
+        w,
+        wtBuf,
+        [g.Ci, g.Co, K3],
+        [
+          K3,
+          g.Ci * K3,
+          tapStride,
+        ],
+        tapStart,
+        false,
+      );
+      if (direct) return this.#convDirect(dy, wtBuf, null, dx, flipped, "conv3d input grad");
       this.#conv(
         "conv3d input grad",
         "inputGrad",
@@ -507,50 +533,47 @@ export class WasmBackend implements Backend {
     });
   }
   /**
-   * Stride-1, dilation-1 convolutions run direct on a zero-padded copy of x (no im2col packing). Returns false
-   * when the geometry does not qualify or the packed weights of one block would not fit a thread's scratch.
+   * Whether a convolution runs direct (#convDirect): stride 1, dilation 1, no padding that would crop, rows of
+   * 8 voxels or more, and one block's packed weights, read again for every output row, within the caches (4 MiB).
    */
+  #directFits(g: ConvGeometry): boolean {
+    if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
+    const R = g.Ci * g.kernel[0] * g.kernel[1] * g.kernel[2];
+    const MC = Math.min(120, Math.ceil(g.Co / 6) * 6);
+    if (MC * R * 4 > (4 << 20) || g.outDims[2] < 8) return false;
+    const after = g.outDims.map((o, a) => o + g.kernel[a] - 1 - g.inDims[a] - g.padBefore[a]);
+    return [...after, ...g.padBefore].every((p) => p >= 0);
+  }
+  /** A stride-1 convolution direct on a zero-padded copy of x (no im2col packing); weights packed once per op. */
   #convDirect(
     x: DeviceBuffer,
     w: DeviceBuffer,
     bias: DeviceBuffer | null,
     y: DeviceBuffer,
     g: ConvGeometry,
-  ): boolean {
-    if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
+    op = "conv3d",
+  ): void {
     const [Kd, Kh, Kw] = g.kernel, R = g.Ci * Kd * Kh * Kw;
     const [Do, Ho, Wo] = g.outDims;
     const MC = Math.min(120, Math.ceil(g.Co / 6) * 6);
-    if (MC * R * 4 > (4 << 20) || Wo < 8) return false;
     const padded = [Do + Kd - 1, Ho + Kh - 1, Wo + Kw - 1];
     const padVol = padded[0] * padded[1] * padded[2];
     const panels = Math.ceil(Wo / 8);
-    const after = padded.map((p, a) => p - g.inDims[a] - g.padBefore[a]);
     // Slack after the copy: the last row's final panel reads up to 7 voxels past it.
     const xpBytes = (g.B * g.Ci * padVol + 64) * 4;
-    this.#scratch(xpBytes + R * 4, (xp) => {
-      this.pad("float32", x, new WasmBuffer(xp, xpBytes), [g.B * g.Ci, ...g.inDims], [0, ...g.padBefore], [
-        0,
-        ...after,
-      ], 0);
-      const offs = xp + xpBytes;
-      const table = new Int32Array(R);
-      let r = 0;
-      for (let ci = 0; ci < g.Ci; ci++) {
-        for (let kd = 0; kd < Kd; kd++) {
-          for (let kh = 0; kh < Kh; kh++) {
-            for (let kw = 0; kw < Kw; kw++) table[r++] = ci * padVol + (kd * padded[1] + kh) * padded[2] + kw;
-          }
-        }
-      }
-      this.upload(new WasmBuffer(offs, R * 4), table);
+    const mBlocks = Math.ceil(g.Co / MC), packedBytes = mBlocks * packedBlockFloats(MC, R) * 4;
+    this.#scratch(xpBytes + R * 4 + packedBytes, (xp) => {
+      this.#padPlanes(op, x, xp, g.B * g.Ci, g.inDims, padded, g.padBefore);
+      const offs = xp + xpBytes, packed = offs + R * 4;
+      this.upload(new WasmBuffer(offs, R * 4), directOffsets(g, padded));
+      this.#step(op, "convPackWeights", [ptr(w), packed, g.Co, R, MC], mBlocks * Math.ceil(MC / MR));
       const rows = Do * Ho, rpc = Math.max(1, Math.ceil(rows / Math.max(1, this.threads * 8)));
-      const per = Math.ceil(MC / 6) * 6 * R + Math.ceil(MC / 6) * 6 * panels * 8 + 64;
+      const per = Math.ceil(MC / MR) * MR * panels * 8 + 64;
       this.#scratch(per * 4 * this.threads, (sp) => {
-        const chunks = g.B * Math.ceil(g.Co / MC) * Math.ceil(rows / rpc);
-        this.#step("conv3d", "convDirect", [
+        const chunks = g.B * mBlocks * Math.ceil(rows / rpc);
+        this.#step(op, "convDirect", [
           xp,
-          ptr(w),
+          packed,
           ptr(bias),
           ptr(y),
           g.Co,
@@ -570,7 +593,25 @@ export class WasmBackend implements Backend {
         ], chunks);
       });
     });
-    return true;
+  }
+
+  /** Zero-padded copy of `planes` [dims] planes of src into [padded] ones at dst, the input at `at`. */
+  #padPlanes(
+    op: string,
+    src: DeviceBuffer,
+    dst: number,
+    planes: number,
+    dims: number[],
+    padded: number[],
+    at: number[],
+  ) {
+    const per = Math.max(1, Math.ceil(planes / (this.threads * 4)));
+    this.#step(
+      op,
+      "convPad",
+      [ptr(src), dst, planes, per, ...dims, ...padded, ...at],
+      Math.ceil(planes / per),
+    );
   }
 
   /** Strided convolutions: dense GEMM into im2col space, then col2im (the gather form would be mostly zeros). */
@@ -597,6 +638,7 @@ export class WasmBackend implements Backend {
     );
   }
   convWeightGrad(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry) {
+    if (this.#convWeightGradDirect(x, dy, dw, g)) return;
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Ci * K3,
       P = g.outDims[0] * g.outDims[1] * g.outDims[2],
@@ -629,6 +671,64 @@ export class WasmBackend implements Backend {
       NC,
       KC,
     );
+  }
+  /**
+   * Stride-1, dilation-1 weight gradient as dot products along the voxels (no packing): on a zero-padded copy of
+   * x whose rows are wide enough for whole 4-voxel vectors, with dy widened to a multiple of 4 when it is not.
+   */
+  #convWeightGradDirect(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): boolean {
+    if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
+    const [Kd, Kh, Kw] = g.kernel, R = g.Ci * Kd * Kh * Kw;
+    const [Do, Ho, Wo] = g.outDims;
+    const Wq = Math.ceil(Wo / 4) * 4;
+    const padded = [Do + Kd - 1, Ho + Kh - 1, Wq + Kw - 1];
+    const after = padded.map((p, a) => p - g.inDims[a] - g.padBefore[a]);
+    if (after.some((p) => p < 0)) return false;
+    const padVol = padded[0] * padded[1] * padded[2];
+    const xpBytes = g.B * g.Ci * padVol * 4, dySample = g.Co * Do * Ho * Wq;
+    const dyBytes = Wq === Wo ? 0 : g.B * dySample * 4;
+    // Blocks of dw: whole 4×3 tiles, a few per thread, lane sums small enough for L2.
+    const chunksWanted = this.threads * 4;
+    let MC = Math.min(64, Math.ceil(g.Co / DOT_CO) * DOT_CO),
+      NC = Math.min(108, Math.ceil(R / DOT_R) * DOT_R);
+    const chunks = () => Math.ceil(g.Co / MC) * Math.ceil(R / NC);
+    while (chunks() < chunksWanted && MC > 8) MC = Math.ceil(MC / 2 / DOT_CO) * DOT_CO;
+    while (chunks() < chunksWanted && NC > 3 * DOT_R) NC = Math.ceil(NC / 2 / DOT_R) * DOT_R;
+    const per = dotScratchBytes(MC, NC);
+    // Output rows per block: about 128 voxels, so each tile's lane sums are loaded once per 32 vector steps.
+    const rb = Math.min(Ho, Math.max(1, Math.ceil(128 / Wq)));
+    this.#scratch(xpBytes + dyBytes + R * 4 + per * this.threads, (xp) => {
+      this.#padPlanes("conv3d weight grad", x, xp, g.B * g.Ci, g.inDims, padded, g.padBefore);
+      let dyp = ptr(dy);
+      if (dyBytes > 0) {
+        dyp = xp + xpBytes;
+        this.#padPlanes("conv3d weight grad", dy, dyp, g.B * g.Co, g.outDims, [Do, Ho, Wq], [0, 0, 0]);
+      }
+      const offs = xp + xpBytes + dyBytes;
+      this.upload(new WasmBuffer(offs, R * 4), directOffsets(g, padded));
+      this.#step("conv3d weight grad", "convWeightGradDirect", [
+        dyp,
+        dySample,
+        Wq,
+        xp,
+        g.Ci * padVol,
+        padded[1] * padded[2],
+        padded[2],
+        offs,
+        g.B,
+        Do,
+        Ho,
+        rb,
+        g.Co,
+        R,
+        MC,
+        NC,
+        offs + R * 4,
+        per,
+        ptr(dw),
+      ], chunks());
+    });
+    return true;
   }
   groupNormStats(x: DeviceBuffer, stats: DeviceBuffer, a: GroupNormArgs) {
     this.#step("groupNorm", "groupNormStats", [ptr(x), ptr(stats), (a.C / a.G) * a.S, a.eps], a.B * a.G);

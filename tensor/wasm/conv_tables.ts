@@ -52,3 +52,21 @@ export function convTables(g: ConvGeometry, mode: "forward" | "inputGrad" | "wei
   }
   return { rowTab, tabD: tabs[0], tabH: tabs[1], tabW: tabs[2], cols: [...cols] };
 }
+
+/**
+ * Offsets of the direct (stride-1) convolutions: for im2col row r = (ci, kd, kh, kw), where its tap reads in the
+ * zero-padded input [Ci, padded] relative to the output voxel's corner.
+ */
+export function directOffsets(g: ConvGeometry, padded: number[]): Int32Array {
+  const [Kd, Kh, Kw] = g.kernel, padVol = padded[0] * padded[1] * padded[2];
+  const table = new Int32Array(g.Ci * Kd * Kh * Kw);
+  let r = 0;
+  for (let ci = 0; ci < g.Ci; ci++) {
+    for (let kd = 0; kd < Kd; kd++) {
+      for (let kh = 0; kh < Kh; kh++) {
+        for (let kw = 0; kw < Kw; kw++) table[r++] = ci * padVol + (kd * padded[1] + kh) * padded[2] + kw;
+      }
+    }
+  }
+  return table;
+}

@@ -5,6 +5,8 @@
 // ([kc][NR] each), zero-padded at the edges, so the micro-kernel streams both from L1/L2 with no index math.
 // 6×8 measured 26–32 GFLOP/s on one EPYC core against 20 for 4×16 (which spills: 16 accumulators + loads > 16 xmm).
 
+import { dotTile4x3, kernel6x8, kernelDirect4x8, kernelDirect6x8 } from "./microkernels";
+
 const MR: i32 = 6;
 const NR: i32 = 8;
 
@@ -190,67 +192,6 @@ export function packBConvT(
   }
 }
 
-// @ts-ignore: decorator
-@inline function kernel6x8(a: usize, b: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
-  for (let k = 0; k < kc; k++) {
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
-    let av = v128.load32_splat(a);
-    c00 = f32x4.relaxed_madd(av, b0, c00);
-    c01 = f32x4.relaxed_madd(av, b1, c01);
-    av = v128.load32_splat(a, 4);
-    c10 = f32x4.relaxed_madd(av, b0, c10);
-    c11 = f32x4.relaxed_madd(av, b1, c11);
-    av = v128.load32_splat(a, 8);
-    c20 = f32x4.relaxed_madd(av, b0, c20);
-    c21 = f32x4.relaxed_madd(av, b1, c21);
-    av = v128.load32_splat(a, 12);
-    c30 = f32x4.relaxed_madd(av, b0, c30);
-    c31 = f32x4.relaxed_madd(av, b1, c31);
-    av = v128.load32_splat(a, 16);
-    c40 = f32x4.relaxed_madd(av, b0, c40);
-    c41 = f32x4.relaxed_madd(av, b1, c41);
-    av = v128.load32_splat(a, 20);
-    c50 = f32x4.relaxed_madd(av, b0, c50);
-    c51 = f32x4.relaxed_madd(av, b1, c51);
-    a += 24;
-    b += 32;
-  }
-  if (acc) {
-    c00 = f32x4.add(c00, v128.load(c));
-    c01 = f32x4.add(c01, v128.load(c, 16));
-    c10 = f32x4.add(c10, v128.load(c + ldc));
-    c11 = f32x4.add(c11, v128.load(c + ldc, 16));
-    c20 = f32x4.add(c20, v128.load(c + 2 * ldc));
-    c21 = f32x4.add(c21, v128.load(c + 2 * ldc, 16));
-    c30 = f32x4.add(c30, v128.load(c + 3 * ldc));
-    c31 = f32x4.add(c31, v128.load(c + 3 * ldc, 16));
-    c40 = f32x4.add(c40, v128.load(c + 4 * ldc));
-    c41 = f32x4.add(c41, v128.load(c + 4 * ldc, 16));
-    c50 = f32x4.add(c50, v128.load(c + 5 * ldc));
-    c51 = f32x4.add(c51, v128.load(c + 5 * ldc, 16));
-  }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  c += ldc;
-  v128.store(c, c10);
-  v128.store(c, c11, 16);
-  c += ldc;
-  v128.store(c, c20);
-  v128.store(c, c21, 16);
-  c += ldc;
-  v128.store(c, c30);
-  v128.store(c, c31, 16);
-  c += ldc;
-  v128.store(c, c40);
-  v128.store(c, c41, 16);
-  c += ldc;
-  v128.store(c, c50);
-  v128.store(c, c51, 16);
-}
-
 /**
  * C block [mc × nc] at c (row stride ldc elements) (+)= packed A · packed B. Edge tiles go through `tile`
  * (MR·NR floats of scratch) so the micro-kernel never reads or writes outside C.
@@ -347,80 +288,123 @@ export function col2imAdd(
 // Direct convolution (stride 1, on a zero-padded copy of the input): the B operand of each micro-kernel is read
 // straight from the input, 8 consecutive voxels of one output row per tap, at base + offs[k] (one i32 per im2col
 // row). No B packing at all.
-// @ts-ignore: decorator
-@inline function kernelDirect6x8(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
-  for (let k = 0; k < kc; k++) {
-    const src = base + (<usize>load<i32>(offs) << 2);
-    const b0 = v128.load(src), b1 = v128.load(src, 16);
-    let av = v128.load32_splat(a);
-    c00 = f32x4.relaxed_madd(av, b0, c00);
-    c01 = f32x4.relaxed_madd(av, b1, c01);
-    av = v128.load32_splat(a, 4);
-    c10 = f32x4.relaxed_madd(av, b0, c10);
-    c11 = f32x4.relaxed_madd(av, b1, c11);
-    av = v128.load32_splat(a, 8);
-    c20 = f32x4.relaxed_madd(av, b0, c20);
-    c21 = f32x4.relaxed_madd(av, b1, c21);
-    av = v128.load32_splat(a, 12);
-    c30 = f32x4.relaxed_madd(av, b0, c30);
-    c31 = f32x4.relaxed_madd(av, b1, c31);
-    av = v128.load32_splat(a, 16);
-    c40 = f32x4.relaxed_madd(av, b0, c40);
-    c41 = f32x4.relaxed_madd(av, b1, c41);
-    av = v128.load32_splat(a, 20);
-    c50 = f32x4.relaxed_madd(av, b0, c50);
-    c51 = f32x4.relaxed_madd(av, b1, c51);
-    a += 24;
-    offs += 4;
-  }
-  if (acc) {
-    c00 = f32x4.add(c00, v128.load(c));
-    c01 = f32x4.add(c01, v128.load(c, 16));
-    c10 = f32x4.add(c10, v128.load(c + ldc));
-    c11 = f32x4.add(c11, v128.load(c + ldc, 16));
-    c20 = f32x4.add(c20, v128.load(c + 2 * ldc));
-    c21 = f32x4.add(c21, v128.load(c + 2 * ldc, 16));
-    c30 = f32x4.add(c30, v128.load(c + 3 * ldc));
-    c31 = f32x4.add(c31, v128.load(c + 3 * ldc, 16));
-    c40 = f32x4.add(c40, v128.load(c + 4 * ldc));
-    c41 = f32x4.add(c41, v128.load(c + 4 * ldc, 16));
-    c50 = f32x4.add(c50, v128.load(c + 5 * ldc));
-    c51 = f32x4.add(c51, v128.load(c + 5 * ldc, 16));
-  }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  c += ldc;
-  v128.store(c, c10);
-  v128.store(c, c11, 16);
-  c += ldc;
-  v128.store(c, c20);
-  v128.store(c, c21, 16);
-  c += ldc;
-  v128.store(c, c30);
-  v128.store(c, c31, 16);
-  c += ldc;
-  v128.store(c, c40);
-  v128.store(c, c41, 16);
-  c += ldc;
-  v128.store(c, c50);
-  v128.store(c, c51, 16);
-}
-
 
 /**
- * C rows [mPad × (panels·NR)] at c (row stride ldc) += packed A (MR-row panels aStride taps long, this K block
- * starting at ap) · direct B of `panels`
- * consecutive 8-voxel panels starting at base.
+ * C rows [(6·n6 + 4·n4) × (panels·NR)] at c (row stride ldc) += packed A · direct B of `panels` consecutive
+ * 8-voxel panels starting at base. A holds n6 tiles of 6 rows then n4 of 4, each a 6-row panel aStride taps long
+ * (this K block starting at ap), so a block of 32 channels costs 32 rows, not 36.
  */
-export function gemmDirectRow(ap: usize, aStride: i32, offs: usize, base: usize, mPad: i32, panels: i32, kc: i32, c: usize, ldc: i32): void {
-  const ldcBytes = <usize>ldc << 2;
-  for (let j = 0; j < panels; j++) {
-    const b = base + (<usize>(j * NR) << 2);
-    for (let i = 0; i < mPad; i += MR) {
-      kernelDirect6x8(ap + (<usize>i * aStride << 2), offs, b, kc, c + <usize>i * ldcBytes + (<usize>(j * NR) << 2), ldcBytes, true);
+export function gemmDirectRow(ap: usize, aStride: i32, offs: usize, base: usize, n6: i32, n4: i32, panels: i32, kc: i32, c: usize, ldc: i32): void {
+  const ldcBytes = <usize>ldc << 2, tileBytes = <usize>(MR * aStride) << 2;
+  // One A tile (MR × kc) stays in L1 while it meets every panel of the row.
+  for (let t = 0; t < n6 + n4; t++) {
+    const a = ap + <usize>t * tileBytes;
+    const ct = c + <usize>(t < n6 ? t * MR : n6 * MR + (t - n6) * 4) * ldcBytes;
+    for (let j = 0; j < panels; j++) {
+      const b = base + (<usize>(j * NR) << 2), cj = ct + (<usize>(j * NR) << 2);
+      if (t < n6) kernelDirect6x8(a, offs, b, kc, cj, ldcBytes, true);
+      else kernelDirect4x8(a, offs, b, kc, cj, ldcBytes, true);
+    }
+  }
+}
+
+/**
+ * Direct weight gradient (stride 1): dw[co, r] = Σ over samples and output voxels of dy[co, v] · xp[offs[r] + v'],
+ * v' the voxel's place in the zero-padded input copy xp. Vector lanes run along the voxels (a dot product per
+ * (co, r), no packing): dy rows Wq wide (a multiple of 4, zero past Wo), xp rows Wp ≥ Wq + Kw − 1 wide. For this
+ * chunk's block [co0, co0+mc) × [r0, r0+nc): per block of rb output rows (cached in L1/L2), every 4×3 tile of
+ * (co, r) runs over them, its lane sums kept at part; the lanes are summed into dw at the end.
+ */
+export function convWeightGradDirect(
+  dy: usize,
+  dySample: i32,
+  Wq: i32,
+  xp: usize,
+  xSample: i32,
+  xPlane: i32,
+  Wp: i32,
+  offs: usize,
+  batch: i32,
+  Do: i32,
+  Ho: i32,
+  rb: i32,
+  co0: i32,
+  mc: i32,
+  r0: i32,
+  nc: i32,
+  R: i32,
+  part: usize,
+  dw: usize,
+): void {
+  const coTiles = (mc + 3) >> 2, rTiles = (nc + 2) / 3;
+  memory.fill(part, 0, <usize>(coTiles * rTiles * 192));
+  const coLast = co0 + mc - 1, rLast = r0 + nc - 1;
+  const coFloats = <usize>(Do * Ho * Wq);
+  const dStep = <usize>Wq << 2, xStep = <usize>Wp << 2;
+  for (let b = 0; b < batch; b++) {
+    const dyb = dy + (<usize>b * dySample << 2), xb = xp + (<usize>b * xSample << 2);
+    for (let od = 0; od < Do; od++) {
+      for (let oh0 = 0; oh0 < Ho; oh0 += rb) {
+        const rows = min(rb, Ho - oh0);
+        const dRow = <usize>((od * Ho + oh0) * Wq), xRow = <usize>(od * xPlane + oh0 * Wp);
+        // Tiles past the block's edge repeat its last row or column; their sums are never written out.
+        for (let ti = 0; ti < coTiles; ti++) {
+          const c = co0 + (ti << 2);
+          const d0 = dyb + ((<usize>min(c, coLast) * coFloats + dRow) << 2);
+          const d1 = dyb + ((<usize>min(c + 1, coLast) * coFloats + dRow) << 2);
+          const d2 = dyb + ((<usize>min(c + 2, coLast) * coFloats + dRow) << 2);
+          const d3 = dyb + ((<usize>min(c + 3, coLast) * coFloats + dRow) << 2);
+          let p = part + <usize>(ti * rTiles * 192);
+          for (let tj = 0; tj < rTiles; tj++, p += 192) {
+            const r = r0 + tj * 3;
+            const x0 = xb + ((<usize>load<i32>(offs + (<usize>min(r, rLast) << 2)) + xRow) << 2);
+            const x1 = xb + ((<usize>load<i32>(offs + (<usize>min(r + 1, rLast) << 2)) + xRow) << 2);
+            const x2 = xb + ((<usize>load<i32>(offs + (<usize>min(r + 2, rLast) << 2)) + xRow) << 2);
+            dotTile4x3(d0, d1, d2, d3, x0, x1, x2, Wq, rows, dStep, xStep, p);
+          }
+        }
+      }
+    }
+  }
+  for (let i = 0; i < mc; i++) {
+    const ti = i >> 2;
+    for (let j = 0; j < nc; j++) {
+      const tj = j / 3;
+      const v = v128.load(part + <usize>((ti * rTiles + tj) * 192 + ((i & 3) * 3 + j - tj * 3) * 16));
+      const sum = f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) +
+        f32x4.extract_lane(v, 3);
+      store<f32>(dw + (<usize>((co0 + i) * R + r0 + j) << 2), sum);
+    }
+  }
+}
+
+/**
+ * Zero-padded copy of planes [p0, p1) of src [planes, D, H, W] into dst [planes, Dp, Hp, Wp], the input placed at
+ * (bd, bh, bw): the direct convolutions' input (a row-wise copy at memory speed; padding after is implied).
+ */
+export function padPlanes(src: usize, dst: usize, p0: i32, p1: i32, D: i32, H: i32, W: i32, Dp: i32, Hp: i32, Wp: i32, bd: i32, bh: i32, bw: i32): void {
+  const rowBytes = <usize>Wp << 2, inRow = <usize>W << 2, left = <usize>bw << 2;
+  const right = rowBytes - left - inRow;
+  for (let p = p0; p < p1; p++) {
+    let o = dst + (<usize>p * Dp * Hp * Wp << 2);
+    const s = src + (<usize>p * D * H * W << 2);
+    for (let d = 0; d < Dp; d++) {
+      const id = d - bd;
+      if (id < 0 || id >= D) {
+        memory.fill(o, 0, rowBytes * Hp);
+        o += rowBytes * Hp;
+        continue;
+      }
+      for (let h = 0; h < Hp; h++, o += rowBytes) {
+        const ih = h - bh;
+        if (ih < 0 || ih >= H) {
+          memory.fill(o, 0, rowBytes);
+          continue;
+        }
+        if (left > 0) memory.fill(o, 0, left);
+        memory.copy(o + left, s + ((<usize>(id * H + ih) * W) << 2), inRow);
+        if (right > 0) memory.fill(o + left + inRow, 0, right);
+      }
     }
   }
 }

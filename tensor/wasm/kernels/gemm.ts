@@ -154,34 +154,115 @@ export function convInputGradScatterKernel(ctx: KernelContext, g: ArrayLike<numb
 
 /**
  * Direct stride-1 convolution on a zero-padded input copy: per output row (od, oh), B is read straight from the
- * input (8 voxels per tap, at base + offs[r]), A (the weights) is packed once per chunk.
- * Args: [xp, w, bias (−1: none), y, M, R, Wo, Ho, Do, sampleFloats (Ci·padVol), planeFloats (Hp·Wp), Wp, offs, MC,
- * rowsPerChunk, scratch, perThread, panels]. Chunk = (batch, M block, block of output rows).
+ * input (8 voxels per tap, at base + offs[r]); A (the weights) was packed once for the whole op (convPackWeights).
+ * Args: [xp, packed, bias (−1: none), y, M, R, Wo, Ho, Do, sampleFloats (Ci·padVol), planeFloats (Hp·Wp), Wp, offs,
+ * MC, rowsPerChunk, scratch, perThread, panels]. Chunk = (batch, M block, block of output rows).
  */
 export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
-  const [xp, w, bias, y, M, R, Wo, Ho, Do, sample, planeF, Wp, offs, MC, rpc, sp, per, panels] = Array.from(
-    g,
-  );
+  const [xp, packed, bias, y, M, R, Wo, Ho, Do, sample, planeF, Wp, offs, MC, rpc, sp, per, panels] = Array
+    .from(g);
   const rows = Do * Ho, rBlocks = Math.ceil(rows / rpc), mBlocks = Math.ceil(M / MC);
   const rb = chunk % rBlocks,
     mb = Math.floor(chunk / rBlocks) % mBlocks,
     bi = Math.floor(chunk / (rBlocks * mBlocks));
-  const m0 = mb * MC, mc = Math.min(MC, M - m0), mPad = Math.ceil(mc / MR) * MR, ldc = panels * NR;
-  const ap = sp + ctx.thread * per * 4, cb = ap + Math.ceil(MC / MR) * MR * R * 4;
-  ctx.gemm.packA(w + m0 * R * 4, R, 1, mc, R, ap);
+  const m0 = mb * MC, mc = Math.min(MC, M - m0), ldc = panels * NR;
+  const { n6, n4 } = directTiles(mc), mRows = n6 * MR + n4 * 4;
+  const ap = packed + mb * packedBlockFloats(MC, R) * 4, cb = sp + ctx.thread * per * 4;
   const f = ctx.f32, c0 = cb / 4;
   for (let row = rb * rpc; row < Math.min(rows, (rb + 1) * rpc); row++) {
     const od = Math.floor(row / Ho), oh = row % Ho;
-    for (let i = 0; i < mPad; i++) {
+    for (let i = 0; i < mRows; i++) {
       f.fill(bias >= 0 && i < mc ? f[bias / 4 + m0 + i] : 0, c0 + i * ldc, c0 + (i + 1) * ldc);
     }
     const base = xp + (bi * sample + od * planeF + oh * Wp) * 4;
-    // K blocks of 256 taps keep one A block and one B panel in L1/L2 (A panels are R taps long).
+    // K blocks of 256 taps keep one A tile and the B rows it meets in L1 (A panels are R taps long).
     for (let k0 = 0; k0 < R; k0 += 256) {
       const kc = Math.min(256, R - k0);
-      ctx.gemm.gemmDirectRow(ap + k0 * MR * 4, R, offs + k0 * 4, base, mPad, panels, kc, cb, ldc);
+      ctx.gemm.gemmDirectRow(ap + k0 * MR * 4, R, offs + k0 * 4, base, n6, n4, panels, kc, cb, ldc);
     }
     const yRow = y / 4 + ((bi * M + m0) * rows + row) * Wo;
     for (let i = 0; i < mc; i++) f.copyWithin(yRow + i * rows * Wo, c0 + i * ldc, c0 + i * ldc + Wo);
   }
+}
+
+/** Floats of one M block of packed direct-conv weights: room for ⌈MC/6⌉ tiles of 6 × R. */
+export function packedBlockFloats(MC: number, R: number): number {
+  return Math.ceil(MC / MR) * MR * R;
+}
+
+/**
+ * Packs the weights [M, R] of a direct convolution once per op, block by block and tile by tile as
+ * convDirectKernel reads them: each tile its own 6-row panel (a 4-row tile's has 2 zero rows the 4-row kernel
+ * never reads). Args: [w, packed, M, R, MC]. Chunk = (M block, tile).
+ */
+export function convPackWeightsKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [w, packed, M, R, MC] = Array.from(g);
+  const tilesPerBlock = Math.ceil(MC / MR), mb = Math.floor(chunk / tilesPerBlock), t = chunk % tilesPerBlock;
+  const m0 = mb * MC, mc = Math.min(MC, M - m0), { n6, n4 } = directTiles(mc);
+  if (t >= n6 + n4) return;
+  const r0 = t < n6 ? t * MR : n6 * MR + (t - n6) * 4, h = Math.min(t < n6 ? MR : 4, mc - r0);
+  const dst = packed + (mb * packedBlockFloats(MC, R) + t * MR * R) * 4;
+  ctx.gemm.packA(w + (m0 + r0) * R * 4, R, 1, h, R, dst);
+}
+
+/**
+ * Row tiles of a direct-conv block of mc channels: n6 of 6 rows, then n4 (≤ 2) of 4, covering mc with the least
+ * padding (32 = 4·6 + 2·4). Never more tiles, nor rows, than ⌈mc/6⌉ six-row tiles.
+ */
+export function directTiles(mc: number): { n6: number; n4: number } {
+  const n4 = Math.min([0, 2, 2, 1, 1, 0][mc % MR], Math.floor(mc / 4));
+  return { n6: Math.ceil((mc - 4 * n4) / MR), n4 };
+}
+
+/** Weight-gradient dot tile (must match gen_microkernels.ts): co channels × im2col rows, 192 bytes of lane sums. */
+export const DOT_CO = 4, DOT_R = 3;
+
+/** Scratch bytes of one chunk of the direct weight gradient: the lane sums of its tiles. */
+export function dotScratchBytes(mc: number, nc: number): number {
+  return Math.ceil(mc / DOT_CO) * Math.ceil(nc / DOT_R) * DOT_CO * DOT_R * 16;
+}
+
+/**
+ * Direct stride-1 weight gradient (as/gemm.ts convWeightGradDirect) on a zero-padded input copy, chunked over
+ * blocks of dw. Args: [dy, dySample, Wq, xp, xSample, xPlane, Wp, offs, batch, Do, Ho, rowsPerBlock, Co, R,
+ * MC, NC, scratch, perThreadBytes, dw]. Chunk = (Co block, R block).
+ */
+export function convWeightGradDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [dy, dySample, Wq, xp, xSample, xPlane, Wp, offs, batch, Do, Ho, rb, Co, R, MC, NC, sp, per, dw] =
+    Array
+      .from(g);
+  const nBlocks = Math.ceil(R / NC);
+  const nb = chunk % nBlocks, mb = Math.floor(chunk / nBlocks);
+  const co0 = mb * MC, r0 = nb * NC;
+  ctx.gemm.convWeightGradDirect(
+    dy,
+    dySample,
+    Wq,
+    xp,
+    xSample,
+    xPlane,
+    Wp,
+    offs,
+    batch,
+    Do,
+    Ho,
+    rb,
+    co0,
+    Math.min(MC, Co - co0),
+    r0,
+    Math.min(NC, R - r0),
+    R,
+    sp + ctx.thread * per,
+    dw,
+  );
+}
+
+/**
+ * Zero-padded copy for the direct convolutions (as/gemm.ts padPlanes). Args: [src, dst, planes, planesPerChunk,
+ * D, H, W, Dp, Hp, Wp, bd, bh, bw]. Chunk = a run of planes.
+ */
+export function convPadKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
+  const [src, dst, planes, per, D, H, W, Dp, Hp, Wp, bd, bh, bw] = Array.from(g);
+  const p0 = chunk * per, p1 = Math.min(planes, p0 + per);
+  ctx.gemm.padPlanes(src, dst, p0, p1, D, H, W, Dp, Hp, Wp, bd, bh, bw);
 }

@@ -19,6 +19,9 @@ import {
   convDirectKernel,
   convInputGradScatterKernel,
   convKernel,
+  convPackWeightsKernel,
+  convPadKernel,
+  convWeightGradDirectKernel,
   convWeightGradKernel,
   matmulKernel,
 } from "./gemm.ts";
@@ -55,6 +58,9 @@ const TABLE = {
   convWeightGrad: convWeightGradKernel,
   convInputGradScatter: convInputGradScatterKernel,
   convDirect: convDirectKernel,
+  convWeightGradDirect: convWeightGradDirectKernel,
+  convPad: convPadKernel,
+  convPackWeights: convPackWeightsKernel,
   // Test hooks: fail on a worker (never on the main thread), by throwing or by dying.
   testThrow: (ctx: KernelContext) => {
     if (ctx.thread > 0) throw new Error(`test failure on thread ${ctx.thread}`);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as T from "../../../tensor/mod.ts";
 import { assertClose, randomArray } from "../_helpers.ts";
-import { refConv3d } from "./_ref.ts";
+import { refConv3d, refConv3dGrads } from "./_ref.ts";
 
 await T.init();
 
@@ -49,6 +49,43 @@ Deno.test("conv3d gradients: gradcheck for input, weight and bias (stride 1, str
       { maxProbes: 12 },
     );
     assert.ok(r.maxRelError < 2e-3, `conv3d x [${xs}] w [${ws}] ${JSON.stringify(opts)}: ${r.maxRelError}`);
+  }
+});
+
+Deno.test("conv3d input and weight gradients match the TS reference across the kernels' tile edges", async () => {
+  const cases: [number[], number[], number[], number[], number[], number[]][] = [
+    // x shape, w shape, stride, pad before, pad after, dilation
+    // Direct paths: odd channel counts (Co, Ci not multiples of the 6-row or 4-channel tiles), W not a multiple
+    // of the 8-voxel panel or 4-voxel vector, batch 2, asymmetric padding.
+    [[2, 5, 4, 3, 13], [7, 5, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+    [[1, 3, 3, 4, 9], [13, 3, 3, 2, 3], [1, 1, 1], [2, 1, 0], [0, 0, 2], [1, 1, 1]],
+    [[1, 9, 2, 3, 35], [18, 9, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+    [[2, 4, 3, 3, 8], [6, 4, 1, 1, 1], [1, 1, 1], [0, 0, 0], [0, 0, 0], [1, 1, 1]],
+    // Channel blocks tiled 6 + 6 + 4 (16) and 6 + 4 (10), and two 4-row tiles (8).
+    [[1, 10, 3, 3, 16], [16, 10, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+    [[1, 8, 2, 3, 11], [8, 8, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+    // More channels than one block (120 + 10 outputs, 120 + 6 inputs; weight-gradient blocks of 64).
+    [[1, 126, 2, 2, 9], [130, 126, 1, 3, 3], [1, 1, 1], [0, 1, 1], [0, 1, 1], [1, 1, 1]],
+    // Padding larger than the kernel reach (the input gradient would crop: gather path), and too-narrow rows.
+    [[1, 2, 3, 3, 9], [3, 2, 2, 2, 2], [1, 1, 1], [2, 2, 2], [0, 0, 0], [1, 1, 1]],
+    [[1, 3, 4, 4, 5], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+    // Strided and dilated (gather and scatter paths).
+    [[2, 3, 7, 6, 17], [5, 3, 3, 3, 3], [2, 2, 2], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+    [[1, 2, 6, 5, 12], [3, 2, 2, 3, 2], [1, 1, 1], [2, 0, 1], [1, 1, 2], [2, 1, 2]],
+  ];
+  for (const [xs, ws, stride, before, after, dilation] of cases) {
+    const x = randomArray(size(xs), 7), w = randomArray(size(ws), 8);
+    const xt = T.tensor(x, xs).requireGrad(), wt = T.tensor(w, ws).requireGrad();
+    const y = T.conv3d(xt, wt, null, { stride, padding: { before, after }, dilation });
+    const dy = randomArray(y.size, 9);
+    y.backward(T.tensor(dy, y.shape));
+    const ref = refConv3dGrads(x, xs, w, ws, dy, stride, before, dilation, y.shape.slice(2));
+    const what = `x [${xs}] w [${ws}] s [${stride}] pad [${before}]/[${after}] d [${dilation}]`;
+    assertClose(await xt.grad!.data(), ref.dx, 1e-4, 1e-5, `conv3d dx ${what}`);
+    assertClose(await wt.grad!.data(), ref.dw, 1e-4, 1e-5, `conv3d dw ${what}`);
+    for (const t of [xt, wt, y]) t.dispose();
+    xt.grad!.dispose();
+    wt.grad!.dispose();
   }
 });
 

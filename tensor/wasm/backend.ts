@@ -31,12 +31,14 @@ import type { DType } from "../dtype.ts";
 import { collapseDims, stridesOf } from "../shape.ts";
 import { WasmBuffer, WasmMemory } from "./memory.ts";
 import { instantiateGemm, KernelContext } from "./kernels/context.ts";
+import { instantiateSimd } from "./kernels/simd.ts";
 import { KERNEL_ID, type KernelName } from "./kernels/mod.ts";
 import { ThreadPool } from "./pool.ts";
 import { DTYPE_CODE } from "./kernels/views.ts";
 import { REDUCE_CODE } from "./kernels/reduce.ts";
 import { scratchFloats } from "./kernels/gemm.ts";
 import { convTables } from "./conv_tables.ts";
+import { profileDrain, profileStep, PROFILING } from "./profile.ts";
 
 type Step = { op: string; kernel: number; args: number[]; chunks: number } | {
   op: string;
@@ -56,7 +58,10 @@ export interface WasmBackendOptions {
   maxMemoryBytes?: number;
   /** The pool's worker script (default: worker.ts beside this module; a bundled page passes its own build). */
   workerUrl?: URL | string;
-  /** Absolute URL of gemm.wasm (default: beside this module; a bundled page passes the URL it serves it at). */
+  /**
+   * Absolute URL of gemm.wasm (default: beside this module; a bundled page passes the URL it serves it at).
+   * kernels.wasm is loaded from beside it.
+   */
   wasmUrl?: URL | string;
 }
 
@@ -111,11 +116,18 @@ export class WasmBackend implements Backend {
   static async create(o: WasmBackendOptions = {}): Promise<WasmBackend> {
     const threads = o.threads ?? defaultThreads();
     const module = await loadModule(o.wasmUrl);
+    const simdModule = await loadModule(new URL("./kernels.wasm", o.wasmUrl ?? import.meta.url));
     const mem = new WasmMemory(
       o.maxMemoryBytes === undefined ? undefined : Math.ceil(o.maxMemoryBytes / 65536),
     );
-    const main = new KernelContext(mem.memory, await instantiateGemm(module, mem.memory), 0);
-    const b = new WasmBackend(mem, new ThreadPool(threads, module, mem.memory, main, o.workerUrl));
+    const main = new KernelContext(
+      mem.memory,
+      await instantiateGemm(module, mem.memory),
+      0,
+      await instantiateSimd(simdModule, mem.memory),
+    );
+    const pool = new ThreadPool(threads, module, simdModule, mem.memory, main, o.workerUrl);
+    const b = new WasmBackend(mem, pool);
     await b.workers.warm();
     return b;
   }
@@ -176,8 +188,10 @@ export class WasmBackend implements Backend {
   /** Runs queued steps in order; the first failure drops the rest of the queue and surfaces at the next sync. */
   async #drain(): Promise<void> {
     this.#counters.submits++;
+    const d0 = PROFILING ? performance.now() : 0;
     while (this.#queue.length > 0) {
       const s = this.#queue.shift()!;
+      const t0 = PROFILING ? performance.now() : 0;
       try {
         if ("action" in s) s.action();
         else {
@@ -189,7 +203,9 @@ export class WasmBackend implements Backend {
         this.#queue = [];
         this.#failure ??= e;
       }
+      if (PROFILING) profileStep(s.op, performance.now() - t0, "action" in s ? false : s.chunks > 1);
     }
+    if (PROFILING) profileDrain(performance.now() - d0);
   }
 
   #step(op: string, kernel: KernelName, args: number[], chunks: number): void {
@@ -341,31 +357,19 @@ export class WasmBackend implements Backend {
     v: number,
   ) {
     const outShape = inShape.map((d, i) => d + before[i] + after[i]);
-    const rows = outShape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const rank = inShape.length;
+    const planes = outShape.slice(0, Math.max(0, rank - 2)).reduce((a, b) => a * b, 1);
     const bits = dtype === "int32"
       ? v | 0
       : dtype === "float16"
       ? new Uint16Array(new Float16Array([v]).buffer)[0]
       : new Int32Array(new Float32Array([v]).buffer)[0];
-    // Chunks of whole rows, sized like elementwise chunks.
-    const w = Math.max(1, outShape.at(-1)!);
-    const rowChunk = Math.max(1, Math.floor(this.#chunking(rows * w).chunk / w));
-    const chunks = rows * w === 0 ? 0 : Math.ceil(rows / rowChunk);
+    // Chunks of whole planes (the last two dims), sized like elementwise chunks.
+    const { per, chunks } = this.#rowChunking(planes, outShape.slice(-2).reduce((a, b) => a * b, 1));
     this.#step(
       "pad",
       "pad",
-      [
-        DTYPE_CODE[dtype],
-        ptr(x),
-        ptr(out),
-        rows,
-        rowChunk,
-        bits,
-        inShape.length,
-        ...outShape,
-        ...inShape,
-        ...before,
-      ],
+      [DTYPE_CODE[dtype], ptr(x), ptr(out), planes, per, bits, rank, ...outShape, ...inShape, ...before],
       chunks,
     );
   }
@@ -630,8 +634,14 @@ export class WasmBackend implements Backend {
       KC,
     );
   }
+  /** Chunks of `count` rows of `len` elements: whole rows, sized like elementwise chunks. */
+  #rowChunking(count: number, len: number): { per: number; chunks: number } {
+    const per = Math.max(1, Math.floor(this.#chunking(count * len).chunk / Math.max(len, 1)));
+    return { per, chunks: count * len === 0 ? 0 : Math.ceil(count / per) };
+  }
   groupNormStats(x: DeviceBuffer, stats: DeviceBuffer, a: GroupNormArgs) {
-    this.#step("groupNorm", "groupNormStats", [ptr(x), ptr(stats), (a.C / a.G) * a.S, a.eps], a.B * a.G);
+    const L = (a.C / a.G) * a.S, { per, chunks } = this.#rowChunking(a.B * a.G, L);
+    this.#step("groupNorm", "groupNormStats", [ptr(x), ptr(stats), L, a.eps, a.B * a.G, per], chunks);
   }
   groupNormApply(
     x: DeviceBuffer,
@@ -642,6 +652,7 @@ export class WasmBackend implements Backend {
     a: GroupNormArgs,
   ) {
     const affine = gamma !== null && beta !== null ? 1 : 0;
+    const { per, chunks } = this.#rowChunking(a.B * a.C, a.S);
     this.#step("groupNorm", "groupNormApply", [
       ptr(x),
       ptr(stats),
@@ -652,10 +663,13 @@ export class WasmBackend implements Backend {
       a.S,
       a.G,
       affine,
-    ], a.B * a.C);
+      a.B * a.C,
+      per,
+    ], chunks);
   }
   groupNormBackward(o: GroupNormBackwardArgs, a: GroupNormArgs) {
     const planes = a.B * a.C, affine = o.gamma !== null;
+    const { per, chunks } = this.#rowChunking(planes, a.S);
     // Scratch: per-plane partial sums, per-group coefficients, and dgamma/dbeta when the caller wants neither.
     const bytes = planes * 8 + a.B * a.G * 8 + (affine ? a.C * 8 : 0);
     this.#scratch(bytes, (part) => {
@@ -668,7 +682,9 @@ export class WasmBackend implements Backend {
         ptr(o.stats),
         part,
         ...shape,
-      ], planes);
+        planes,
+        per,
+      ], chunks);
       this.#step(
         "groupNorm backward",
         "groupNormCoef",
@@ -678,8 +694,19 @@ export class WasmBackend implements Backend {
       this.#step(
         "groupNorm backward",
         "groupNormInputGrad",
-        [ptr(o.x), ptr(o.dy), ptr(o.stats), coef, ptr(o.dx), ptr(o.gamma), ...shape, affine ? 1 : 0],
-        planes,
+        [
+          ptr(o.x),
+          ptr(o.dy),
+          ptr(o.stats),
+          coef,
+          ptr(o.dx),
+          ptr(o.gamma),
+          ...shape,
+          affine ? 1 : 0,
+          planes,
+          per,
+        ],
+        chunks,
       );
     });
   }

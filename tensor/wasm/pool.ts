@@ -58,6 +58,7 @@ export class ThreadPool {
   constructor(
     readonly threads: number,
     readonly module: WebAssembly.Module,
+    readonly simdModule: WebAssembly.Module,
     readonly memory: WebAssembly.Memory,
     readonly main: KernelContext,
     readonly workerUrl: URL | string = new URL("./worker.ts", import.meta.url),
@@ -94,7 +95,13 @@ export class ThreadPool {
         worker.terminate();
       }
     };
-    worker.postMessage({ module: this.module, memory: this.memory, ctl: this.ctl.buffer, thread: w + 1 });
+    worker.postMessage({
+      module: this.module,
+      simdModule: this.simdModule,
+      memory: this.memory,
+      ctl: this.ctl.buffer,
+      thread: w + 1,
+    });
   }
 
   /** Spawns the workers now and resolves once they are ready (or after `ms`). */

@@ -9,54 +9,46 @@ const f = Math.fround;
  * decayFactor].
  */
 export function optimizerKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): void {
-  const x = ctx.f32, pb = a[1] / 4, gb = a[2] / 4, mb = a[3] / 4, vb = a[4] / 4, nState = a[5];
   const n = a[6], chunk = a[7];
-  const [lr, b1, b2, eps, wd, stepSize, bc2, decoupled, mom, damp, first, nesterov, omb1, omb2, decay] = [
-    8,
-    9,
-    10,
-    11,
-    12,
-    13,
-    14,
-    15,
-    16,
-    17,
-    18,
-    19,
-    20,
-    21,
-    22,
-  ].map((i) => f(a[i]));
-  const start = c * chunk, end = Math.min(n, start + chunk);
+  const start = c * chunk, count = Math.min(n, start + chunk) - start;
+  if (count <= 0) return;
+  const at = (ptr: number) => ptr + start * 4;
+  // Scalars arrive as doubles; the kernel takes them as float32 (what Math.fround made of them before).
   if (a[0] === 0) {
-    for (let i = start; i < end; i++) {
-      let param = x[pb + i], grad = x[gb + i];
-      if (wd !== 0) {
-        if (decoupled === 1) param = f(param * decay);
-        else grad = f(grad + f(wd * param));
-      }
-      const mi = f(f(x[mb + i] * b1) + f(omb1 * grad));
-      const vi = f(f(x[vb + i] * b2) + f(f(omb2 * grad) * grad));
-      x[mb + i] = mi;
-      x[vb + i] = vi;
-      const denom = f(f(f(Math.sqrt(vi)) / bc2) + eps);
-      x[pb + i] = f(param + f(f(-stepSize * mi) / denom));
-    }
+    ctx.simd.adamF32(
+      at(a[1]),
+      at(a[2]),
+      at(a[3]),
+      at(a[4]),
+      count,
+      a[9],
+      a[10],
+      a[11],
+      a[12],
+      a[13],
+      a[14],
+      a[15],
+      a[20],
+      a[21],
+      a[22],
+    );
     return;
   }
-  for (let i = start; i < end; i++) {
-    const param = x[pb + i];
-    let d = x[gb + i];
-    if (wd !== 0) d = f(d + f(wd * param));
-    if (nState > 0) {
-      let b = d;
-      if (first === 0) b = f(f(x[mb + i] * mom) + f(damp * d));
-      x[mb + i] = b;
-      d = nesterov === 1 ? f(d + f(mom * b)) : b;
-    }
-    x[pb + i] = f(param + f(-lr * d));
-  }
+  // SGD: [lr 8, wd 12, momentum 16, 1 − dampening 17, firstStep 18, nesterov 19]; state only with nState > 0.
+  const state = a[5] > 0 ? 1 : 0;
+  ctx.simd.sgdF32(
+    at(a[1]),
+    at(a[2]),
+    state ? at(a[3]) : 0,
+    count,
+    a[8],
+    a[12],
+    a[16],
+    a[17],
+    a[18],
+    a[19],
+    state,
+  );
 }
 
 /**

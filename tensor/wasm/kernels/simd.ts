@@ -1,0 +1,114 @@
+/**
+ * The SIMD128 loops of kernels.wasm (as/kernels.ts): contiguous float32 elementwise ops, group norm, optimizer
+ * updates and constant pad, called per chunk by the JavaScript kernels, which keep every other case.
+ */
+import type { MapOp } from "../../backend/ops.ts";
+
+/** Exports of kernels.wasm (see as/kernels.ts). */
+export interface SimdExports {
+  unaryF32(op: number, out: number, a: number, n: number, s0: number, s1: number): void;
+  binaryF32(
+    op: number,
+    layout: number,
+    out: number,
+    a: number,
+    b: number,
+    n: number,
+    inner: number,
+    i0: number,
+  ): void;
+  gnRowStats(x: number, L: number, stats: number, eps: number): void;
+  gnApply(x: number, y: number, S: number, scale: number, shift: number): void;
+  gnPartial(x: number, dy: number, S: number, mean: number, rstd: number, part: number): void;
+  gnInputGrad(x: number, dy: number, dx: number, S: number, p: number, q: number, r: number): void;
+  adamF32(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    wd: number,
+    stepSize: number,
+    bc2: number,
+    decoupled: number,
+    omb1: number,
+    omb2: number,
+    decay: number,
+  ): void;
+  sgdF32(
+    p: number,
+    g: number,
+    m: number,
+    n: number,
+    lr: number,
+    wd: number,
+    mom: number,
+    damp: number,
+    first: number,
+    nesterov: number,
+    hasState: number,
+  ): void;
+  padPlane32(
+    dst: number,
+    src: number,
+    Ho: number,
+    Wo: number,
+    Hi: number,
+    Wi: number,
+    bH: number,
+    bW: number,
+    value: number,
+  ): void;
+}
+
+/** Map ops with a float32 SIMD loop of one input, by code (as/kernels.ts `U_*`). */
+export const SIMD_UNARY: Partial<Record<MapOp, number>> = {
+  copy: 0,
+  neg: 1,
+  exp: 2,
+  sqrt: 3,
+  abs: 4,
+  square: 5,
+  reciprocal: 6,
+  relu: 7,
+  silu: 8,
+  sigmoid: 9,
+  affine: 10,
+  clamp: 11,
+};
+
+/** Map ops with a float32 SIMD loop of two inputs, by code (as/kernels.ts `B_*`). */
+export const SIMD_BINARY: Partial<Record<MapOp, number>> = {
+  add: 0,
+  sub: 1,
+  mul: 2,
+  div: 3,
+  maximum: 4,
+  minimum: 5,
+  siluGrad: 6,
+  reluGrad: 7,
+  sigmoidGrad: 8,
+  tanhGrad: 9,
+};
+
+/** Layouts of the second operand of `binaryF32`. */
+export const LAYOUT_SAME = 0, LAYOUT_SCALAR = 1, LAYOUT_ROW = 2;
+
+/** Instantiates kernels.wasm on the shared memory. */
+export async function instantiateSimd(
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+): Promise<SimdExports> {
+  const instance = await WebAssembly.instantiate(module, {
+    env: {
+      memory,
+      abort: (_msg: number, _file: number, line: number, col: number) => {
+        throw new Error(`kernels.wasm aborted at ${line}:${col}`);
+      },
+    },
+  });
+  return instance.exports as unknown as SimdExports;
+}

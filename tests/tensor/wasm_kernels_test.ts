@@ -375,3 +375,47 @@ Deno.test("wasm optimizer updates (Adam, AdamW, SGD with momentum / Nesterov, EM
     }
   });
 });
+
+Deno.test("wasm Philox draws match the plain-TS generator (uniform, normal, randint) across chunks", async () => {
+  await onWasm(async () => {
+    // [7, 3001]: 21007 values, several chunks on 2 threads; sample offset and step in the counter.
+    const shape = [7, 3001], n = 7 * 3001, o = { seed: 5, stream: "test/philox", step: 3, sampleOffset: 11 };
+    const key: [number, number] = [5, T.streamId("test/philox")];
+    const words = (i: number) => T.philox4x32([i % 3001, 11 + Math.floor(i / 3001), 3, 0], key);
+    const f = Math.fround;
+    const u = await T.rand(shape, o, -2, 3).data();
+    const g = await T.randn(shape, o, 0.5, 2).data();
+    const r = await T.randint(shape, o, -7, 1000).data();
+    for (let i = 0; i < n; i++) {
+      const [c0, c1] = words(i);
+      const u0 = f(T.toUnit(c0)), u1 = f(T.toUnit(c1));
+      assert.equal(u[i], f(-2 + f(5 * u0)), `uniform ${i}`);
+      const normal = 0.5 + 2 * Math.sqrt(-2 * Math.log(u0)) * Math.cos(2 * Math.PI * u1);
+      assert.ok(
+        Math.abs(g[i] - normal) <= 1e-6 * Math.max(1, Math.abs(normal)),
+        `normal ${i}: ${g[i]} vs ${normal}`,
+      );
+      assert.equal(r[i], Math.floor(f(-7 + f(1007 * u0))), `randint ${i}`);
+    }
+  });
+});
+
+Deno.test("wasm sums over rows and columns match a double-precision reference on odd and multi-chunk shapes", async () => {
+  await onWasm(async () => {
+    for (const shape of [[1], [3, 5], [257, 1031], [7, 33, 129], [40, 2000, 3]]) {
+      const n = shape.reduce((a, b) => a * b, 1), x = randomArray(n, n, -1, 2);
+      for (let axis = 0; axis < shape.length; axis++) {
+        const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1), R = shape[axis];
+        const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+        const want = new Float64Array(outer * inner);
+        for (let o = 0; o < outer; o++) {
+          for (let r = 0; r < R; r++) {
+            for (let i = 0; i < inner; i++) want[o * inner + i] += x[(o * R + r) * inner + i];
+          }
+        }
+        const got = await T.sum(T.tensor(x, shape), [axis]).data();
+        assertClose(got, want, 1e-6, 1e-6, `sum [${shape}] axis ${axis}`);
+      }
+    }
+  });
+});

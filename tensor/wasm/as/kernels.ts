@@ -432,3 +432,131 @@ export function padPlane32(dst: usize, src: usize, Ho: i32, Wo: i32, Hi: i32, Wi
     fill32(row + (<usize> (bW + c1) << 2), Wo - bW - c1, value);
   }
 }
+
+// ---- counter-based random numbers (Philox4x32-10; the keying and float32 mapping of kernels/random.ts) ---------
+
+// 24 random bits mapped into (0, 1).
+@inline function unit(x: u32): f32 {
+  return (<f32> (x >>> 8) + 0.5) * 5.9604644775390625e-8;
+}
+
+/**
+ * Elements [start, end) of a draw: kind 0 uniform in [a, b), 1 normal (mean a, std b, Box-Muller in double),
+ * 2 integers floor of uniform [a, b) (int32). Counter (element within the sample, global sample, step, lane), key
+ * (seed, stream).
+ */
+export function philox(
+  kind: i32, out: usize, start: i32, end: i32, perSample: i32,
+  sampleOffset: u32, seed: u32, stream: u32, step: u32, lane: u32, a: f32, b: f32,
+): void {
+  const span = b - a;
+  for (let i = start; i < end; i++) {
+    let c0 = <u32> (i % perSample), c1 = sampleOffset + <u32> (i / perSample), c2 = step, c3 = lane;
+    let k0 = seed, k1 = stream;
+    for (let r = 0; r < 10; r++) {
+      const p0 = <u64> 0xD2511F53 * <u64> c0, p1 = <u64> 0xCD9E8D57 * <u64> c2;
+      const n0 = <u32> (p1 >>> 32) ^ c1 ^ k0, n2 = <u32> (p0 >>> 32) ^ c3 ^ k1;
+      c0 = n0;
+      c1 = <u32> p1;
+      c2 = n2;
+      c3 = <u32> p0;
+      k0 += 0x9E3779B9;
+      k1 += 0xBB67AE85;
+    }
+    const o = out + (<usize> i << 2);
+    if (kind === 0) store<f32>(o, a + span * unit(c0));
+    else if (kind === 1) {
+      const r = Math.sqrt(-2.0 * Math.log(<f64> unit(c0)));
+      store<f32>(o, <f32> (<f64> a + <f64> b * r * Math.cos(6.283185307179586 * <f64> unit(c1))));
+    } else store<i32>(o, <i32> Mathf.floor(a + span * unit(c0)));
+  }
+}
+
+// ---- sums (in double, like the JavaScript reduction) ------------------------------------------------------------
+
+/** out[r] = Σ_k x[r·R + k] for rows r < rows (contiguous rows of R values). */
+export function sumRows(x: usize, out: usize, rows: i32, R: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const row = x + ((<usize> r * R) << 2);
+    let a = f64x2.splat(0), b = f64x2.splat(0);
+    const body = R & ~3;
+    let k = 0;
+    for (; k < body; k += 4) {
+      const v = v128.load(row + (<usize> k << 2));
+      a = f64x2.add(a, f64x2.promote_low_f32x4(v));
+      b = f64x2.add(b, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)));
+    }
+    a = f64x2.add(a, b);
+    let s = f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1);
+    for (; k < R; k++) s += <f64> load<f32>(row + (<usize> k << 2));
+    store<f32>(out + (<usize> r << 2), <f32> s);
+  }
+}
+
+/** out[i] = Σ_r x[r·stride + i] for columns i < w (R rows, `stride` values apart). */
+export function sumCols(x: usize, out: usize, R: i32, stride: i32, w: i32): void {
+  let i = 0;
+  for (; i + 4 <= w; i += 4) {
+    let a = f64x2.splat(0), b = f64x2.splat(0);
+    for (let r = 0; r < R; r++) {
+      const v = v128.load(x + ((<usize> r * stride + i) << 2));
+      a = f64x2.add(a, f64x2.promote_low_f32x4(v));
+      b = f64x2.add(b, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)));
+    }
+    const o = out + (<usize> i << 2);
+    store<f32>(o, <f32> f64x2.extract_lane(a, 0));
+    store<f32>(o, <f32> f64x2.extract_lane(a, 1), 4);
+    store<f32>(o, <f32> f64x2.extract_lane(b, 0), 8);
+    store<f32>(o, <f32> f64x2.extract_lane(b, 1), 12);
+  }
+  for (; i < w; i++) {
+    let s: f64 = 0;
+    for (let r = 0; r < R; r++) s += <f64> load<f32>(x + ((<usize> r * stride + i) << 2));
+    store<f32>(out + (<usize> i << 2), <f32> s);
+  }
+}
+
+// ---- scheduler step and noise mix (float32 operation order of kernels/fused.ts's contracts) ---------------------
+
+/**
+ * Elements [start, end) of one DDPM (ddim 0) / DDIM step: x0 = (a·x + b·m)/c (clipped to [lo, hi]), other = ddim ?
+ * (d·x + e·m)/f : x, prev = p·x0 + q·other (+ s·noise).
+ */
+export function schedulerStep(
+  ddim: i32, clip: i32, hasNoise: i32, sample: usize, model: usize, noise: usize, prev: usize, pred: usize,
+  start: i32, end: i32, a: f32, b: f32, c: f32, d: f32, e: f32, f: f32, lo: f32, hi: f32, p: f32, q: f32, s: f32,
+): void {
+  for (let i = start; i < end; i++) {
+    const o = <usize> i << 2;
+    const xs = load<f32>(sample + o), m = load<f32>(model + o);
+    let x0 = (a * xs + b * m) / c;
+    if (clip) x0 = min(max(x0, lo), hi);
+    const other = ddim ? (d * xs + e * m) / f : xs;
+    let pv = p * x0 + q * other;
+    if (hasNoise) pv = pv + s * load<f32>(noise + o);
+    store<f32>(prev + o, pv);
+    store<f32>(pred + o, x0);
+  }
+}
+
+/**
+ * Elements [start, end) of add_noise (velocity 0: ca·x0 + cb·eps) or get_velocity (1: ca·eps − cb·x0), with ca, cb
+ * from `table` ([2, T]) at each sample's timestep (one timestep for all when count is 1); NaN for a timestep
+ * outside [0, T).
+ */
+export function noiseMix(
+  velocity: i32, orig: usize, noise: usize, ts: usize, table: usize, out: usize,
+  start: i32, end: i32, perSample: i32, count: i32, T: i32,
+): void {
+  for (let i = start; i < end; i++) {
+    const t = load<i32>(ts + (count === 1 ? 0 : (<usize> (i / perSample) << 2)));
+    const o = <usize> i << 2;
+    if (t < 0 || t >= T) {
+      store<f32>(out + o, NaN);
+      continue;
+    }
+    const ca = load<f32>(table + (<usize> t << 2)), cb = load<f32>(table + (<usize> (T + t) << 2));
+    const x0 = load<f32>(orig + o), eps = load<f32>(noise + o);
+    store<f32>(out + o, velocity ? ca * eps - cb * x0 : ca * x0 + cb * eps);
+  }
+}

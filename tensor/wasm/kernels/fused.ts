@@ -1,7 +1,8 @@
-/** Fused update kernels (optimizer, scheduler step, noise mix) in float32 operation order (Math.fround per op). */
+/**
+ * Fused update kernels (optimizer, scheduler step, noise mix) in float32 operation order, bit for bit what
+ * Math.fround after every op gives: each runs in kernels.wasm, where every float32 op rounds once.
+ */
 import type { KernelContext } from "./context.ts";
-
-const f = Math.fround;
 
 /**
  * Args: [kind (0 adam, 1 sgd), pPtr, gPtr, mPtr (or buf), vPtr, nState, n, chunk, lr, beta1, beta2, eps, wd,
@@ -56,34 +57,36 @@ export function optimizerKernel(ctx: KernelContext, a: ArrayLike<number>, c: num
  * a, b, c, d, e, f, lo, hi, p, q, s].
  */
 export function schedulerStepKernel(ctx: KernelContext, g: ArrayLike<number>, ch: number): void {
-  const x = ctx.f32, ddim = g[0] === 1, clip = g[1] === 1, noise = g[2] === 1;
-  const sb = g[3] / 4, mb = g[4] / 4, zb = g[5] / 4, pb = g[6] / 4, xb = g[7] / 4, n = g[8], chunk = g[9];
-  const [a, b, c, d, e, ff, lo, hi, p, q, s] = Array.from({ length: 11 }, (_, i) => f(g[10 + i]));
-  const start = ch * chunk, end = Math.min(n, start + chunk);
-  for (let i = start; i < end; i++) {
-    const xs = x[sb + i], m = x[mb + i];
-    let x0 = f(f(f(a * xs) + f(b * m)) / c);
-    if (clip) x0 = Math.min(Math.max(x0, lo), hi);
-    const other = ddim ? f(f(f(d * xs) + f(e * m)) / ff) : xs;
-    let prev = f(f(p * x0) + f(q * other));
-    if (noise) prev = f(prev + f(s * x[zb + i]));
-    x[pb + i] = prev;
-    x[xb + i] = x0;
-  }
+  const n = g[8], chunk = g[9], start = ch * chunk, end = Math.min(n, start + chunk);
+  if (end <= start) return;
+  ctx.simd.schedulerStep(
+    g[0],
+    g[1],
+    g[2],
+    g[3],
+    g[4],
+    g[5],
+    g[6],
+    g[7],
+    start,
+    end,
+    g[10],
+    g[11],
+    g[12],
+    g[13],
+    g[14],
+    g[15],
+    g[16],
+    g[17],
+    g[18],
+    g[19],
+    g[20],
+  );
 }
 
 /** Args: [velocity, origPtr, noisePtr, tsPtr, tablePtr, outPtr, n, perSample, timestepCount, numTrain, chunk]. */
 export function noiseMixKernel(ctx: KernelContext, g: ArrayLike<number>, ch: number): void {
-  const x = ctx.f32, velocity = g[0] === 1, ob = g[1] / 4, nb = g[2] / 4, tb = g[3] / 4, tab = g[4] / 4;
-  const out = g[5] / 4, n = g[6], perSample = g[7], count = g[8], T = g[9], chunk = g[10];
-  const start = ch * chunk, end = Math.min(n, start + chunk);
-  for (let i = start; i < end; i++) {
-    const t = ctx.i32[tb + (count === 1 ? 0 : Math.floor(i / perSample))];
-    if (t < 0 || t >= T) {
-      x[out + i] = NaN;
-      continue;
-    }
-    const ca = x[tab + t], cb = x[tab + T + t], x0 = x[ob + i], eps = x[nb + i];
-    x[out + i] = velocity ? f(f(ca * eps) - f(cb * x0)) : f(f(ca * x0) + f(cb * eps));
-  }
+  const n = g[6], chunk = g[10], start = ch * chunk, end = Math.min(n, start + chunk);
+  if (end <= start) return;
+  ctx.simd.noiseMix(g[0], g[1], g[2], g[3], g[4], g[5], start, end, g[7], g[8], g[9]);
 }

@@ -1,6 +1,7 @@
 /**
- * The SIMD128 loops of kernels.wasm (as/kernels.ts): contiguous float32 elementwise ops, group norm, optimizer
- * updates and constant pad, called per chunk by the JavaScript kernels, which keep every other case.
+ * The loops of kernels.wasm (as/kernels.ts, SIMD128 where it pays): contiguous float32 elementwise ops, group
+ * norm, optimizer updates, scheduler step, noise mix, constant pad, sums and the Philox random fills, called per chunk by the JavaScript kernels,
+ * which keep every other case.
  */
 import type { MapOp } from "../../backend/ops.ts";
 
@@ -50,6 +51,58 @@ export interface SimdExports {
     first: number,
     nesterov: number,
     hasState: number,
+  ): void;
+  philox(
+    kind: number,
+    out: number,
+    start: number,
+    end: number,
+    perSample: number,
+    sampleOffset: number,
+    seed: number,
+    stream: number,
+    step: number,
+    lane: number,
+    a: number,
+    b: number,
+  ): void;
+  sumRows(x: number, out: number, rows: number, R: number): void;
+  sumCols(x: number, out: number, R: number, stride: number, w: number): void;
+  schedulerStep(
+    ddim: number,
+    clip: number,
+    hasNoise: number,
+    sample: number,
+    model: number,
+    noise: number,
+    prev: number,
+    pred: number,
+    start: number,
+    end: number,
+    a: number,
+    b: number,
+    c: number,
+    d: number,
+    e: number,
+    f: number,
+    lo: number,
+    hi: number,
+    p: number,
+    q: number,
+    s: number,
+  ): void;
+  noiseMix(
+    velocity: number,
+    orig: number,
+    noise: number,
+    ts: number,
+    table: number,
+    out: number,
+    start: number,
+    end: number,
+    perSample: number,
+    count: number,
+    T: number,
   ): void;
   padPlane32(
     dst: number,

@@ -419,3 +419,39 @@ Deno.test("wasm sums over rows and columns match a double-precision reference on
     }
   });
 });
+
+Deno.test("wasm nearest upsampling forward and backward match the TS reference across chunks and scales", async () => {
+  await onWasm(async () => {
+    for (
+      const [shape, s] of [[[3, 5, 7, 9, 11], [2, 2, 2]], [[1, 2, 5, 4, 3], [3, 1.5, 2]]] as [
+        number[],
+        number[],
+      ][]
+    ) {
+      const [B, C, D, H, W] = shape, O = [D, H, W].map((d, i) => Math.floor(d * s[i]));
+      const n = B * C * D * H * W, m = B * C * O[0] * O[1] * O[2];
+      const x = randomArray(n, 31), g = randomArray(m, 32);
+      // Source of each output voxel; the backward adds each output gradient at its source.
+      const want = new Float32Array(m), dx = new Float64Array(n);
+      let k = 0;
+      for (let bc = 0; bc < B * C; bc++) {
+        for (let od = 0; od < O[0]; od++) {
+          for (let oh = 0; oh < O[1]; oh++) {
+            for (let ow = 0; ow < O[2]; ow++, k++) {
+              const src = (o: number, i: number, size: number) =>
+                Math.min(Math.floor(Math.fround(o * Math.fround(1 / s[i]))), size - 1);
+              const at = ((bc * D + src(od, 0, D)) * H + src(oh, 1, H)) * W + src(ow, 2, W);
+              want[k] = x[at];
+              dx[at] += g[k];
+            }
+          }
+        }
+      }
+      const xt = T.tensor(x, shape).requireGrad();
+      const y = T.upsampleNearest3d(xt, s);
+      assert.deepEqual(Array.from(await y.data()), Array.from(want), `nearest [${shape}] x${s}`);
+      T.sum(T.mul(y, T.tensor(g, y.shape))).backward();
+      assertClose(await xt.grad!.data(), dx, 1e-5, 1e-6, `nearest grad [${shape}] x${s}`);
+    }
+  });
+});

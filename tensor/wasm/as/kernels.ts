@@ -560,3 +560,57 @@ export function noiseMix(
     store<f32>(out + o, velocity ? ca * eps - cb * x0 : ca * x0 + cb * eps);
   }
 }
+
+// ---- nearest resampling over [BC, D, H, W] (source index floor(o·inv) in float32, as the GPU kernels) ----------
+
+@inline function srcNearest(o: i32, inv: f32, n: i32): i32 {
+  return min(<i32> Mathf.floor(<f32> o * inv), n - 1);
+}
+
+/** Output elements [start, end) of nearest resampling: dst[i] = src at the source voxel of output voxel i. */
+export function nearestForward(
+  src: usize, dst: usize, start: i32, end: i32,
+  Di: i32, Hi: i32, Wi: i32, Do: i32, Ho: i32, Wo: i32, invD: f32, invH: f32, invW: f32,
+): void {
+  let ow = start % Wo, oh = (start / Wo) % Ho, od = (start / (Wo * Ho)) % Do;
+  const inVol = <usize> Di * Hi * Wi;
+  let base = src + ((<usize> (start / (Wo * Ho * Do)) * inVol) << 2);
+  let row = base + ((<usize> (srcNearest(od, invD, Di) * Hi + srcNearest(oh, invH, Hi)) * Wi) << 2);
+  for (let i = start; i < end; i++) {
+    store<f32>(dst + (<usize> i << 2), load<f32>(row + (<usize> srcNearest(ow, invW, Wi) << 2)));
+    if (++ow === Wo) {
+      ow = 0;
+      if (++oh === Ho) {
+        oh = 0;
+        if (++od === Do) {
+          od = 0;
+          base += inVol << 2;
+        }
+      }
+      row = base + ((<usize> (srcNearest(od, invD, Di) * Hi + srcNearest(oh, invH, Hi)) * Wi) << 2);
+    }
+  }
+}
+
+/** Planes [p0, p1) of the nearest-resampling gradient: dx plane zeroed, each output gradient added at its source. */
+export function nearestBackward(
+  g: usize, dx: usize, p0: i32, p1: i32,
+  Di: i32, Hi: i32, Wi: i32, Do: i32, Ho: i32, Wo: i32, invD: f32, invH: f32, invW: f32,
+): void {
+  const inVol = <usize> Di * Hi * Wi, outVol = <usize> Do * Ho * Wo;
+  for (let p = p0; p < p1; p++) {
+    const d = dx + ((<usize> p * inVol) << 2);
+    memory.fill(d, 0, inVol << 2);
+    let o = g + ((<usize> p * outVol) << 2);
+    for (let od = 0; od < Do; od++) {
+      const sd = srcNearest(od, invD, Di) * Hi;
+      for (let oh = 0; oh < Ho; oh++) {
+        const row = d + ((<usize> (sd + srcNearest(oh, invH, Hi)) * Wi) << 2);
+        for (let ow = 0; ow < Wo; ow++, o += 4) {
+          const at = row + (<usize> srcNearest(ow, invW, Wi) << 2);
+          store<f32>(at, load<f32>(at) + load<f32>(o));
+        }
+      }
+    }
+  }
+}

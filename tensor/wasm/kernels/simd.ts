@@ -1,6 +1,7 @@
 /**
  * The loops of kernels.wasm (as/kernels.ts, SIMD128 where it pays): contiguous float32 elementwise ops, group
- * norm, optimizer updates, scheduler step, noise mix, constant pad, sums and the Philox random fills, called per chunk by the JavaScript kernels,
+ * norm, optimizer updates, scheduler step, noise mix, constant pad, sums, nearest resampling and the Philox
+ * random fills, called per chunk by the JavaScript kernels,
  * which keep every other case.
  */
 import type { MapOp } from "../../backend/ops.ts";
@@ -103,6 +104,36 @@ export interface SimdExports {
     perSample: number,
     count: number,
     T: number,
+  ): void;
+  nearestForward(
+    src: number,
+    dst: number,
+    start: number,
+    end: number,
+    Di: number,
+    Hi: number,
+    Wi: number,
+    Do: number,
+    Ho: number,
+    Wo: number,
+    invD: number,
+    invH: number,
+    invW: number,
+  ): void;
+  nearestBackward(
+    g: number,
+    dx: number,
+    p0: number,
+    p1: number,
+    Di: number,
+    Hi: number,
+    Wi: number,
+    Do: number,
+    Ho: number,
+    Wo: number,
+    invD: number,
+    invH: number,
+    invW: number,
   ): void;
   padPlane32(
     dst: number,

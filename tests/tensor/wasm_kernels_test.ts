@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import * as T from "../../tensor/mod.ts";
 import { activeBackend, setBackend } from "../../tensor/backend/mod.ts";
 import { WasmBackend } from "../../tensor/wasm/backend.ts";
+import { attentionLimits } from "../../tensor/ops/attention.ts";
 import { assertClose, randomArray, refBinary } from "./_helpers.ts";
 
 /** Runs `fn` with a fresh 2-thread WASM backend installed, then puts the previous one back. */
@@ -452,6 +453,36 @@ Deno.test("wasm nearest upsampling forward and backward match the TS reference a
       assert.deepEqual(Array.from(await y.data()), Array.from(want), `nearest [${shape}] x${s}`);
       T.sum(T.mul(y, T.tensor(g, y.shape))).backward();
       assertClose(await xt.grad!.data(), dx, 1e-5, 1e-6, `nearest grad [${shape}] x${s}`);
+    }
+  });
+});
+
+Deno.test("wasm fused attention (several chunks per head) matches the composed ops, forward and backward", async () => {
+  await onWasm(async () => {
+    // 2·2 heads of 300 queries × 301 keys, d 16, dv 12: chunks of a few rows, split over both threads.
+    const [B, H, Tq, Tk, d, dv] = [2, 2, 300, 301, 16, 12];
+    const sq = [B, H, Tq, d], sk = [B, H, Tk, d], sv = [B, H, Tk, dv];
+    const vals = [
+      randomArray(B * H * Tq * d, 41),
+      randomArray(B * H * Tk * d, 42),
+      randomArray(B * H * Tk * dv, 43),
+    ];
+    const g = randomArray(B * H * Tq * dv, 44);
+    const run = async () => {
+      const ts = [T.tensor(vals[0], sq), T.tensor(vals[1], sk), T.tensor(vals[2], sv)].map((t) =>
+        t.requireGrad()
+      );
+      const o = T.attention(ts[0], ts[1], ts[2], 0.3);
+      T.sum(T.mul(o, T.tensor(g, [B, H, Tq, dv]))).backward();
+      return [await o.data(), ...(await Promise.all(ts.map((t) => t.grad!.data())))];
+    };
+    const fused = await run();
+    attentionLimits.fused = false;
+    try {
+      const composed = await run();
+      composed.forEach((w, i) => assertClose(fused[i], w, 1e-4, 1e-6, `fused vs composed ${i}`));
+    } finally {
+      attentionLimits.fused = true;
     }
   });
 });

@@ -614,3 +614,106 @@ export function nearestBackward(
     }
   }
 }
+
+// ---- fused attention (online softmax; no [T, T] matrix), per (batch·head, rows) --------------------------------
+// Rows accumulate in float32 in their output row (SIMD over the head dimension); softmax terms in double.
+
+@inline function dot(a: usize, b: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  let t = 0;
+  for (; t + 4 <= n; t += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(a + (<usize> t << 2)), v128.load(b + (<usize> t << 2))));
+  let s = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  for (; t < n; t++) s += load<f32>(a + (<usize> t << 2)) * load<f32>(b + (<usize> t << 2));
+  return s;
+}
+
+/** y += a·x over n values. */
+@inline function axpy(y: usize, a: f32, x: usize, n: i32): void {
+  const av = f32x4.splat(a);
+  let t = 0;
+  for (; t + 4 <= n; t += 4) {
+    const o = <usize> t << 2;
+    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(av, v128.load(x + o))));
+  }
+  for (; t < n; t++) store<f32>(y + (<usize> t << 2), load<f32>(y + (<usize> t << 2)) + a * load<f32>(x + (<usize> t << 2)));
+}
+
+@inline function scaleRow(y: usize, a: f32, n: i32): void {
+  for (let t = 0; t < n; t++) store<f32>(y + (<usize> t << 2), load<f32>(y + (<usize> t << 2)) * a);
+}
+
+/** Query rows [r0, r1) of head bh: o = softmax(q·kᵀ·scale)·v, lse = log-sum-exp of each row. */
+export function attnForward(
+  q: usize, k: usize, v: usize, o: usize, lse: usize,
+  Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32,
+): void {
+  const kb = k + ((<usize> bh * Tk * d) << 2), vb = v + ((<usize> bh * Tk * dv) << 2);
+  for (let i = r0; i < r1; i++) {
+    const row = <usize> bh * Tq + i;
+    const qi = q + ((row * d) << 2), oi = o + ((row * dv) << 2);
+    memory.fill(oi, 0, <usize> dv << 2);
+    let m = -Infinity, l = 0.0;
+    for (let j = 0; j < Tk; j++) {
+      const s = <f64> dot(qi, kb + ((<usize> j * d) << 2), d) * scale;
+      if (s > m) {
+        const r = Math.exp(m - s);
+        l *= r;
+        scaleRow(oi, <f32> r, dv);
+        m = s;
+      }
+      const p = Math.exp(s - m);
+      l += p;
+      axpy(oi, <f32> p, vb + ((<usize> j * dv) << 2), dv);
+    }
+    scaleRow(oi, <f32> (1.0 / l), dv);
+    store<f32>(lse + (row << 2), <f32> (m + Math.log(l)));
+  }
+}
+
+/** Query rows [r0, r1) of head bh: dd = Σ dout·o per row, dq = scale·Σ_j p_ij (dout·v_j − dd) k_j. */
+export function attnGradQ(
+  q: usize, k: usize, v: usize, o: usize, lse: usize, dout: usize, dq: usize, dd: usize,
+  Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32,
+): void {
+  const kb = k + ((<usize> bh * Tk * d) << 2), vb = v + ((<usize> bh * Tk * dv) << 2);
+  for (let i = r0; i < r1; i++) {
+    const row = <usize> bh * Tq + i;
+    const qi = q + ((row * d) << 2), gi = dout + ((row * dv) << 2), oi = o + ((row * dv) << 2);
+    const dqi = dq + ((row * d) << 2);
+    const delta = dot(gi, oi, dv);
+    store<f32>(dd + (row << 2), delta);
+    const L = <f64> load<f32>(lse + (row << 2));
+    memory.fill(dqi, 0, <usize> d << 2);
+    for (let j = 0; j < Tk; j++) {
+      const kj = kb + ((<usize> j * d) << 2);
+      const s = <f64> dot(qi, kj, d), dp = dot(gi, vb + ((<usize> j * dv) << 2), dv);
+      const ds = Math.exp(s * scale - L) * <f64> (dp - delta);
+      axpy(dqi, <f32> ds, kj, d);
+    }
+    scaleRow(dqi, <f32> scale, d);
+  }
+}
+
+/** Key rows [r0, r1) of head bh: dk = scale·Σ_i p_ij (dout_i·v_j − dd_i) q_i, dv = Σ_i p_ij dout_i. */
+export function attnGradKV(
+  q: usize, k: usize, v: usize, lse: usize, dout: usize, dd: usize, dk: usize, dvOut: usize,
+  Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32,
+): void {
+  const qb = q + ((<usize> bh * Tq * d) << 2), gb = dout + ((<usize> bh * Tq * dv) << 2);
+  for (let j = r0; j < r1; j++) {
+    const krow = <usize> bh * Tk + j;
+    const kj = k + ((krow * d) << 2), vj = v + ((krow * dv) << 2);
+    const dkj = dk + ((krow * d) << 2), dvj = dvOut + ((krow * dv) << 2);
+    memory.fill(dkj, 0, <usize> d << 2);
+    memory.fill(dvj, 0, <usize> dv << 2);
+    for (let i = 0; i < Tq; i++) {
+      const qi = qb + ((<usize> i * d) << 2), gi = gb + ((<usize> i * dv) << 2), row = <usize> bh * Tq + i;
+      const s = <f64> dot(qi, kj, d), dp = dot(gi, vj, dv);
+      const p = Math.exp(s * scale - <f64> load<f32>(lse + (row << 2)));
+      const ds = p * <f64> (dp - load<f32>(dd + (row << 2)));
+      axpy(dkj, <f32> ds, qi, d);
+      axpy(dvj, <f32> p, gi, dv);
+    }
+    scaleRow(dkj, <f32> scale, d);
+  }
+}

@@ -1,7 +1,7 @@
 /**
  * The loops of kernels.wasm (as/kernels.ts, SIMD128 where it pays): contiguous float32 elementwise ops, group
- * norm, optimizer updates, scheduler step, noise mix, constant pad, sums, nearest resampling and the Philox
- * random fills, called per chunk by the JavaScript kernels,
+ * norm, optimizer updates, scheduler step, noise mix, constant pad, sums, nearest resampling, attention and
+ * the Philox random fills, called per chunk by the JavaScript kernels,
  * which keep every other case.
  */
 import type { MapOp } from "../../backend/ops.ts";
@@ -134,6 +134,57 @@ export interface SimdExports {
     invD: number,
     invH: number,
     invW: number,
+  ): void;
+  attnForward(
+    q: number,
+    k: number,
+    v: number,
+    o: number,
+    lse: number,
+    Tq: number,
+    Tk: number,
+    d: number,
+    dv: number,
+    scale: number,
+    bh: number,
+    r0: number,
+    r1: number,
+  ): void;
+  attnGradQ(
+    q: number,
+    k: number,
+    v: number,
+    o: number,
+    lse: number,
+    dout: number,
+    dq: number,
+    dd: number,
+    Tq: number,
+    Tk: number,
+    d: number,
+    dv: number,
+    scale: number,
+    bh: number,
+    r0: number,
+    r1: number,
+  ): void;
+  attnGradKV(
+    q: number,
+    k: number,
+    v: number,
+    lse: number,
+    dout: number,
+    dd: number,
+    dk: number,
+    dv: number,
+    Tq: number,
+    Tk: number,
+    d: number,
+    dvSize: number,
+    scale: number,
+    bh: number,
+    r0: number,
+    r1: number,
   ): void;
   padPlane32(
     dst: number,

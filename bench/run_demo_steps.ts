@@ -2,8 +2,9 @@
  * The demo's diffusion stage, step by step (config/config_demo.json): one training step as the demo runs it
  * (VAE encode of a 2×1×32³ batch without gradients, v-prediction loss through the UNet, backward, Adam, EMA
  * update) and one DDIM sampling step (UNet forward on a 1×4×8³ latent plus the fused scheduler step). Random
- * weights: the timing does not depend on them. Prints one JSON line per measurement (median ms per step, with a
- * full sync after each step as the training loop's Ctrl-C bound makes it) and appends them to
+ * weights: the timing does not depend on them. Prints one JSON line per measurement (median and min ms per step,
+ * with a full sync after each step as the training loop's Ctrl-C bound makes it, and the median host time spent
+ * recording the step's ops before that sync) and appends them to
  * bench/results/demo_steps.jsonl. With LDM_PROFILE=1 the backend's per-primitive table follows each measurement.
  *
  *     deno run -A bench/run_demo_steps.ts [--backend wasm] [--steps 10] [--config config/config_demo.json]
@@ -94,18 +95,22 @@ async function measure(name: string, shape: string, step: () => Promise<void> | 
     await T.backend().sync();
   }
   profileReset();
-  const times: number[] = [];
+  const times: number[] = [], recording: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     await step();
+    recording.push(performance.now() - t0);
     await T.backend().sync();
     times.push(performance.now() - t0);
   }
+  recording.sort((a, b) => a - b);
   const table = profileTable(runs);
   if (table) console.error(`${name} (per step):\n${table}`);
   times.sort((a, b) => a - b);
   const r = record(name, shape, times[Math.floor(times.length / 2)], null, null, {
     minMs: Number(times[0].toFixed(3)),
+    // Host time recording the step's ops (the device queue runs at the sync after it).
+    recordMs: Number(recording[Math.floor(recording.length / 2)].toFixed(3)),
     steps: runs,
     label: values.label,
   });

@@ -31,7 +31,7 @@ import type { DType } from "../dtype.ts";
 import { collapseDims, stridesOf } from "../shape.ts";
 import { WasmBuffer, WasmMemory } from "./memory.ts";
 import { instantiateGemm, KernelContext } from "./kernels/context.ts";
-import { instantiateSimd, SIMD_BINARY, SIMD_UNARY } from "./kernels/simd.ts";
+import { instantiateSimd, simdMapPlan } from "./kernels/simd.ts";
 import { KERNEL_ID, type KernelName } from "./kernels/mod.ts";
 import { ThreadPool } from "./pool.ts";
 import { DTYPE_CODE } from "./kernels/views.ts";
@@ -268,7 +268,29 @@ export class WasmBackend implements Backend {
       : collapseDims(outShape, full);
     const rank = c.shape.length;
     const f = new Float32Array(s ?? [0, 0]);
-    const { chunk, chunks } = this.#chunking(n, mapCost(op, inputs, outDtype));
+    const plan = outDtype === "float32" && inputs.every((x) => x.dtype === "float32")
+      ? simdMapPlan(op, c.shape, c.strides)
+      : null;
+    if (plan) {
+      const exp = op === "exp" || op === "silu" || op === "sigmoid" || op === "siluGrad";
+      const { chunk, chunks } = this.#chunking(n, exp ? SIMD_EXP_COST : SIMD_COST);
+      const b = plan.binary ? ptr(inputs[plan.second].buffer) : 0;
+      this.#step(`elementwise ${op}`, "mapSimd", [
+        plan.binary ? 1 : 0,
+        plan.code,
+        plan.layout,
+        ptr(out),
+        ptr(inputs[plan.first].buffer),
+        b,
+        n,
+        chunk,
+        c.shape[rank - 1],
+        f[0],
+        f[1],
+      ], chunks);
+      return;
+    }
+    const { chunk, chunks } = this.#chunking(n);
     const args = [
       MAP_OP_NAMES.indexOf(op),
       inputs.length,
@@ -946,14 +968,6 @@ function callerOp(): string {
 /** Multiply-adds of one attention pass (the work that decides whether it goes to the pool). */
 function attentionWork(a: AttentionArgs): number {
   return a.BH * a.Tq * a.Tk * (a.d + a.dv);
-}
-
-/** Relative cost per element of a map op: the SIMD loops for float32 ops that have one, else JavaScript. */
-function mapCost(op: MapOp, inputs: MapOperand[], outDtype: DType): number {
-  if (outDtype !== "float32" || inputs.some((x) => x.dtype !== "float32")) return 1;
-  if (op === "exp" || op === "silu" || op === "sigmoid" || op === "siluGrad") return SIMD_EXP_COST;
-  const simd = inputs.length === 1 ? SIMD_UNARY[op] : inputs.length === 2 ? SIMD_BINARY[op] : undefined;
-  return simd === undefined ? 1 : SIMD_COST;
 }
 
 /** K blocks of at most 512, split evenly (864 → 2 × 432) so no block is mostly edge. */

@@ -6,7 +6,7 @@
 import { MAP_OP_NAMES, type MapOp } from "../../backend/ops.ts";
 import type { KernelContext } from "./context.ts";
 import { index, type View, view } from "./views.ts";
-import { LAYOUT_ROW, LAYOUT_SAME, LAYOUT_SCALAR, SIMD_BINARY, SIMD_UNARY } from "./simd.ts";
+import { LAYOUT_SAME } from "./simd.ts";
 
 /** JavaScript expressions over a, b, c and scalars s0, s1 (float compute). */
 const FLOAT: Record<MapOp, string> = {
@@ -160,50 +160,18 @@ export function mapKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): 
     if (rank !== 1 || s[0] !== 1) contiguous = false;
   }
   const start = c * chunk, end = Math.min(n, start + chunk);
-  if (outCode === 0 && codes.every((k) => k === 0) && simdMap(ctx, op, a, shape, strides, start, end)) return;
   const fn = generate(op, codes, outCode, contiguous);
   fn(view(ctx, outCode), index(outCode, outPtr), ins, starts, start, end, shape, strides, a[6], a[7]);
 }
 
-/** Ops whose operands may swap (bit-identical in float32), so a broadcast first operand can take the SIMD path. */
-const COMMUTATIVE = new Set<MapOp>(["add", "mul", "maximum", "minimum"]);
-
 /**
- * Float32 ops with a SIMD loop in kernels.wasm, on contiguous outputs: one contiguous input, or two where the first
- * is contiguous and the second contiguous, one scalar, or one scalar per innermost row. Returns false otherwise.
+ * Args: [binary, code, layout, outPtr, aPtr, bPtr, n, chunk, inner, s0, s1]: a float32 op with a loop in
+ * kernels.wasm (plan from `simdMapPlan`), chunk c covering outputs [c·chunk, (c+1)·chunk).
  */
-function simdMap(
-  ctx: KernelContext,
-  op: MapOp,
-  a: ArrayLike<number>,
-  shape: number[],
-  strides: number[][],
-  start: number,
-  end: number,
-): boolean {
-  const rank = shape.length, outPtr = a[3] + start * 4, n = end - start;
-  const ptrAt = (k: number) => a[9 + rank + k * (2 + rank) + 1];
-  const dense = (s: number[]) => rank === 1 ? s[0] === 1 : rank === 2 && s[0] === shape[1] && s[1] === 1;
-  if (strides.length === 1) {
-    const code = SIMD_UNARY[op];
-    if (code === undefined || !dense(strides[0])) return false;
-    if (n > 0) ctx.simd.unaryF32(code, outPtr, ptrAt(0) + start * 4, n, a[6], a[7]);
-    return true;
-  }
-  const code = SIMD_BINARY[op];
-  if (strides.length !== 2 || code === undefined) return false;
-  let [first, second] = [0, 1];
-  if (!dense(strides[0]) && COMMUTATIVE.has(op)) [first, second] = [1, 0];
-  if (!dense(strides[first])) return false;
-  const sb = strides[second];
-  let layout: number;
-  if (dense(sb)) layout = LAYOUT_SAME;
-  else if (sb.every((v) => v === 0)) layout = LAYOUT_SCALAR;
-  else if (rank === 2 && sb[0] === 1 && sb[1] === 0) layout = LAYOUT_ROW;
-  else return false;
-  const bPtr = ptrAt(second) + (layout === LAYOUT_SAME ? start * 4 : 0);
-  if (n > 0) {
-    ctx.simd.binaryF32(code, layout, outPtr, ptrAt(first) + start * 4, bPtr, n, shape[rank - 1], start);
-  }
-  return true;
+export function mapSimdKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): void {
+  const start = c * a[7], n = Math.min(a[6], start + a[7]) - start;
+  if (n <= 0) return;
+  const out = a[3] + start * 4, x = a[4] + start * 4;
+  if (a[0] === 0) ctx.simd.unaryF32(a[1], out, x, n, a[9], a[10]);
+  else ctx.simd.binaryF32(a[1], a[2], out, x, a[5] + (a[2] === LAYOUT_SAME ? start * 4 : 0), n, a[8], start);
 }

@@ -247,3 +247,48 @@ export async function instantiateSimd(
   });
   return instance.exports as unknown as SimdExports;
 }
+
+/** Ops whose operands may swap (bit-identical in float32), so a broadcast first operand can take a SIMD loop. */
+const COMMUTATIVE = new Set<MapOp>(["add", "mul", "maximum", "minimum"]);
+
+/** How a float32 map op runs in kernels.wasm: operand order and the second operand's layout. */
+export interface SimdMapPlan {
+  binary: boolean;
+  code: number;
+  layout: number;
+  /** Index of the contiguous operand (and, for binary ops, of the other one). */
+  first: number;
+  second: number;
+}
+
+/**
+ * The SIMD plan of a float32 map op over collapsed `shape` with per-operand `strides` (output contiguous): one
+ * contiguous input, or two where one is contiguous and the other contiguous, one scalar, or one scalar per
+ * innermost row. Null when the op has no loop there (the JavaScript kernel runs it).
+ */
+export function simdMapPlan(op: MapOp, shape: number[], strides: number[][]): SimdMapPlan | null {
+  const rank = shape.length;
+  const dense = (s: number[]) => rank === 1 ? s[0] === 1 : rank === 2 && s[0] === shape[1] && s[1] === 1;
+  if (strides.length === 1) {
+    const code = SIMD_UNARY[op];
+    return code !== undefined && dense(strides[0])
+      ? { binary: false, code, layout: LAYOUT_SAME, first: 0, second: 0 }
+      : null;
+  }
+  const code = SIMD_BINARY[op];
+  if (strides.length !== 2 || code === undefined) return null;
+  let [first, second] = [0, 1];
+  if (!dense(strides[0]) && COMMUTATIVE.has(op)) [first, second] = [1, 0];
+  if (!dense(strides[first])) return null;
+  const sb = strides[second];
+  const layout = dense(sb)
+    ? LAYOUT_SAME
+    : sb.every((v) => v === 0)
+    ? LAYOUT_SCALAR
+    : rank === 2 && sb[0] === 1 && sb[1] === 0
+    ? LAYOUT_ROW
+    : -1;
+  // The silu gradient's loop takes two contiguous operands only.
+  if (layout < 0 || (op === "siluGrad" && layout !== LAYOUT_SAME)) return null;
+  return { binary: true, code, layout, first, second };
+}

@@ -229,7 +229,7 @@ function refPad(
   return res;
 }
 
-Deno.test("wasm constant pad matches the TS reference for every dtype, rank 1 to 5", async () => {
+Deno.test("wasm constant pad matches the TS reference for every dtype, rank 1 to 6", async () => {
   await onWasm(async () => {
     const cases: [number[], number[], number[]][] = [
       [[7], [2], [3]],
@@ -237,6 +237,7 @@ Deno.test("wasm constant pad matches the TS reference for every dtype, rank 1 to
       [[3, 4, 5], [1, 0, 2], [2, 1, 0]],
       [[2, 3, 9, 9, 9], [0, 0, 1, 1, 1], [0, 0, 1, 1, 1]],
       [[2, 8, 33, 17, 9], [0, 1, 2, 0, 3], [1, 0, 0, 2, 1]],
+      [[2, 1, 3, 2, 4, 5], [1, 0, 1, 0, 2, 1], [0, 2, 0, 1, 0, 2]],
     ];
     for (const [shape, before, after] of cases) {
       const n = shape.reduce((a, b) => a * b, 1);

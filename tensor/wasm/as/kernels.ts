@@ -717,3 +717,22 @@ export function attnGradKV(
     scaleRow(dkj, <f32> scale, d);
   }
 }
+
+/**
+ * Planes [p0, p1) of a constant pad in rank 5 (lower ranks padded with leading 1s): planes run over the first
+ * three output dims, each padPlane32 of the last two.
+ */
+export function padPlanes5(
+  dst: usize, src: usize, p0: i32, p1: i32,
+  O0: i32, O1: i32, O2: i32, O3: i32, O4: i32, I0: i32, I1: i32, I2: i32, I3: i32, I4: i32,
+  B0: i32, B1: i32, B2: i32, B3: i32, B4: i32, value: i32,
+): void {
+  const inPlane = <usize> I3 * I4, outPlane = <usize> O3 * O4;
+  for (let p = p0; p < p1; p++) {
+    const q2 = p % O2, q1 = (p / O2) % O1, q0 = p / (O2 * O1);
+    const c0 = q0 - B0, c1 = q1 - B1, c2 = q2 - B2;
+    const inside = c0 >= 0 && c0 < I0 && c1 >= 0 && c1 < I1 && c2 >= 0 && c2 < I2;
+    const from = inside ? src + ((<usize> ((c0 * I1 + c1) * I2 + c2) * inPlane) << 2) : 0;
+    padPlane32(dst + ((<usize> p * outPlane) << 2), from, O3, O4, I3, I4, B3, B4, value);
+  }
+}

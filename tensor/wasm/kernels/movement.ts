@@ -56,6 +56,36 @@ export function padKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): 
   const bH = rank > 1 ? before[last - 1] : 0;
   const bytes = code === 2 ? 2 : 4;
   const start = c * per, end = Math.min(planes, start + per);
+  if (bytes === 4 && rank <= 5) {
+    // The whole run of planes in kernels.wasm, the shapes lifted to rank 5.
+    const lift = (v: number[], fill: number) => [...Array(5 - rank).fill(fill), ...v];
+    const [o, i, b] = [lift(outShape, 1), lift(inShape, 1), lift(before, 0)];
+    if (end > start) {
+      ctx.simd.padPlanes5(
+        a[2],
+        a[1],
+        start,
+        end,
+        o[0],
+        o[1],
+        o[2],
+        o[3],
+        o[4],
+        i[0],
+        i[1],
+        i[2],
+        i[3],
+        i[4],
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        value,
+      );
+    }
+    return;
+  }
   for (let pl = start; pl < end; pl++) {
     // The input plane this output plane reads, or none when it lies in the padding.
     let rem = pl, off = 0, inStride = Hi * Wi, inside = true;

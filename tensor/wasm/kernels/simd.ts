@@ -186,6 +186,28 @@ export interface SimdExports {
     r0: number,
     r1: number,
   ): void;
+  padPlanes5(
+    dst: number,
+    src: number,
+    p0: number,
+    p1: number,
+    O0: number,
+    O1: number,
+    O2: number,
+    O3: number,
+    O4: number,
+    I0: number,
+    I1: number,
+    I2: number,
+    I3: number,
+    I4: number,
+    B0: number,
+    B1: number,
+    B2: number,
+    B3: number,
+    B4: number,
+    value: number,
+  ): void;
   padPlane32(
     dst: number,
     src: number,

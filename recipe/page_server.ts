@@ -2,7 +2,8 @@
  * `deno task serve`: the browser page (web/) on http://127.0.0.1 only. At start it bundles web/app.ts for the
  * browser (`deno bundle --platform browser`, NiiVue included, so the page fetches nothing from elsewhere), with
  * the WASM backend's worker as a second entry point, then serves web/, the bundles (/app.js, /wasm_worker.js),
- * the WASM kernels (/gemm.wasm) and a models folder under `/models/` (`--models DIR`, e.g. runs/demo/models).
+ * the WASM kernels (/gemm.wasm, /kernels.wasm) and a models folder under `/models/` (`--models DIR`, e.g.
+ * runs/demo/models).
  * Every response is cross-origin isolated (COOP/COEP), which the WASM backend's SharedArrayBuffer needs.
  */
 import { extname, join, normalize, resolve, sep as SEPARATOR } from "node:path";
@@ -52,6 +53,7 @@ const BUILT: Record<string, string> = {
   "/wasm_worker.js.map": "tensor/wasm/worker.js.map",
 };
 const GEMM_WASM = new URL("../tensor/wasm/gemm.wasm", import.meta.url);
+const KERNELS_WASM = new URL("../tensor/wasm/kernels.wasm", import.meta.url);
 
 const WEB_DIR = new URL("../web/", import.meta.url);
 
@@ -139,6 +141,7 @@ export async function startServer(o: ServeOptions = {}): Promise<PageServer> {
     if (path === "/") return file(join(webDir, "index.html"));
     if (BUILT[path]) return file(join(buildDir, BUILT[path]));
     if (path === "/gemm.wasm") return file(GEMM_WASM.pathname);
+    if (path === "/kernels.wasm") return file(KERNELS_WASM.pathname);
     if (path.startsWith("/models/")) {
       return models
         ? file(inside(models, path.slice(8)))

@@ -31,22 +31,30 @@ import type { DType } from "../dtype.ts";
 import { collapseDims, stridesOf } from "../shape.ts";
 import { WasmBuffer, WasmMemory } from "./memory.ts";
 import { instantiateGemm, KernelContext } from "./kernels/context.ts";
+import { instantiateSimd, simdMapPlan } from "./kernels/simd.ts";
 import { KERNEL_ID, type KernelName } from "./kernels/mod.ts";
 import { ThreadPool } from "./pool.ts";
 import { DTYPE_CODE } from "./kernels/views.ts";
 import { REDUCE_CODE } from "./kernels/reduce.ts";
 import { DOT_CO, DOT_R, dotScratchBytes, MR, packedBlockFloats, scratchFloats } from "./kernels/gemm.ts";
 import { convTables, directOffsets } from "./conv_tables.ts";
+import { profileDrain, profileStep, PROFILING } from "./profile.ts";
 
-type Step = { op: string; kernel: number; args: number[]; chunks: number } | {
+type Step = { op: string; kernel: number; args: number[]; chunks: number; inline: boolean } | {
   op: string;
   action: () => void;
 };
 
 const wb = (b: DeviceBuffer) => b as WasmBuffer;
 const ptr = (b: DeviceBuffer | null) => (b ? (b as WasmBuffer).ptr : -1);
-/** Elements per chunk of the elementwise-style kernels: small ops stay on the main thread. */
+/**
+ * Work (in elements of a plain JavaScript loop, ~1 ns each) below which a step runs on the main thread alone:
+ * waking the pool and waiting for its check-out costs tens of µs (more on a busy host), and the demo's 8³
+ * latents make most steps smaller than that.
+ */
 const MIN_CHUNK = 32768;
+/** Relative cost per element of the SIMD loops (kernels.wasm) against a plain JavaScript loop. */
+const SIMD_COST = 0.125, SIMD_EXP_COST = 0.5;
 
 /** Options of the WASM backend. */
 export interface WasmBackendOptions {
@@ -56,7 +64,10 @@ export interface WasmBackendOptions {
   maxMemoryBytes?: number;
   /** The pool's worker script (default: worker.ts beside this module; a bundled page passes its own build). */
   workerUrl?: URL | string;
-  /** Absolute URL of gemm.wasm (default: beside this module; a bundled page passes the URL it serves it at). */
+  /**
+   * Absolute URL of gemm.wasm (default: beside this module; a bundled page passes the URL it serves it at).
+   * kernels.wasm is loaded from beside it.
+   */
   wasmUrl?: URL | string;
 }
 
@@ -111,11 +122,18 @@ export class WasmBackend implements Backend {
   static async create(o: WasmBackendOptions = {}): Promise<WasmBackend> {
     const threads = o.threads ?? defaultThreads();
     const module = await loadModule(o.wasmUrl);
+    const simdModule = await loadModule(new URL("./kernels.wasm", o.wasmUrl ?? import.meta.url));
     const mem = new WasmMemory(
       o.maxMemoryBytes === undefined ? undefined : Math.ceil(o.maxMemoryBytes / 65536),
     );
-    const main = new KernelContext(mem.memory, await instantiateGemm(module, mem.memory), 0);
-    const b = new WasmBackend(mem, new ThreadPool(threads, module, mem.memory, main, o.workerUrl));
+    const main = new KernelContext(
+      mem.memory,
+      await instantiateGemm(module, mem.memory),
+      0,
+      await instantiateSimd(simdModule, mem.memory),
+    );
+    const pool = new ThreadPool(threads, module, simdModule, mem.memory, main, o.workerUrl);
+    const b = new WasmBackend(mem, pool);
     await b.workers.warm();
     return b;
   }
@@ -176,31 +194,47 @@ export class WasmBackend implements Backend {
   /** Runs queued steps in order; the first failure drops the rest of the queue and surfaces at the next sync. */
   async #drain(): Promise<void> {
     this.#counters.submits++;
+    const d0 = PROFILING ? performance.now() : 0;
+    // Batches taken whole (Array.shift on a long queue moves every element left, once per step).
     while (this.#queue.length > 0) {
-      const s = this.#queue.shift()!;
-      try {
-        if ("action" in s) s.action();
-        else {
-          this.workers.main.refresh();
-          const r = this.workers.run(s.op, s.kernel, s.args, s.chunks);
-          if (r) await r;
+      const batch = this.#queue;
+      this.#queue = [];
+      for (let i = 0; i < batch.length; i++) {
+        const s = batch[i];
+        const t0 = PROFILING ? performance.now() : 0;
+        try {
+          if ("action" in s) s.action();
+          else {
+            this.workers.main.refresh();
+            const r = this.workers.run(s.op, s.kernel, s.args, s.chunks, s.inline);
+            if (r) await r;
+          }
+        } catch (e) {
+          this.#queue = [];
+          this.#failure ??= e;
+          break;
         }
-      } catch (e) {
-        this.#queue = [];
-        this.#failure ??= e;
+        if (PROFILING) {
+          profileStep(s.op, performance.now() - t0, "action" in s ? false : !s.inline && s.chunks > 1);
+        }
       }
     }
+    if (PROFILING) profileDrain(performance.now() - d0);
   }
 
-  #step(op: string, kernel: KernelName, args: number[], chunks: number): void {
+  /** Records a step of `chunks` chunks; with `work` below MIN_CHUNK they all run on the main thread. */
+  #step(op: string, kernel: KernelName, args: number[], chunks: number, work = Infinity): void {
     this.#counters.dispatches++;
-    this.#queue.push({ op, kernel: KERNEL_ID[kernel], args, chunks });
+    this.#queue.push({ op, kernel: KERNEL_ID[kernel], args, chunks, inline: work < MIN_CHUNK });
   }
 
-  /** Chunks of an n-element loop: one chunk below MIN_CHUNK, else a few per thread. */
-  #chunking(n: number): { chunk: number; chunks: number } {
-    if (n <= MIN_CHUNK || this.threads === 1) return { chunk: Math.max(n, 1), chunks: n > 0 ? 1 : 0 };
-    const chunk = Math.max(MIN_CHUNK >> 2, Math.ceil(n / (this.threads * 4)));
+  /**
+   * Chunks of an n-element loop costing `cost` (relative to a plain JavaScript loop) per element: one chunk
+   * below MIN_CHUNK of work, else a few per thread of at least a quarter of that.
+   */
+  #chunking(n: number, cost = 1): { chunk: number; chunks: number } {
+    if (n * cost <= MIN_CHUNK || this.threads === 1) return { chunk: Math.max(n, 1), chunks: n > 0 ? 1 : 0 };
+    const chunk = Math.max(Math.ceil(MIN_CHUNK / (4 * cost)), Math.ceil(n / (this.threads * 4)));
     return { chunk, chunks: Math.ceil(n / chunk) };
   }
 
@@ -234,6 +268,28 @@ export class WasmBackend implements Backend {
       : collapseDims(outShape, full);
     const rank = c.shape.length;
     const f = new Float32Array(s ?? [0, 0]);
+    const plan = outDtype === "float32" && inputs.every((x) => x.dtype === "float32")
+      ? simdMapPlan(op, c.shape, c.strides)
+      : null;
+    if (plan) {
+      const exp = op === "exp" || op === "silu" || op === "sigmoid" || op === "siluGrad";
+      const { chunk, chunks } = this.#chunking(n, exp ? SIMD_EXP_COST : SIMD_COST);
+      const b = plan.binary ? ptr(inputs[plan.second].buffer) : 0;
+      this.#step(`elementwise ${op}`, "mapSimd", [
+        plan.binary ? 1 : 0,
+        plan.code,
+        plan.layout,
+        ptr(out),
+        ptr(inputs[plan.first].buffer),
+        b,
+        n,
+        chunk,
+        c.shape[rank - 1],
+        f[0],
+        f[1],
+      ], chunks);
+      return;
+    }
     const { chunk, chunks } = this.#chunking(n);
     const args = [
       MAP_OP_NAMES.indexOf(op),
@@ -250,14 +306,21 @@ export class WasmBackend implements Backend {
     this.#step(`elementwise ${op}`, "map", args, chunks);
   }
   reduce(op: ReduceOp, x: DeviceBuffer, out: DeviceBuffer, outer: number, R: number, inner: number) {
+    if (op === "sum" && inner === 1) {
+      // Sums of contiguous rows: runs of whole rows per chunk.
+      const { per, chunks } = this.#rowChunking(outer, R);
+      this.#step("reduce sum", "reduce", [REDUCE_CODE[op], ptr(x), ptr(out), outer, R, 1, 1, per], chunks);
+      return;
+    }
     const ib = inner === 1 ? 1 : Math.min(inner, 4096);
     const blocks = Math.ceil(inner / ib);
     // Rows of a full reduction: few outputs, so the parallelism comes from splitting them over threads.
     this.#step(
       `reduce ${op}`,
       "reduce",
-      [REDUCE_CODE[op], ptr(x), ptr(out), outer, R, inner, ib],
+      [REDUCE_CODE[op], ptr(x), ptr(out), outer, R, inner, ib, 0],
       outer * blocks,
+      (outer * R * inner) / (op === "sum" ? 4 : 1),
     );
   }
   matmul(a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, p: MatmulArgs) {
@@ -341,31 +404,19 @@ export class WasmBackend implements Backend {
     v: number,
   ) {
     const outShape = inShape.map((d, i) => d + before[i] + after[i]);
-    const rows = outShape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const rank = inShape.length;
+    const planes = outShape.slice(0, Math.max(0, rank - 2)).reduce((a, b) => a * b, 1);
     const bits = dtype === "int32"
       ? v | 0
       : dtype === "float16"
       ? new Uint16Array(new Float16Array([v]).buffer)[0]
       : new Int32Array(new Float32Array([v]).buffer)[0];
-    // Chunks of whole rows, sized like elementwise chunks.
-    const w = Math.max(1, outShape.at(-1)!);
-    const rowChunk = Math.max(1, Math.floor(this.#chunking(rows * w).chunk / w));
-    const chunks = rows * w === 0 ? 0 : Math.ceil(rows / rowChunk);
+    // Chunks of whole planes (the last two dims), sized like elementwise chunks.
+    const { per, chunks } = this.#rowChunking(planes, outShape.slice(-2).reduce((a, b) => a * b, 1));
     this.#step(
       "pad",
       "pad",
-      [
-        DTYPE_CODE[dtype],
-        ptr(x),
-        ptr(out),
-        rows,
-        rowChunk,
-        bits,
-        inShape.length,
-        ...outShape,
-        ...inShape,
-        ...before,
-      ],
+      [DTYPE_CODE[dtype], ptr(x), ptr(out), planes, per, bits, rank, ...outShape, ...inShape, ...before],
       chunks,
     );
   }
@@ -386,7 +437,8 @@ export class WasmBackend implements Backend {
     ], chunks);
   }
   random(a: RandomArgs) {
-    const { chunk, chunks } = this.#chunking(a.n / 8);
+    // Philox-10 costs about 20 plain-loop elements per value.
+    const { chunk, chunks } = this.#chunking(a.n, 20);
     const k = a.key;
     this.#step(`random ${a.kind}`, "random", [
       a.kind === "uniform" ? 0 : a.kind === "normal" ? 1 : 2,
@@ -400,7 +452,7 @@ export class WasmBackend implements Backend {
       (k.lane ?? 0) >>> 0,
       a.a,
       a.b,
-      Math.ceil(chunk * 8),
+      chunk,
     ], chunks);
   }
   /** Runs an implicit-GEMM convolution step with its index tables and scratch. */
@@ -730,8 +782,14 @@ export class WasmBackend implements Backend {
     });
     return true;
   }
+  /** Chunks of `count` rows of `len` elements: whole rows, sized like elementwise chunks. */
+  #rowChunking(count: number, len: number): { per: number; chunks: number } {
+    const per = Math.max(1, Math.floor(this.#chunking(count * len, SIMD_COST).chunk / Math.max(len, 1)));
+    return { per, chunks: count * len === 0 ? 0 : Math.ceil(count / per) };
+  }
   groupNormStats(x: DeviceBuffer, stats: DeviceBuffer, a: GroupNormArgs) {
-    this.#step("groupNorm", "groupNormStats", [ptr(x), ptr(stats), (a.C / a.G) * a.S, a.eps], a.B * a.G);
+    const L = (a.C / a.G) * a.S, { per, chunks } = this.#rowChunking(a.B * a.G, L);
+    this.#step("groupNorm", "groupNormStats", [ptr(x), ptr(stats), L, a.eps, a.B * a.G, per], chunks);
   }
   groupNormApply(
     x: DeviceBuffer,
@@ -742,6 +800,7 @@ export class WasmBackend implements Backend {
     a: GroupNormArgs,
   ) {
     const affine = gamma !== null && beta !== null ? 1 : 0;
+    const { per, chunks } = this.#rowChunking(a.B * a.C, a.S);
     this.#step("groupNorm", "groupNormApply", [
       ptr(x),
       ptr(stats),
@@ -752,10 +811,13 @@ export class WasmBackend implements Backend {
       a.S,
       a.G,
       affine,
-    ], a.B * a.C);
+      a.B * a.C,
+      per,
+    ], chunks);
   }
   groupNormBackward(o: GroupNormBackwardArgs, a: GroupNormArgs) {
     const planes = a.B * a.C, affine = o.gamma !== null;
+    const { per, chunks } = this.#rowChunking(planes, a.S);
     // Scratch: per-plane partial sums, per-group coefficients, and dgamma/dbeta when the caller wants neither.
     const bytes = planes * 8 + a.B * a.G * 8 + (affine ? a.C * 8 : 0);
     this.#scratch(bytes, (part) => {
@@ -768,7 +830,9 @@ export class WasmBackend implements Backend {
         ptr(o.stats),
         part,
         ...shape,
-      ], planes);
+        planes,
+        per,
+      ], chunks);
       this.#step(
         "groupNorm backward",
         "groupNormCoef",
@@ -778,8 +842,19 @@ export class WasmBackend implements Backend {
       this.#step(
         "groupNorm backward",
         "groupNormInputGrad",
-        [ptr(o.x), ptr(o.dy), ptr(o.stats), coef, ptr(o.dx), ptr(o.gamma), ...shape, affine ? 1 : 0],
-        planes,
+        [
+          ptr(o.x),
+          ptr(o.dy),
+          ptr(o.stats),
+          coef,
+          ptr(o.dx),
+          ptr(o.gamma),
+          ...shape,
+          affine ? 1 : 0,
+          planes,
+          per,
+        ],
+        chunks,
       );
     });
   }
@@ -788,17 +863,23 @@ export class WasmBackend implements Backend {
     const n = a.BC * dims[0] * dims[1] * dims[2];
     // Nearest backward scatters within a plane, so its chunks are whole planes.
     const { chunk, chunks } = backward && mode === "nearest" ? { chunk: 0, chunks: a.BC } : this.#chunking(n);
-    this.#step(`resample ${mode}`, "resample", [
-      mode === "trilinear" ? 1 : 0,
-      backward ? 1 : 0,
-      ptr(src),
-      ptr(dst),
-      n,
-      chunk,
-      ...a.inDims,
-      ...a.outDims,
-      ...a.scale,
-    ], chunks);
+    this.#step(
+      `resample ${mode}`,
+      "resample",
+      [
+        mode === "trilinear" ? 1 : 0,
+        backward ? 1 : 0,
+        ptr(src),
+        ptr(dst),
+        n,
+        chunk,
+        ...a.inDims,
+        ...a.outDims,
+        ...a.scale,
+      ],
+      chunks,
+      a.BC * (a.inDims[0] * a.inDims[1] * a.inDims[2] + a.outDims[0] * a.outDims[1] * a.outDims[2]),
+    );
   }
   #pool(
     kind: PoolKind,
@@ -855,27 +936,45 @@ export class WasmBackend implements Backend {
   ) {
     const rows = this.#attentionRows(a, a.Tq);
     const head = [ptr(q), ptr(k), ptr(v), a.Tq, a.Tk, a.d, a.dv, a.scale, rows, a.BH];
-    this.#step("attention", "attentionForward", [...head, ptr(o), ptr(lse)], a.BH * Math.ceil(a.Tq / rows));
+    this.#step(
+      "attention",
+      "attentionForward",
+      [...head, ptr(o), ptr(lse)],
+      a.BH * Math.ceil(a.Tq / rows),
+      attentionWork(a),
+    );
   }
   attentionBackward(b: AttentionBackwardArgs, a: AttentionArgs) {
     const rq = this.#attentionRows(a, a.Tq), rk = this.#attentionRows(a, a.Tk);
     const head = (rows: number) => [ptr(b.q), ptr(b.k), ptr(b.v), a.Tq, a.Tk, a.d, a.dv, a.scale, rows, a.BH];
-    this.#step("attention backward", "attentionGradQ", [
-      ...head(rq),
-      ptr(b.o),
-      ptr(b.lse),
-      ptr(b.dout),
-      ptr(b.dq),
-      ptr(b.dd),
-    ], a.BH * Math.ceil(a.Tq / rq));
-    this.#step("attention backward", "attentionGradKV", [
-      ...head(rk),
-      ptr(b.lse),
-      ptr(b.dout),
-      ptr(b.dd),
-      ptr(b.dk),
-      ptr(b.dv),
-    ], a.BH * Math.ceil(a.Tk / rk));
+    this.#step(
+      "attention backward",
+      "attentionGradQ",
+      [
+        ...head(rq),
+        ptr(b.o),
+        ptr(b.lse),
+        ptr(b.dout),
+        ptr(b.dq),
+        ptr(b.dd),
+      ],
+      a.BH * Math.ceil(a.Tq / rq),
+      2 * attentionWork(a),
+    );
+    this.#step(
+      "attention backward",
+      "attentionGradKV",
+      [
+        ...head(rk),
+        ptr(b.lse),
+        ptr(b.dout),
+        ptr(b.dd),
+        ptr(b.dk),
+        ptr(b.dv),
+      ],
+      a.BH * Math.ceil(a.Tk / rk),
+      2 * attentionWork(a),
+    );
   }
   schedulerStep(a: SchedulerStepArgs) {
     if (a.spec.noise !== (a.noise !== null)) {
@@ -964,6 +1063,11 @@ function callerOp(): string {
     if (m) return m[1];
   }
   return "allocation";
+}
+
+/** Multiply-adds of one attention pass (the work that decides whether it goes to the pool). */
+function attentionWork(a: AttentionArgs): number {
+  return a.BH * a.Tq * a.Tk * (a.d + a.dv);
 }
 
 /** K blocks of at most 512, split evenly (864 → 2 × 432) so no block is mostly edge. */

@@ -58,6 +58,7 @@ export class ThreadPool {
   constructor(
     readonly threads: number,
     readonly module: WebAssembly.Module,
+    readonly simdModule: WebAssembly.Module,
     readonly memory: WebAssembly.Memory,
     readonly main: KernelContext,
     readonly workerUrl: URL | string = new URL("./worker.ts", import.meta.url),
@@ -94,7 +95,13 @@ export class ThreadPool {
         worker.terminate();
       }
     };
-    worker.postMessage({ module: this.module, memory: this.memory, ctl: this.ctl.buffer, thread: w + 1 });
+    worker.postMessage({
+      module: this.module,
+      simdModule: this.simdModule,
+      memory: this.memory,
+      ctl: this.ctl.buffer,
+      thread: w + 1,
+    });
   }
 
   /** Spawns the workers now and resolves once they are ready (or after `ms`). */
@@ -114,14 +121,21 @@ export class ThreadPool {
   }
 
   /**
-   * Runs `chunks` chunks of a kernel over the main thread and every ready worker. Returns a promise only when
-   * the wait outlasted a short blocking window (so a dead worker can be noticed); otherwise it has finished.
+   * Runs `chunks` chunks of a kernel over the main thread and every ready worker (`inline`: the main thread
+   * alone, for work too small to repay waking the pool). Returns a promise only when the wait outlasted a short
+   * blocking window (so a dead worker can be noticed); otherwise it has finished.
    */
-  run(op: string, kernel: number, args: ArrayLike<number>, chunks: number): Promise<void> | void {
+  run(
+    op: string,
+    kernel: number,
+    args: ArrayLike<number>,
+    chunks: number,
+    inline = false,
+  ): Promise<void> | void {
     if (chunks <= 0) return;
-    this.#claimable();
     const claimed: number[] = [];
-    if (chunks > 1) {
+    if (chunks > 1 && !inline) {
+      this.#claimable();
       for (let w = 0; w < this.#slots.length; w++) {
         if (Atomics.compareExchange(this.ctl, STATE + w, IDLE, CLAIMED) === IDLE) claimed.push(w);
       }

@@ -2,6 +2,7 @@
 /** A worker of the WASM backend's pool: runs chunks of parallel steps on the shared memory (protocol in pool.ts). */
 import { instantiateGemm, KernelContext } from "./kernels/context.ts";
 import { runKernel, TEST_DIE } from "./kernels/mod.ts";
+import { instantiateSimd } from "./kernels/simd.ts";
 import {
   ARGS_OFFSET,
   CLAIMED,
@@ -23,13 +24,19 @@ import {
 } from "./pool.ts";
 
 self.onmessage = async (e: MessageEvent) => {
-  const { module, memory, ctl: sab, thread } = e.data as {
+  const { module, simdModule, memory, ctl: sab, thread } = e.data as {
     module: WebAssembly.Module;
+    simdModule: WebAssembly.Module;
     memory: WebAssembly.Memory;
     ctl: SharedArrayBuffer;
     thread: number;
   };
-  const ctx = new KernelContext(memory, await instantiateGemm(module, memory), thread);
+  const ctx = new KernelContext(
+    memory,
+    await instantiateGemm(module, memory),
+    thread,
+    await instantiateSimd(simdModule, memory),
+  );
   const ctl = new Int32Array(sab, 0, ARGS_OFFSET / 4);
   const argsView = new Float64Array(sab, ARGS_OFFSET, MAX_ARGS);
   const errText = new Uint16Array(sab, ERR_OFFSET, ERR_CHARS);

@@ -1,4 +1,5 @@
-/** What a kernel sees: the AssemblyScript exports of this thread's instance and typed views of the shared memory. */
+/** What a kernel sees: the AssemblyScript exports of this thread's instances and typed views of the shared memory. */
+import type { SimdExports } from "./simd.ts";
 
 /** Exports of gemm.wasm (see as/gemm.ts). */
 export interface GemmExports {
@@ -119,7 +120,12 @@ export class KernelContext {
   f16!: Float16Array;
   #bytes = -1;
 
-  constructor(readonly memory: WebAssembly.Memory, readonly gemm: GemmExports, readonly thread: number) {
+  constructor(
+    readonly memory: WebAssembly.Memory,
+    readonly gemm: GemmExports,
+    readonly thread: number,
+    readonly simd: SimdExports,
+  ) {
     this.refresh();
   }
 

@@ -6,6 +6,7 @@
 import { MAP_OP_NAMES, type MapOp } from "../../backend/ops.ts";
 import type { KernelContext } from "./context.ts";
 import { index, type View, view } from "./views.ts";
+import { LAYOUT_SAME } from "./simd.ts";
 
 /** JavaScript expressions over a, b, c and scalars s0, s1 (float compute). */
 const FLOAT: Record<MapOp, string> = {
@@ -161,4 +162,16 @@ export function mapKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): 
   const start = c * chunk, end = Math.min(n, start + chunk);
   const fn = generate(op, codes, outCode, contiguous);
   fn(view(ctx, outCode), index(outCode, outPtr), ins, starts, start, end, shape, strides, a[6], a[7]);
+}
+
+/**
+ * Args: [binary, code, layout, outPtr, aPtr, bPtr, n, chunk, inner, s0, s1]: a float32 op with a loop in
+ * kernels.wasm (plan from `simdMapPlan`), chunk c covering outputs [c·chunk, (c+1)·chunk).
+ */
+export function mapSimdKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): void {
+  const start = c * a[7], n = Math.min(a[6], start + a[7]) - start;
+  if (n <= 0) return;
+  const out = a[3] + start * 4, x = a[4] + start * 4;
+  if (a[0] === 0) ctx.simd.unaryF32(a[1], out, x, n, a[9], a[10]);
+  else ctx.simd.binaryF32(a[1], a[2], out, x, a[5] + (a[2] === LAYOUT_SAME ? start * 4 : 0), n, a[8], start);
 }

@@ -1,6 +1,6 @@
 /** The kernel table shared by the main thread and the workers: kernels are addressed by index in arguments. */
 import type { KernelContext } from "./context.ts";
-import { mapKernel } from "./map.ts";
+import { mapKernel, mapSimdKernel } from "./map.ts";
 import { reduceKernel } from "./reduce.ts";
 import { indexSelectKernel, padKernel, regionKernel } from "./movement.ts";
 import { randomKernel } from "./random.ts";
@@ -35,6 +35,7 @@ export type Kernel = (ctx: KernelContext, args: ArrayLike<number>, chunk: number
 
 const TABLE = {
   map: mapKernel,
+  mapSimd: mapSimdKernel,
   reduce: reduceKernel,
   region: regionKernel,
   pad: padKernel,

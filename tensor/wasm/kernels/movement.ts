@@ -41,25 +41,55 @@ export function regionKernel(ctx: KernelContext, a: ArrayLike<number>, c: number
 }
 
 /**
- * Args: [code, xPtr, outPtr, rows, chunk, valueBits, rank, outShape…, inShape…, before…]. Chunk c covers output
- * rows (all dims but the last) [c·chunk, (c+1)·chunk): each row is filled with the value and, when it lies inside
- * the input, gets the input row copied in.
+ * Args: [code, xPtr, outPtr, planes, per, valueBits, rank, outShape…, inShape…, before…]. A plane is the last two
+ * dims (rank 1: the one row) of one output index over the others; chunk c covers planes [c·per, (c + 1)·per).
+ * Each plane is filled with the value and gets the input rows that land inside it copied in (negative padding
+ * crops). 4-byte dtypes run in kernels.wasm.
  */
 export function padKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): void {
-  const code = a[0], v = rawView(ctx, code), xb = index(code, a[1]), ob = index(code, a[2]);
-  const rows = a[3], chunk = a[4], value = a[5], rank = a[6];
+  const code = a[0], planes = a[3], per = a[4], value = a[5], rank = a[6];
   const outShape = Array.from({ length: rank }, (_, d) => a[7 + d]);
   const inShape = Array.from({ length: rank }, (_, d) => a[7 + rank + d]);
   const before = Array.from({ length: rank }, (_, d) => a[7 + 2 * rank + d]);
-  const last = rank - 1, outW = outShape[last], inW = inShape[last], b0 = before[last];
-  // Input columns that land inside the output row (negative padding crops).
-  const c0 = Math.max(0, -b0), c1 = Math.min(inW, outW - b0);
-  const start = c * chunk, end = Math.min(rows, start + chunk);
-  for (let r = start; r < end; r++) {
-    const o = ob + r * outW;
-    v.fill(value, o, o + outW);
-    let rem = r, off = 0, inStride = inW, inside = true;
-    for (let d = last - 1; d >= 0; d--) {
+  const last = rank - 1, Wo = outShape[last], Wi = inShape[last], bW = before[last];
+  const Ho = rank > 1 ? outShape[last - 1] : 1, Hi = rank > 1 ? inShape[last - 1] : 1;
+  const bH = rank > 1 ? before[last - 1] : 0;
+  const bytes = code === 2 ? 2 : 4;
+  const start = c * per, end = Math.min(planes, start + per);
+  if (bytes === 4 && rank <= 5) {
+    // The whole run of planes in kernels.wasm, the shapes lifted to rank 5.
+    const lift = (v: number[], fill: number) => [...Array(5 - rank).fill(fill), ...v];
+    const [o, i, b] = [lift(outShape, 1), lift(inShape, 1), lift(before, 0)];
+    if (end > start) {
+      ctx.simd.padPlanes5(
+        a[2],
+        a[1],
+        start,
+        end,
+        o[0],
+        o[1],
+        o[2],
+        o[3],
+        o[4],
+        i[0],
+        i[1],
+        i[2],
+        i[3],
+        i[4],
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        value,
+      );
+    }
+    return;
+  }
+  for (let pl = start; pl < end; pl++) {
+    // The input plane this output plane reads, or none when it lies in the padding.
+    let rem = pl, off = 0, inStride = Hi * Wi, inside = true;
+    for (let d = last - 2; d >= 0; d--) {
       const q = rem % outShape[d];
       rem = (rem - q) / outShape[d];
       const cc = q - before[d];
@@ -70,7 +100,32 @@ export function padKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): 
       off += cc * inStride;
       inStride *= inShape[d];
     }
-    if (inside && c1 > c0) v.copyWithin(o + b0 + c0, xb + off + c0, xb + off + c1);
+    const dst = a[2] + pl * Ho * Wo * bytes, src = inside ? a[1] + off * bytes : 0;
+    if (bytes === 4) ctx.simd.padPlane32(dst, src, Ho, Wo, Hi, Wi, bH, bW, value);
+    else padPlaneRows(rawView(ctx, code), dst / bytes, src / bytes, inside, Ho, Wo, Hi, Wi, bH, bW, value);
+  }
+}
+
+/** padPlane32 of as/kernels.ts on a typed view (2-byte dtypes). */
+function padPlaneRows(
+  v: Int32Array | Uint16Array,
+  dst: number,
+  src: number,
+  inside: boolean,
+  Ho: number,
+  Wo: number,
+  Hi: number,
+  Wi: number,
+  bH: number,
+  bW: number,
+  value: number,
+): void {
+  const c0 = Math.max(0, -bW), c1 = Math.min(Wi, Wo - bW);
+  v.fill(value, dst, dst + Ho * Wo);
+  if (!inside || c1 <= c0) return;
+  for (let h = Math.max(0, bH); h < Math.min(Ho, Hi + bH); h++) {
+    const row = src + (h - bH) * Wi;
+    v.copyWithin(dst + h * Wo + bW + c0, row + c0, row + c1);
   }
 }
 

@@ -1,52 +1,51 @@
 /**
  * Group norm, fused per row/plane: statistics in one shifted pass (double sums, so a large mean offset does not
  * cancel), the affine apply per (b, c) plane, and the backward as per-plane partial sums, a tiny coefficient
- * pass, and one dx pass, the same decomposition as the GPU kernels.
+ * pass, and one dx pass, the same decomposition as the GPU kernels. The loops over a row or plane are SIMD128
+ * (kernels.wasm); a chunk is a run of `per` rows or planes, so small tensors take one step on one thread.
  */
 import type { KernelContext } from "./context.ts";
 
 const f = Math.fround;
 
-/** Args: [xPtr, statsPtr, L, eps]. Chunk = one group row of L contiguous values. */
-export function groupNormStatsKernel(ctx: KernelContext, a: ArrayLike<number>, row: number): void {
-  const x = ctx.f32, L = a[2], base = a[0] / 4 + row * L, shift = x[base];
-  let s1 = 0, s2 = 0;
-  for (let i = 0; i < L; i++) {
-    const d = x[base + i] - shift;
-    s1 += d;
-    s2 += d * d;
-  }
-  const mean = s1 / L, variance = Math.max(s2 / L - mean * mean, 0);
-  const so = a[1] / 4 + row * 2;
-  x[so] = shift + mean;
-  x[so + 1] = f(1 / Math.sqrt(f(f(variance) + a[3])));
+/** Rows [c·per, min(count, (c + 1)·per)) of chunk c. */
+function span(count: number, per: number, c: number): [number, number] {
+  return [c * per, Math.min(count, (c + 1) * per)];
 }
 
-/** Args: [xPtr, statsPtr, gammaPtr, betaPtr, yPtr, C, S, G, affine]. Chunk = one (b, c) plane. */
-export function groupNormApplyKernel(ctx: KernelContext, a: ArrayLike<number>, plane: number): void {
+/** Args: [xPtr, statsPtr, L, eps, rows, per]. A row is one group of L contiguous values. */
+export function groupNormStatsKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): void {
+  const L = a[2];
+  const [r0, r1] = span(a[4], a[5], c);
+  for (let row = r0; row < r1; row++) ctx.simd.gnRowStats(a[0] + row * L * 4, L, a[1] + row * 8, a[3]);
+}
+
+/** The group row of plane (b, ch). */
+function rowOf(plane: number, C: number, G: number): number {
+  const ch = plane % C, b = Math.floor(plane / C);
+  return b * G + Math.floor(ch / (C / G));
+}
+
+/** Args: [xPtr, statsPtr, gammaPtr, betaPtr, yPtr, C, S, G, affine, planes, per]. A plane is one (b, c). */
+export function groupNormApplyKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): void {
   const x = ctx.f32, C = a[5], S = a[6], G = a[7];
-  const ch = plane % C, b = Math.floor(plane / C), row = b * G + Math.floor(ch / (C / G));
-  const st = a[1] / 4 + row * 2;
-  const scale = f(x[st + 1] * (a[8] ? x[a[2] / 4 + ch] : 1));
-  const shift = f((a[8] ? x[a[3] / 4 + ch] : 0) - f(x[st] * scale));
-  const xb = a[0] / 4 + plane * S, yb = a[4] / 4 + plane * S;
-  for (let i = 0; i < S; i++) x[yb + i] = x[xb + i] * scale + shift;
+  const [p0, p1] = span(a[9], a[10], c);
+  for (let plane = p0; plane < p1; plane++) {
+    const ch = plane % C, st = a[1] / 4 + rowOf(plane, C, G) * 2;
+    const scale = f(x[st + 1] * (a[8] ? x[a[2] / 4 + ch] : 1));
+    const shift = f((a[8] ? x[a[3] / 4 + ch] : 0) - f(x[st] * scale));
+    ctx.simd.gnApply(a[0] + plane * S * 4, a[4] + plane * S * 4, S, scale, shift);
+  }
 }
 
-/** Args: [xPtr, dyPtr, statsPtr, partPtr, C, S, G]. Chunk = plane: part = (Σ dy, Σ dy·x̂). */
-export function groupNormPartialKernel(ctx: KernelContext, a: ArrayLike<number>, plane: number): void {
+/** Args: [xPtr, dyPtr, statsPtr, partPtr, C, S, G, planes, per]. Per plane: part = (Σ dy, rstd·Σ dy·(x − mean)). */
+export function groupNormPartialKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): void {
   const x = ctx.f32, C = a[4], S = a[5], G = a[6];
-  const ch = plane % C, b = Math.floor(plane / C), row = b * G + Math.floor(ch / (C / G));
-  const st = a[2] / 4 + row * 2, mean = x[st], rstd = x[st + 1];
-  const xb = a[0] / 4 + plane * S, gb = a[1] / 4 + plane * S;
-  let s1 = 0, s2 = 0;
-  for (let i = 0; i < S; i++) {
-    const g = x[gb + i];
-    s1 += g;
-    s2 += g * (x[xb + i] - mean);
+  const [p0, p1] = span(a[7], a[8], c);
+  for (let plane = p0; plane < p1; plane++) {
+    const st = a[2] / 4 + rowOf(plane, C, G) * 2;
+    ctx.simd.gnPartial(a[0] + plane * S * 4, a[1] + plane * S * 4, S, x[st], x[st + 1], a[3] + plane * 8);
   }
-  x[a[3] / 4 + plane * 2] = s1;
-  x[a[3] / 4 + plane * 2 + 1] = s2 * rstd;
 }
 
 /**
@@ -87,16 +86,19 @@ export function groupNormCoefKernel(ctx: KernelContext, a: ArrayLike<number>): v
   }
 }
 
-/** Args: [xPtr, dyPtr, statsPtr, coefPtr, dxPtr, gammaPtr, C, S, G, affine]. Chunk = plane. */
-export function groupNormInputGradKernel(ctx: KernelContext, a: ArrayLike<number>, plane: number): void {
+/** Args: [xPtr, dyPtr, statsPtr, coefPtr, dxPtr, gammaPtr, C, S, G, affine, planes, per]. */
+export function groupNormInputGradKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): void {
   const x = ctx.f32, C = a[6], S = a[7], G = a[8];
-  const ch = plane % C, b = Math.floor(plane / C), row = b * G + Math.floor(ch / (C / G));
-  const st = a[2] / 4 + row * 2, mean = x[st], rstd = x[st + 1];
-  const c1 = x[a[3] / 4 + row * 2], c2 = x[a[3] / 4 + row * 2 + 1];
-  // dx = rstd·(dy·γ − c1 − x̂·c2), folded into dy·p + x·q + r.
-  const p = rstd * (a[9] ? x[a[5] / 4 + ch] : 1);
-  const q = -rstd * rstd * c2;
-  const r = -rstd * c1 + mean * rstd * rstd * c2;
-  const xb = a[0] / 4 + plane * S, gb = a[1] / 4 + plane * S, ob = a[4] / 4 + plane * S;
-  for (let i = 0; i < S; i++) x[ob + i] = x[gb + i] * p + x[xb + i] * q + r;
+  const [p0, p1] = span(a[10], a[11], c);
+  for (let plane = p0; plane < p1; plane++) {
+    const ch = plane % C, row = rowOf(plane, C, G);
+    const st = a[2] / 4 + row * 2, mean = x[st], rstd = x[st + 1];
+    const c1 = x[a[3] / 4 + row * 2], c2 = x[a[3] / 4 + row * 2 + 1];
+    // dx = rstd·(dy·γ − c1 − x̂·c2), folded into dy·p + x·q + r.
+    const p = rstd * (a[9] ? x[a[5] / 4 + ch] : 1);
+    const q = -rstd * rstd * c2;
+    const r = -rstd * c1 + mean * rstd * rstd * c2;
+    const o = plane * S * 4;
+    ctx.simd.gnInputGrad(a[0] + o, a[1] + o, a[4] + o, S, p, q, r);
+  }
 }

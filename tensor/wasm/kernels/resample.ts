@@ -1,6 +1,7 @@
 /**
  * Nearest/trilinear resampling over [BC, D, H, W] (align_corners = false), source indices computed in float32
- * exactly as the GPU kernels do. Backward gathers over the outputs that read each input (no scatter).
+ * exactly as the GPU kernels do. Nearest runs in kernels.wasm (backward by planes); trilinear backward gathers
+ * over the outputs that read each input (no scatter).
  */
 import type { KernelContext } from "./context.ts";
 
@@ -11,7 +12,6 @@ function srcLinear(o: number, inv: number, n: number): [number, number, number] 
   const i0 = Math.min(Math.floor(s), n - 1), i1 = Math.min(i0 + 1, n - 1);
   return [i0, i1, f(s - i0)];
 }
-const srcNearest = (o: number, inv: number, n: number) => Math.min(Math.floor(f(o * inv)), n - 1);
 function wLinear(o: number, i: number, inv: number, n: number): number {
   const [i0, i1, l] = srcLinear(o, inv, n);
   let w = 0;
@@ -26,54 +26,17 @@ export function resampleKernel(ctx: KernelContext, a: ArrayLike<number>, c: numb
   const n = a[4], chunk = a[5], [Di, Hi, Wi, Do, Ho, Wo] = [6, 7, 8, 9, 10, 11].map((i) => a[i]);
   const invD = f(a[12]), invH = f(a[13]), invW = f(a[14]);
   const start = c * chunk, end = Math.min(n, start + chunk);
-  if (backward && !linear) {
-    // Nearest backward by whole planes (chunk = plane): zero dx's plane, add each output gradient at its source.
-    const inVol = Di * Hi * Wi, outVol = Do * Ho * Wo;
-    const dx = db + c * inVol, g = sb + c * outVol;
-    const sd = Array.from({ length: Do }, (_, o) => srcNearest(o, invD, Di) * Hi * Wi);
-    const sh = Array.from({ length: Ho }, (_, o) => srcNearest(o, invH, Hi) * Wi);
-    const sw = Array.from({ length: Wo }, (_, o) => srcNearest(o, invW, Wi));
-    x.fill(0, dx, dx + inVol);
-    let o = g;
-    for (let od = 0; od < Do; od++) {
-      for (let oh = 0; oh < Ho; oh++) {
-        const row = dx + sd[od] + sh[oh];
-        for (let ow = 0; ow < Wo; ow++, o++) x[row + sw[ow]] += x[o];
-      }
-    }
-    return;
-  }
-  if (!backward && !linear) {
-    const sd = Array.from({ length: Do }, (_, o) => srcNearest(o, invD, Di) * Hi * Wi);
-    const sh = Array.from({ length: Ho }, (_, o) => srcNearest(o, invH, Hi) * Wi);
-    const sw = Array.from({ length: Wo }, (_, o) => srcNearest(o, invW, Wi));
-    let ow = start % Wo, oh = Math.floor(start / Wo) % Ho, od = Math.floor(start / (Wo * Ho)) % Do;
-    let base = sb + Math.floor(start / (Wo * Ho * Do)) * Di * Hi * Wi;
-    for (let i = start; i < end; i++) {
-      x[db + i] = x[base + sd[od] + sh[oh] + sw[ow]];
-      if (++ow === Wo) {
-        ow = 0;
-        if (++oh === Ho) {
-          oh = 0;
-          if (++od === Do) {
-            od = 0;
-            base += Di * Hi * Wi;
-          }
-        }
-      }
-    }
+  // Nearest (both directions) in kernels.wasm; backward by whole planes (chunk = plane), gathering per output.
+  if (!linear) {
+    const run = backward ? ctx.simd.nearestBackward : ctx.simd.nearestForward;
+    const [from, to] = backward ? [c, c + 1] : [start, end];
+    if (to > from) run(a[2], a[3], from, to, Di, Hi, Wi, Do, Ho, Wo, invD, invH, invW);
     return;
   }
   if (!backward) {
     for (let i = start; i < end; i++) {
       const ow = i % Wo, oh = Math.floor(i / Wo) % Ho, od = Math.floor(i / (Wo * Ho)) % Do;
       const base = sb + Math.floor(i / (Wo * Ho * Do)) * Di * Hi * Wi;
-      if (!linear) {
-        x[db + i] = x[
-          base + (srcNearest(od, invD, Di) * Hi + srcNearest(oh, invH, Hi)) * Wi + srcNearest(ow, invW, Wi)
-        ];
-        continue;
-      }
       const td = srcLinear(od, invD, Di), th = srcLinear(oh, invH, Hi), tw = srcLinear(ow, invW, Wi);
       let acc = 0;
       for (let p = 0; p < 2; p++) {
@@ -88,12 +51,11 @@ export function resampleKernel(ctx: KernelContext, a: ArrayLike<number>, c: numb
     }
     return;
   }
-  const range = (ax: number, inv: number, out: number): [number, number] =>
-    linear
-      ? [Math.max(Math.floor((ax - 0.5) / inv) - 2, 0), Math.min(Math.ceil((ax + 1.5) / inv) + 2, out)]
-      : [Math.max(Math.floor(ax / inv) - 1, 0), Math.min(Math.ceil((ax + 1) / inv) + 1, out)];
-  const weight = (o: number, ax: number, inv: number, nIn: number) =>
-    linear ? wLinear(o, ax, inv, nIn) : srcNearest(o, inv, nIn) === ax ? 1 : 0;
+  const range = (ax: number, inv: number, out: number): [number, number] => [
+    Math.max(Math.floor((ax - 0.5) / inv) - 2, 0),
+    Math.min(Math.ceil((ax + 1.5) / inv) + 2, out),
+  ];
+  const weight = wLinear;
   for (let i = start; i < end; i++) {
     const iw = i % Wi, ih = Math.floor(i / Wi) % Hi, id = Math.floor(i / (Wi * Hi)) % Di;
     const base = sb + Math.floor(i / (Wi * Hi * Di)) * Do * Ho * Wo;

@@ -10,7 +10,6 @@ import torch
 
 from torch_fixtures import Case
 from torch_models import AutoencoderKL, DDPMNoise, DiffusionModelUNet, PatchDiscriminator, PerceptualLoss
-from torch_models import monai_kwargs
 from torch_models.autoencoder_step import AutoencoderStep
 
 TOLERANCE = 1e-4

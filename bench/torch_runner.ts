@@ -1,0 +1,55 @@
+/**
+ * Runs a PyTorch reference script (bench/torch_*.py) on this host when python3 with torch is installed, and
+ * turns its JSON lines into records and ours/torch ratio lines. Optional: without torch it says why.
+ */
+import { type BenchRecord, record } from "./measure.ts";
+
+/** What a reference run gave: its records, or why there are none. */
+export type TorchRun = { records: BenchRecord[] } | { missing: string };
+
+/** The first interpreter that imports torch: LDM_PYTHON, python3 on PATH, then Debian's /usr/bin/python3. */
+async function findTorchPython(): Promise<string | null> {
+  // A pyenv shim on PATH may shadow the python3 that Debian's python3-torch is installed for.
+  for (const python of [Deno.env.get("LDM_PYTHON") ?? "python3", "/usr/bin/python3"]) {
+    const probe = await new Deno.Command(python, {
+      args: ["-c", "import torch"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output().catch(() => null);
+    if (probe?.success) return python;
+  }
+  return null;
+}
+
+/** Runs `bench/<script>` with `args` (and `stdin`), passing its stderr through; parses its stdout lines. */
+export async function runTorchReference(script: string, args: string[], stdin = ""): Promise<TorchRun> {
+  const python = await findTorchPython();
+  if (!python) return { missing: "no python3 with torch (apt-get install python3-torch, or set LDM_PYTHON)" };
+  const child = new Deno.Command(python, {
+    args: [new URL(`./${script}`, import.meta.url).pathname, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(stdin));
+  await writer.close();
+  const out = await child.output();
+  if (!out.success) return { missing: `${script} failed (exit ${out.code}; its message is above)` };
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n").filter((l) => l.length > 0);
+  return { records: lines.map((l) => JSON.parse(l) as BenchRecord) };
+}
+
+/** One `ratio_vs_torch <name>` record per reference with a same-name, same-shape record of ours (> 1: slower). */
+export function ratioRecords(ours: BenchRecord[], refs: BenchRecord[]): BenchRecord[] {
+  return refs.flatMap((r) => {
+    const mine = ours.find((o) => o.name === r.name && o.shape === r.shape && o.backend !== "torch-cpu");
+    if (!mine) return [];
+    const ratio = mine.ms / r.ms;
+    return [{
+      ...record(`ratio_vs_torch ${r.name}`, r.shape, ratio, null, null),
+      timeRatio: Number(ratio.toFixed(3)),
+    }];
+  });
+}

@@ -165,11 +165,7 @@ emit(
 // PyTorch CPU on the same host and thread count, when python3-torch is installed: ratios from one run.
 if (!values["no-torch"]) {
   const threads = T.backend().kind === "wasm" ? T.backend().threads : navigator.hardwareConcurrency;
-  const torch = await runTorchReference("torch_reference.py", [
-    "--threads",
-    String(threads),
-    ...(values.quick ? ["--quick"] : []),
-  ]);
+  const torch = await runTorchReference("torch_reference.py", threads, values.quick ? ["--quick"] : []);
   if ("missing" in torch) console.error(`bench: no PyTorch reference: ${torch.missing}`);
   else {
     const ours = [...out];

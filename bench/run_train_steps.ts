@@ -265,7 +265,8 @@ if (!values["no-torch"]) {
   const threads = T.backend().kind === "wasm" ? T.backend().threads : navigator.hardwareConcurrency;
   const torch = await runTorchReference(
     "torch_train_steps.py",
-    ["--threads", String(threads)],
+    threads,
+    [],
     JSON.stringify({ runs, steps: chosen }),
   );
   if ("missing" in torch) console.error(`bench: no PyTorch step reference: ${torch.missing}`);

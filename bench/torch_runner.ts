@@ -22,12 +22,22 @@ async function findTorchPython(): Promise<string | null> {
   return null;
 }
 
-/** Runs `bench/<script>` with `args` (and `stdin`), passing its stderr through; parses its stdout lines. */
-export async function runTorchReference(script: string, args: string[], stdin = ""): Promise<TorchRun> {
+/**
+ * Runs `bench/<script> --threads <threads> …args` (with `stdin`), passing its stderr through; parses its
+ * stdout lines. The BLAS torch loads is the system's unless LD_LIBRARY_PATH points elsewhere (records name
+ * it); an OpenBLAS there gets the same thread count.
+ */
+export async function runTorchReference(
+  script: string,
+  threads: number,
+  args: string[] = [],
+  stdin = "",
+): Promise<TorchRun> {
   const python = await findTorchPython();
   if (!python) return { missing: "no python3 with torch (apt-get install python3-torch, or set LDM_PYTHON)" };
   const child = new Deno.Command(python, {
-    args: [new URL(`./${script}`, import.meta.url).pathname, ...args],
+    args: [new URL(`./${script}`, import.meta.url).pathname, "--threads", String(threads), ...args],
+    env: { OPENBLAS_NUM_THREADS: String(threads) },
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",

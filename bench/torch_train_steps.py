@@ -21,6 +21,7 @@ import time
 import torch
 
 import torch_verify
+from torch_blas import blas_library
 from torch_models import AutoencoderKL, DDPMNoise, DiffusionModelUNet, PatchDiscriminator, PerceptualLoss, monai_kwargs
 from torch_models.autoencoder_step import AutoencoderStep
 from torch_models.diffusion_step import DiffusionStep
@@ -57,7 +58,7 @@ def unet_step(spec):
 def emit(name, shape, ms, extra):
     print(json.dumps({"name": name, "shape": shape, "ms": round(ms, 3), "gflops": None, "gbps": None,
                       "adapter": f"PyTorch {torch.__version__} CPU", "backend": "torch-cpu",
-                      "threads": torch.get_num_threads(), **extra}), flush=True)
+                      "threads": torch.get_num_threads(), "blas": blas_library(), **extra}), flush=True)
 
 
 def main():

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import * as T from "../tensor/mod.ts";
 import { matmulTile } from "../tensor/webgpu/matmul.ts";
 import { type BenchRecord, record, timeMedian } from "./measure.ts";
-import { ratioRecords, runTorchReference } from "./torch_runner.ts";
+import { ratioRecords, referenceBlasWarning, runTorchReference } from "./torch_runner.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -171,6 +171,8 @@ if (!values["no-torch"]) {
     const ours = [...out];
     for (const r of torch.records) emit(r);
     for (const r of ratioRecords(ours, torch.records)) emit(r);
+    const warning = referenceBlasWarning(torch.records);
+    if (warning) console.error(warning);
   }
 }
 

@@ -21,7 +21,7 @@ import {
 import { manualSeed } from "../nn/init.ts";
 import { DDPMScheduler, DiffusionModelUNet, LatentDiffusionInferer } from "../diffusion/mod.ts";
 import { type BenchRecord, record } from "./measure.ts";
-import { ratioRecords, runTorchReference } from "./torch_runner.ts";
+import { ratioRecords, referenceBlasWarning, runTorchReference } from "./torch_runner.ts";
 import { averageGradients } from "../nn/dist/gradient_hook.ts";
 import { SingleProcess } from "../nn/dist/allreduce.ts";
 
@@ -274,6 +274,8 @@ if (!values["no-torch"]) {
     const ours = [...out];
     for (const r of torch.records) emit(r);
     for (const r of ratioRecords(ours, torch.records)) emit(r);
+    const warning = referenceBlasWarning(torch.records);
+    if (warning) console.error(warning);
   }
 }
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });

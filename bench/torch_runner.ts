@@ -8,7 +8,7 @@ import { type BenchRecord, record } from "./measure.ts";
 export type TorchRun = { records: BenchRecord[] } | { missing: string };
 
 /** The first interpreter that imports torch: LDM_PYTHON, python3 on PATH, then Debian's /usr/bin/python3. */
-async function findTorchPython(): Promise<string | null> {
+export async function findTorchPython(): Promise<string | null> {
   // A pyenv shim on PATH may shadow the python3 that Debian's python3-torch is installed for.
   for (const python of [Deno.env.get("LDM_PYTHON") ?? "python3", "/usr/bin/python3"]) {
     const probe = await new Deno.Command(python, {
@@ -49,6 +49,19 @@ export async function runTorchReference(
   if (!out.success) return { missing: `${script} failed (exit ${out.code}; its message is above)` };
   const lines = new TextDecoder().decode(out.stdout).trim().split("\n").filter((l) => l.length > 0);
   return { records: lines.map((l) => JSON.parse(l) as BenchRecord) };
+}
+
+/**
+ * A warning when torch ran on netlib's reference BLAS (Debian's default libblas3): its Linear, bmm and the
+ * small 3-D convs oneDNN declines run several times slower than on OpenBLAS, so the ratios flatter us.
+ */
+export function referenceBlasWarning(refs: BenchRecord[]): string | null {
+  const blas = refs.map((r) => String(r.blas ?? "")).find((b) => b.length > 0);
+  if (!blas || /openblas|mkl/i.test(blas) || !/\/blas\/libblas/.test(blas)) return null;
+  return `bench: WARNING: PyTorch ran on the reference BLAS (${blas}), several times slower than OpenBLAS ` +
+    "for matmuls and small convs, so these ratios flatter us. For a fair reference without root: " +
+    "apt-get download libopenblas0-openmp && dpkg -x libopenblas0-openmp_*.deb /tmp/ob, then rerun with " +
+    "LD_LIBRARY_PATH=/tmp/ob/usr/lib/x86_64-linux-gnu/openblas-openmp";
 }
 
 /** One `ratio_vs_torch <name>` record per reference with a same-name, same-shape record of ours (> 1: slower). */

@@ -166,7 +166,7 @@ emit(
 if (!values["no-torch"]) {
   const threads = T.backend().kind === "wasm" ? T.backend().threads : navigator.hardwareConcurrency;
   const torch = await runTorchReference("torch_reference.py", threads, values.quick ? ["--quick"] : []);
-  if ("missing" in torch) console.error(`bench: no PyTorch reference: ${torch.missing}`);
+  if ("unavailable" in torch) console.error(`bench: no PyTorch reference: ${torch.unavailable}`);
   else {
     const ours = [...out];
     for (const r of torch.records) emit(r);

@@ -269,7 +269,7 @@ if (!values["no-torch"]) {
     [],
     JSON.stringify({ runs, steps: chosen }),
   );
-  if ("missing" in torch) console.error(`bench: no PyTorch step reference: ${torch.missing}`);
+  if ("unavailable" in torch) console.error(`bench: no PyTorch step reference: ${torch.unavailable}`);
   else {
     const ours = [...out];
     for (const r of torch.records) emit(r);

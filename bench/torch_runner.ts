@@ -5,7 +5,7 @@
 import { type BenchRecord, record } from "./measure.ts";
 
 /** What a reference run gave: its records, or why there are none. */
-export type TorchRun = { records: BenchRecord[] } | { missing: string };
+export type TorchRun = { records: BenchRecord[] } | { unavailable: string };
 
 /** The first interpreter that imports torch: LDM_PYTHON, python3 on PATH, then Debian's /usr/bin/python3. */
 export async function findTorchPython(): Promise<string | null> {
@@ -34,7 +34,9 @@ export async function runTorchReference(
   stdin = "",
 ): Promise<TorchRun> {
   const python = await findTorchPython();
-  if (!python) return { missing: "no python3 with torch (apt-get install python3-torch, or set LDM_PYTHON)" };
+  if (!python) {
+    return { unavailable: "no python3 with torch (apt-get install python3-torch, or set LDM_PYTHON)" };
+  }
   const child = new Deno.Command(python, {
     args: [new URL(`./${script}`, import.meta.url).pathname, "--threads", String(threads), ...args],
     env: { OPENBLAS_NUM_THREADS: String(threads) },
@@ -46,7 +48,7 @@ export async function runTorchReference(
   await writer.write(new TextEncoder().encode(stdin));
   await writer.close();
   const out = await child.output();
-  if (!out.success) return { missing: `${script} failed (exit ${out.code}; its message is above)` };
+  if (!out.success) return { unavailable: `${script} failed (exit ${out.code}; its message is above)` };
   const lines = new TextDecoder().decode(out.stdout).trim().split("\n").filter((l) => l.length > 0);
   return { records: lines.map((l) => JSON.parse(l) as BenchRecord) };
 }

@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import * as T from "../tensor/mod.ts";
 import { matmulTile } from "../tensor/webgpu/matmul.ts";
 import { type BenchRecord, record, timeMedian } from "./measure.ts";
+import { ratioRecords, referenceBlasWarning, runTorchReference } from "./torch_runner.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -168,40 +169,18 @@ emit(
 
 // PyTorch CPU on the same host and thread count, when python3-torch is installed: ratios from one run.
 if (!values["no-torch"]) {
-  const script = new URL("./torch_reference.py", import.meta.url).pathname;
   const threads = T.backend().kind === "wasm" ? T.backend().threads : navigator.hardwareConcurrency;
-  // Debian's python3-torch lives under /usr/bin/python3 (a pyenv shim may shadow it on PATH).
-  let torchRun: Deno.CommandOutput | null = null;
-  for (const python of [Deno.env.get("LDM_PYTHON") ?? "python3", "/usr/bin/python3"]) {
-    torchRun = await new Deno.Command(python, {
-      args: [
-        script,
-        "--threads",
-        String(threads),
-        ...(values.quick ? ["--quick"] : []),
-        ...(values.only ? ["--only", values.only] : []),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output().catch(() => null);
-    if (torchRun?.success) break;
-  }
-  if (!torchRun || !torchRun.success) {
-    console.error("bench: no PyTorch reference (python3-torch not installed?)");
-  } else {
-    const refs = new TextDecoder().decode(torchRun.stdout).trim().split("\n").map((l) =>
-      JSON.parse(l) as BenchRecord
-    );
-    for (const r of refs) emit(r);
-    for (const r of refs) {
-      const ours = out.find((o) => o.name === r.name && o.shape === r.shape && o.backend !== "torch-cpu");
-      if (!ours) continue;
-      // > 1: we are slower than PyTorch by that factor.
-      emit({
-        ...record(`ratio_vs_torch ${r.name}`, r.shape, ours.ms / r.ms, null, null),
-        timeRatio: Number((ours.ms / r.ms).toFixed(3)),
-      });
-    }
+  const torch = await runTorchReference("torch_reference.py", threads, [
+    ...(values.quick ? ["--quick"] : []),
+    ...(values.only ? ["--only", values.only] : []),
+  ]);
+  if ("unavailable" in torch) console.error(`bench: no PyTorch reference: ${torch.unavailable}`);
+  else {
+    const ours = [...out];
+    for (const r of torch.records) emit(r);
+    for (const r of ratioRecords(ours, torch.records)) emit(r);
+    const warning = referenceBlasWarning(torch.records);
+    if (warning) console.error(warning);
   }
 }
 

@@ -1,9 +1,12 @@
 /**
- * Training-step benchmarks (issue targets in brackets are this 2-core machine's PyTorch CPU times):
- * the tiny autoencoder step (AE + perceptual + discriminator, 1×1×32³) and the tiny UNet step
- * (1×3×8³ latent), with `--full` also the 32g configuration (autoencoder at 64³ batch 1, UNet at a 16³
- * latent; `--only-full` skips the tiny ones). Prints JSON lines {name, shape, ms, …, peakBytes} and appends them to
- * bench/results/train_steps.jsonl. Model settings come from the fixture configs when present.
+ * Training-step benchmarks: the tiny autoencoder step (AE + perceptual + discriminator, 1×1×32³) and the
+ * tiny UNet step (1×3×8³ latent), with `--full` also the 32g configuration (autoencoder at 64³ batch 1, UNet
+ * at a 16³ latent; `--only-full` skips the tiny ones; `--only <text>` keeps the steps whose name contains it).
+ * Each step: one warm-up, then the median of `--steps` runs. Then, when python3 with torch is installed (and
+ * not `--no-torch`), bench/torch_train_steps.py times the same steps, same configurations, in PyTorch CPU on
+ * the same thread count, and `ratio_vs_torch <name>` lines give ours/torch (> 1: we are slower). Prints JSON
+ * lines {name, shape, ms, …, peakBytes} and appends them to bench/results/train_steps.jsonl. Tiny model
+ * settings come from the fixture configs when present.
  */
 import { parseArgs } from "node:util";
 import * as T from "../tensor/mod.ts";
@@ -18,6 +21,7 @@ import {
 import { manualSeed } from "../nn/init.ts";
 import { DDPMScheduler, DiffusionModelUNet, LatentDiffusionInferer } from "../diffusion/mod.ts";
 import { type BenchRecord, record } from "./measure.ts";
+import { ratioRecords, referenceBlasWarning, runTorchReference } from "./torch_runner.ts";
 import { averageGradients } from "../nn/dist/gradient_hook.ts";
 import { SingleProcess } from "../nn/dist/allreduce.ts";
 
@@ -26,11 +30,18 @@ const { values } = parseArgs({
   options: {
     full: { type: "boolean", default: false },
     "only-full": { type: "boolean", default: false },
+    only: { type: "string", default: "" },
     steps: { type: "string", default: "5" },
+    backend: { type: "string" },
+    "no-torch": { type: "boolean", default: false },
   },
 });
 const runs = Number(values.steps);
-await T.init();
+if (!Number.isInteger(runs) || runs < 1) {
+  throw new Error(`--steps: expected a positive integer, got ${values.steps}`);
+}
+await T.init({ backend: values.backend ? T.parseBackendChoice(values.backend, "--backend") : undefined });
+console.error(`bench: ${T.backendSummary()}`);
 manualSeed(0);
 const out: BenchRecord[] = [];
 
@@ -58,15 +69,39 @@ const emit = (r: BenchRecord) => {
   console.log(JSON.stringify(r));
 };
 
-async function autoencoderStep(
-  name: string,
-  aeConfig: Record<string, unknown>,
-  discChannels: number,
-  size: number,
-) {
-  const autoencoder = new AutoencoderKL(aeConfig);
-  const discriminator = new PatchDiscriminator({ channels: discChannels, numLayersD: 3, norm: "INSTANCE" });
-  const perceptual = new PerceptualLoss({ fake3dRatio: 0.2 });
+/** One timed autoencoder step (generator + discriminator) on a random 1×1×size³ image. */
+interface AutoencoderStepSpec {
+  kind: "autoencoder";
+  name: string;
+  shape: string;
+  autoencoder: Record<string, unknown>;
+  discriminatorChannels: number;
+  size: number;
+  fake3dRatio: number;
+}
+
+/** One timed UNet step on a random latent of shape `latent`, noise from the DDPM `scheduler`. */
+interface UnetStepSpec {
+  kind: "unet";
+  name: string;
+  shape: string;
+  unet: Record<string, unknown>;
+  latent: number[];
+  scheduler: { schedule: "scaled_linear_beta"; betaStart: number; betaEnd: number };
+}
+
+/** What both sides time: bench/torch_train_steps.py reads the same objects as JSON. */
+type StepSpec = AutoencoderStepSpec | UnetStepSpec;
+
+async function autoencoderStep(spec: AutoencoderStepSpec) {
+  const { name, size } = spec;
+  const autoencoder = new AutoencoderKL(spec.autoencoder);
+  const discriminator = new PatchDiscriminator({
+    channels: spec.discriminatorChannels,
+    numLayersD: 3,
+    norm: "INSTANCE",
+  });
+  const perceptual = new PerceptualLoss({ fake3dRatio: spec.fake3dRatio });
   // Timing only: the random SqueezeNet/LPIPS weights cost the same as the published ones.
   perceptual.weightsLoaded = true;
   const trainer = new AutoencoderTrainer({
@@ -82,7 +117,7 @@ async function autoencoderStep(
     for (const v of Object.values(r)) if (v instanceof T.Tensor) v.dispose();
   });
   emit(
-    record(name, `1x1x${size}^3`, m.ms, null, null, {
+    record(name, spec.shape, m.ms, null, null, {
       peakBytes: m.peakBytes,
       params: autoencoder.numParameters(),
     }),
@@ -91,14 +126,13 @@ async function autoencoderStep(
   x.dispose();
 }
 
-async function unetStep(name: string, unetConfig: Record<string, unknown>, latent: number[]) {
+async function unetStep(spec: UnetStepSpec) {
+  const { name, latent } = spec;
   const unet = new DiffusionModelUNet(
-    unetConfig as unknown as ConstructorParameters<typeof DiffusionModelUNet>[0],
+    spec.unet as unknown as ConstructorParameters<typeof DiffusionModelUNet>[0],
   );
   const optimizer = new Adam(unet.parameters(), { lr: 1e-4 });
-  const inferer = new LatentDiffusionInferer(
-    new DDPMScheduler({ schedule: "scaled_linear_beta", betaStart: 0.0015, betaEnd: 0.0195 }),
-  );
+  const inferer = new LatentDiffusionInferer(new DDPMScheduler(spec.scheduler));
   const identity = {
     encodeStage2Inputs: (z: T.Tensor) => z.detach(),
     decodeStage2Outputs: (z: T.Tensor) => z.detach(),
@@ -114,7 +148,7 @@ async function unetStep(name: string, unetConfig: Record<string, unknown>, laten
     optimizer.step();
     for (const v of [pass.loss, pass.latent, pass.noisyLatent, pass.prediction, noise, t]) v.dispose();
   });
-  emit(record(name, latent.join("x"), m.ms, null, null, { peakBytes: m.peakBytes }));
+  emit(record(name, spec.shape, m.ms, null, null, { peakBytes: m.peakBytes, params: unet.numParameters() }));
   await gradientCopyOverhead(name, unet.parameters(), m.ms);
   x.dispose();
 }
@@ -153,7 +187,6 @@ async function fixtureConfig(
   }
 }
 
-const only = values["only-full"];
 const tinyAe = (await fixtureConfig("train_step_tiny", (c) => c.autoencoder)) ??
   {
     channels: [8, 16, 16],
@@ -162,7 +195,6 @@ const tinyAe = (await fixtureConfig("train_step_tiny", (c) => c.autoencoder)) ??
     normNumGroups: 4,
     attentionLevels: [false, false, false],
   };
-if (!only) await autoencoderStep("train_step_autoencoder_tiny", tinyAe, 8, 32);
 const tinyUnet = (await fixtureConfig("diffusion_unet_tiny", (c) => c)) ??
   {
     inChannels: 3,
@@ -173,8 +205,31 @@ const tinyUnet = (await fixtureConfig("diffusion_unet_tiny", (c) => c)) ??
     numResBlocks: [1, 1, 1],
     normNumGroups: 8,
   };
-if (!only) await unetStep("train_step_unet_tiny", tinyUnet, [1, 3, 8, 8, 8]);
-if (values.full || only) {
+const scheduler = { schedule: "scaled_linear_beta", betaStart: 0.0015, betaEnd: 0.0195 } as const;
+const aeStep = (
+  name: string,
+  autoencoder: Record<string, unknown>,
+  discriminatorChannels: number,
+  size: number,
+) =>
+  ({
+    kind: "autoencoder",
+    name,
+    shape: `1x1x${size}^3`,
+    autoencoder,
+    discriminatorChannels,
+    size,
+    fake3dRatio: 0.2,
+  }) as const;
+const unetSpec = (name: string, unet: Record<string, unknown>, latent: number[]) =>
+  ({ kind: "unet", name, shape: latent.join("x"), unet, latent, scheduler }) as const;
+
+const steps: StepSpec[] = [];
+if (!values["only-full"]) {
+  steps.push(aeStep("train_step_autoencoder_tiny", tinyAe, 8, 32));
+  steps.push(unetSpec("train_step_unet_tiny", tinyUnet, [1, 3, 8, 8, 8]));
+}
+if (values.full || values["only-full"]) {
   const ae32g = {
     channels: [64, 128, 256],
     latentChannels: 8,
@@ -185,7 +240,7 @@ if (values.full || only) {
     withEncoderNonlocalAttn: false,
     withDecoderNonlocalAttn: false,
   };
-  await autoencoderStep("train_step_autoencoder_32g", ae32g, 32, 64);
+  steps.push(aeStep("train_step_autoencoder_32g", ae32g, 32, 64));
   const unet32g = {
     inChannels: 8,
     outChannels: 8,
@@ -194,7 +249,34 @@ if (values.full || only) {
     numHeadChannels: [0, 64, 64],
     numResBlocks: [2, 2, 2],
   };
-  await unetStep("train_step_unet_32g", unet32g, [1, 8, 16, 16, 16]);
+  steps.push(unetSpec("train_step_unet_32g", unet32g, [1, 8, 16, 16, 16]));
+}
+const chosen = steps.filter((s) => s.name.includes(values.only));
+if (chosen.length === 0) {
+  throw new Error(`--only ${values.only}: no step matches (steps: ${steps.map((s) => s.name).join(", ")})`);
+}
+for (const spec of chosen) {
+  if (spec.kind === "autoencoder") await autoencoderStep(spec);
+  else await unetStep(spec);
+}
+
+// PyTorch CPU on the same host and thread count, same steps: ratios from one run.
+if (!values["no-torch"]) {
+  const threads = T.backend().kind === "wasm" ? T.backend().threads : navigator.hardwareConcurrency;
+  const torch = await runTorchReference(
+    "torch_train_steps.py",
+    threads,
+    [],
+    JSON.stringify({ runs, steps: chosen }),
+  );
+  if ("unavailable" in torch) console.error(`bench: no PyTorch step reference: ${torch.unavailable}`);
+  else {
+    const ours = [...out];
+    for (const r of torch.records) emit(r);
+    for (const r of ratioRecords(ours, torch.records)) emit(r);
+    const warning = referenceBlasWarning(torch.records);
+    if (warning) console.error(warning);
+  }
 }
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
 await Deno.writeTextFile(

@@ -15,6 +15,8 @@ try:
 except ImportError:  # pragma: no cover - the caller checks for torch first
     raise SystemExit("bench/torch_reference.py: PyTorch is not installed (apt-get install python3-torch)")
 
+from torch_blas import blas_library
+
 
 def median_ms(fn, runs=5, warmup=1):
     for _ in range(warmup):
@@ -44,6 +46,7 @@ def emit(name, shape, ms, flops=None, nbytes=None):
         "adapter": f"PyTorch {torch.__version__} CPU",
         "backend": "torch-cpu",
         "threads": torch.get_num_threads(),
+        "blas": blas_library(),
     }), flush=True)
 
 

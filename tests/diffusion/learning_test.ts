@@ -22,11 +22,13 @@ import {
 await T.init();
 
 const C = 2, S = 4, VOXELS = S * S * S;
-const BLOBS = 3, DATA_NOISE = 0.05, BATCH = 6, STEPS = 240, SAMPLES = 96;
+const BLOBS = 3, DATA_NOISE = 0.05, BATCH = 6, STEPS = 360, SAMPLES = 96;
 /**
  * Tolerances on the sampled latents' per-channel statistics, relative to the data's per-channel std. Measured
- * after 240 steps: trained mean off by 0.17 (WebGPU) and 0.32 (WASM: same maths, another float summation order,
- * which a few hundred Adam steps amplify); an untrained UNet 0.94; the [−1, 1] clip fails on the std (0.49).
+ * after 360 steps: trained (mean, std) off by (0.16, 0.21) on WebGPU and (0.31, 0.13) on WASM (same maths,
+ * another float summation order, which a few hundred Adam steps amplify); an untrained UNet's mean by 0.94;
+ * the [−1, 1] clip fails on the std (0.43–0.50). At 240 steps WASM's mean sat at 0.32, then 0.43 once its
+ * SiLU used a polynomial exp: too near the tolerance to guard the recipe, so the test trains longer.
  */
 const MEAN_TOL = 0.4, STD_TOL = 0.25;
 

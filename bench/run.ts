@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import * as T from "../tensor/mod.ts";
 import { matmulTile } from "../tensor/webgpu/matmul.ts";
 import { type BenchRecord, record, timeMedian } from "./measure.ts";
-import { ratioRecords, referenceBlasWarning, runTorchReference } from "./torch_runner.ts";
+import { emitComparison, runTorchReference } from "./torch_runner.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -175,13 +175,7 @@ if (!values["no-torch"]) {
     ...(values.only ? ["--only", values.only] : []),
   ]);
   if ("unavailable" in torch) console.error(`bench: no PyTorch reference: ${torch.unavailable}`);
-  else {
-    const ours = [...out];
-    for (const r of torch.records) emit(r);
-    for (const r of ratioRecords(ours, torch.records)) emit(r);
-    const warning = referenceBlasWarning(torch.records);
-    if (warning) console.error(warning);
-  }
+  else emitComparison([...out], torch, emit);
 }
 
 // A partial run (--only) leaves the full results file alone.

@@ -21,7 +21,7 @@ import {
 import { manualSeed } from "../nn/init.ts";
 import { DDPMScheduler, DiffusionModelUNet, LatentDiffusionInferer } from "../diffusion/mod.ts";
 import { type BenchRecord, record } from "./measure.ts";
-import { ratioRecords, referenceBlasWarning, runTorchReference } from "./torch_runner.ts";
+import { emitComparison, runTorchReference } from "./torch_runner.ts";
 import { averageGradients } from "../nn/dist/gradient_hook.ts";
 import { SingleProcess } from "../nn/dist/allreduce.ts";
 
@@ -270,13 +270,7 @@ if (!values["no-torch"]) {
     JSON.stringify({ runs, steps: chosen }),
   );
   if ("unavailable" in torch) console.error(`bench: no PyTorch step reference: ${torch.unavailable}`);
-  else {
-    const ours = [...out];
-    for (const r of torch.records) emit(r);
-    for (const r of ratioRecords(ours, torch.records)) emit(r);
-    const warning = referenceBlasWarning(torch.records);
-    if (warning) console.error(warning);
-  }
+  else emitComparison([...out], torch, emit);
 }
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
 await Deno.writeTextFile(

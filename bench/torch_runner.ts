@@ -78,3 +78,15 @@ export function ratioRecords(ours: BenchRecord[], refs: BenchRecord[]): BenchRec
     }];
   });
 }
+
+/** Emits the reference's records, then our ratio to each, then the BLAS warning if any (one run's comparison). */
+export function emitComparison(
+  ours: BenchRecord[],
+  torch: { records: BenchRecord[] },
+  emit: (r: BenchRecord) => void,
+): void {
+  for (const r of torch.records) emit(r);
+  for (const r of ratioRecords(ours, torch.records)) emit(r);
+  const warning = referenceBlasWarning(torch.records);
+  if (warning) console.error(warning);
+}

@@ -328,9 +328,8 @@ export async function evaluateDemo(e: DemoEvaluation): Promise<{
   const reconstruct = async (vs: HostVolume[]) => {
     const out: HostVolume[] = [];
     for (const v of vs) {
-      const r = T.scope(() => T.noGrad(() => autoencoder.reconstruct(T.tensor(v.data, [1, 1, ...v.shape]))));
+      using r = T.scope(() => T.noGrad(() => autoencoder.reconstruct(T.tensor(v.data, [1, 1, ...v.shape]))));
       out.push({ data: (await r.data()) as Float32Array, shape: v.shape });
-      r.dispose();
     }
     return out;
   };

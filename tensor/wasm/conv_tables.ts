@@ -15,8 +15,28 @@ export interface ConvTables {
   cols: number[];
 }
 
+/**
+ * Tables are pure functions of the geometry and a network repeats a few geometries every step: build each once.
+ * Bounded so a run over many shapes cannot grow it without end (cleared when full; callers only read them).
+ */
+const built = new Map<string, ConvTables | Int32Array>();
+function memo<T extends ConvTables | Int32Array>(key: string, build: () => T): T {
+  let t = built.get(key) as T | undefined;
+  if (!t) {
+    if (built.size >= 256) built.clear();
+    built.set(key, t = build());
+  }
+  return t;
+}
+const geometryKey = (g: ConvGeometry) =>
+  [g.Ci, g.Co, g.inDims, g.outDims, g.kernel, g.stride, g.padBefore, g.dilation].join("|");
+
 /** Tables for the forward/weight-gradient gather (rows over Ci·K³) or the input-gradient one (rows over Co·K³). */
 export function convTables(g: ConvGeometry, mode: "forward" | "inputGrad" | "weightGrad"): ConvTables {
+  return memo(`${mode}|${geometryKey(g)}`, () => buildConvTables(g, mode));
+}
+
+function buildConvTables(g: ConvGeometry, mode: "forward" | "inputGrad" | "weightGrad"): ConvTables {
   const grad = mode === "inputGrad";
   const src = grad ? g.outDims : g.inDims, cols = grad ? g.inDims : g.outDims;
   const chans = grad ? g.Co : g.Ci;
@@ -58,6 +78,10 @@ export function convTables(g: ConvGeometry, mode: "forward" | "inputGrad" | "wei
  * zero-padded input [Ci, padded] relative to the output voxel's corner.
  */
 export function directOffsets(g: ConvGeometry, padded: number[]): Int32Array {
+  return memo(`direct|${g.Ci}|${g.kernel}|${padded}`, () => buildDirectOffsets(g, padded));
+}
+
+function buildDirectOffsets(g: ConvGeometry, padded: number[]): Int32Array {
   const [Kd, Kh, Kw] = g.kernel, padVol = padded[0] * padded[1] * padded[2];
   const table = new Int32Array(g.Ci * Kd * Kh * Kw);
   let r = 0;

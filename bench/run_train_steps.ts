@@ -23,6 +23,7 @@ import { DDPMScheduler, DiffusionModelUNet, LatentDiffusionInferer } from "../di
 import { type BenchRecord, record } from "./measure.ts";
 import { emitComparison, runTorchReference } from "./torch_runner.ts";
 import { averageGradients } from "../nn/dist/gradient_hook.ts";
+import { profileReset, profileTable } from "../tensor/wasm/profile.ts";
 import { SingleProcess } from "../nn/dist/allreduce.ts";
 
 const { values } = parseArgs({
@@ -51,6 +52,7 @@ async function measure(step: () => Promise<void> | void): Promise<{ ms: number; 
   await T.backend().sync();
   const times: number[] = [];
   let peak = 0;
+  profileReset();
   for (let i = 0; i < runs; i++) {
     T.backend().resetPeak();
     const base = T.stats().current;
@@ -60,6 +62,8 @@ async function measure(step: () => Promise<void> | void): Promise<{ ms: number; 
     times.push(performance.now() - t0);
     peak = Math.max(peak, T.stats().peak - base);
   }
+  const table = profileTable(runs);
+  if (table) console.error(`per step (LDM_PROFILE):\n${table}`);
   times.sort((a, b) => a - b);
   return { ms: times[Math.floor(times.length / 2)], peakBytes: peak };
 }

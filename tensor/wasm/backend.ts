@@ -38,7 +38,7 @@ import { DTYPE_CODE } from "./kernels/views.ts";
 import { REDUCE_CODE } from "./kernels/reduce.ts";
 import { DOT_CO, DOT_R, dotScratchBytes, MR, packedBlockFloats, scratchFloats } from "./kernels/gemm.ts";
 import { convTables, directOffsets } from "./conv_tables.ts";
-import { profileDrain, profileStep, PROFILING } from "./profile.ts";
+import { PROFILE_SHAPES, profileDrain, profileStep, PROFILING } from "./profile.ts";
 
 type Step = { op: string; kernel: number; args: number[]; chunks: number; inline: boolean } | {
   op: string;
@@ -102,6 +102,10 @@ async function loadModule(
 }
 
 /** Backend that computes on the CPU in WebAssembly, over a pool of threads sharing one memory. */
+/** "32→16 @8×8×8 k3 s1" */
+const convShape = (g: ConvGeometry) =>
+  `${g.Ci}→${g.Co} @${g.inDims.join("×")} k${g.kernel.join("")} s${g.stride.join("")}`;
+
 export class WasmBackend implements Backend {
   readonly kind = "wasm" as const;
   readonly supportsF16 = true;
@@ -112,6 +116,8 @@ export class WasmBackend implements Backend {
   #draining: Promise<void> | null = null;
   #failure: unknown = null;
   #counters = { dispatches: 0, submits: 0, readbacks: 0 };
+  /** The geometry of the convolution being recorded, for LDM_PROFILE=2. */
+  #convShape = "";
 
   private constructor(mem: WasmMemory, pool: ThreadPool) {
     this.mem = mem;
@@ -224,6 +230,7 @@ export class WasmBackend implements Backend {
 
   /** Records a step of `chunks` chunks; with `work` below MIN_CHUNK they all run on the main thread. */
   #step(op: string, kernel: KernelName, args: number[], chunks: number, work = Infinity): void {
+    if (PROFILE_SHAPES && op.startsWith("conv")) op = `${op} ${this.#convShape}`;
     this.#counters.dispatches++;
     this.#queue.push({ op, kernel: KERNEL_ID[kernel], args, chunks, inline: work < MIN_CHUNK });
   }
@@ -482,6 +489,7 @@ export class WasmBackend implements Backend {
     void op;
   }
   conv(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, g: ConvGeometry) {
+    if (PROFILE_SHAPES) this.#convShape = convShape(g);
     if (this.#directFits(g)) return this.#convDirect(x, w, bias, y, g);
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Ci * K3,
@@ -518,6 +526,7 @@ export class WasmBackend implements Backend {
     );
   }
   convInputGrad(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry) {
+    if (PROFILE_SHAPES) this.#convShape = convShape(g);
     if (g.stride.some((s) => s > 1)) return this.#convInputGradScatter(dy, w, dx, g);
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Co * K3,
@@ -690,6 +699,7 @@ export class WasmBackend implements Backend {
     );
   }
   convWeightGrad(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry) {
+    if (PROFILE_SHAPES) this.#convShape = convShape(g);
     if (this.#convWeightGradDirect(x, dy, dw, g)) return;
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Ci * K3,

@@ -1,19 +1,21 @@
 /**
- * Opt-in profile of the WASM backend (LDM_PROFILE=1): wall milliseconds per queued step, by op name, split
+ * Opt-in profile of the WASM backend (LDM_PROFILE=1; 2 splits convolutions by geometry): wall milliseconds per queued step, by op name, split
  * into steps the main thread ran alone and steps handed to the pool, plus the time spent draining the queue
  * (so the caller's wall time minus it is host-side recording). Off, the backend checks one constant per step.
  */
 
-function envOn(): boolean {
+function envLevel(): number {
   try {
-    return Deno.env.get("LDM_PROFILE") === "1";
+    return Number(Deno.env.get("LDM_PROFILE") ?? 0) || 0;
   } catch {
-    return false; // no env permission (a page)
+    return 0; // no env permission (a page)
   }
 }
 
 /** Whether the profile records (fixed at load). */
-export const PROFILING: boolean = envOn();
+export const PROFILING: boolean = envLevel() >= 1;
+/** LDM_PROFILE=2: convolution rows also carry their geometry (channels, input size, kernel, stride). */
+export const PROFILE_SHAPES: boolean = envLevel() >= 2;
 
 interface Row {
   calls: number;
@@ -57,14 +59,15 @@ export function profileTable(per = 1): string | null {
   const list = [...rows.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const total = list.reduce((s, [, r]) => s + r.ms, 0);
   const pad = (s: string, n: number) => s.padStart(n);
+  const width = Math.max(28, ...list.map(([op]) => op.length + 1));
   const lines = [
-    `${"op".padEnd(28)}${pad("calls", 8)}${pad("ms", 10)}${pad("us/call", 10)}${pad("%", 7)}${
+    `${"op".padEnd(width)}${pad("calls", 8)}${pad("ms", 10)}${pad("us/call", 10)}${pad("%", 7)}${
       pad("pooled", 8)
     }${pad("pool ms", 10)}`,
   ];
   for (const [op, r] of list) {
     lines.push(
-      `${op.slice(0, 27).padEnd(28)}${pad((r.calls / per).toFixed(0), 8)}${pad((r.ms / per).toFixed(2), 10)}${
+      `${op.padEnd(width)}${pad((r.calls / per).toFixed(0), 8)}${pad((r.ms / per).toFixed(2), 10)}${
         pad(((r.ms / r.calls) * 1000).toFixed(1), 10)
       }${pad(((100 * r.ms) / total).toFixed(1), 7)}${pad((r.pooled / per).toFixed(0), 8)}${
         pad((r.pooledMs / per).toFixed(2), 10)

@@ -151,16 +151,14 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
       // Crops come from a stream restarted every epoch, so a run resumed at an epoch boundary sees the same patches.
       beforeEpoch: (epoch) => cropRng?.reseed((seed * 1000003 + epoch) >>> 0),
       trainStep: async (batch, epoch, step) => {
-        const images = batchTensor(batch);
-        const eps = T.randn(autoencoderLatentShape(autoencoder, images.shape), {
+        using images = batchTensor(batch);
+        using eps = T.randn(autoencoderLatentShape(autoencoder, images.shape), {
           seed,
           stream: "vae/eps",
           step,
           sampleOffset: rank * batch.shape[0],
         });
         const r = await trainer.step(images, { epoch, eps, gradHook: o.gradHook });
-        images.dispose();
-        eps.dispose();
         for (const t of [r.generatorTotal, r.discriminatorTotal]) t?.dispose();
         return {
           recon: r.recon,

@@ -238,13 +238,11 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
         if (warmupSteps > 0) {
           optimizer.lr = lrSchedule.lrAt(lrSchedule.lastEpoch) * Math.min(1, (step + 1) / warmupSteps);
         }
-        const images = batchTensor(batch);
+        using images = batchTensor(batch);
         const key = { seed, step, sampleOffset: rank * batch.shape[0] };
-        const eps = T.randn(latentOf(images), { ...key, stream: "diffusion/vae_eps" });
+        using eps = T.randn(latentOf(images), { ...key, stream: "diffusion/vae_eps" });
         const r = await trainer.step(images, { ...key, eps, gradHook: o.gradHook });
         ema?.update();
-        images.dispose();
-        eps.dispose();
         return { loss: r.loss };
       },
       onLosses: (rows, means) => {

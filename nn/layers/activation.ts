@@ -1,5 +1,17 @@
 /** Parameter-free layers: SiLU, LeakyReLU, ReLU, Identity, Dropout. */
-import { affine, full, gt, leakyRelu, mul, noGrad, rand, relu, silu, type Tensor } from "../../tensor/mod.ts";
+import {
+  affine,
+  full,
+  gt,
+  leakyRelu,
+  mul,
+  noGrad,
+  rand,
+  relu,
+  scope,
+  silu,
+  type Tensor,
+} from "../../tensor/mod.ts";
 import { Module } from "../module.ts";
 
 /** x·σ(x), elementwise. */
@@ -51,18 +63,13 @@ export class Dropout extends Module {
   /** Any shape → same shape. */
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) return affine(x, 1, 0);
-    const mask = noGrad(() => {
-      const u = rand(x.shape, { seed: this.seed, stream: "dropout", step: this.#calls++ });
-      const threshold = full([1], this.p);
-      const keep = gt(u, threshold) as Tensor;
-      u.dispose();
-      threshold.dispose();
-      const m = affine(keep, 1 / (1 - this.p), 0);
-      keep.dispose();
-      return m;
+    const step = this.#calls++;
+    return scope(() => {
+      const mask = noGrad(() => {
+        const u = rand(x.shape, { seed: this.seed, stream: "dropout", step });
+        return affine(gt(u, full([1], this.p)) as Tensor, 1 / (1 - this.p), 0);
+      });
+      return mul(x, mask) as Tensor;
     });
-    const y = mul(x, mask) as Tensor;
-    mask.dispose();
-    return y;
   }
 }

@@ -1,5 +1,5 @@
 /** Linear (fully connected) layer, PyTorch layout: weight [out, in], bias [out]. */
-import { add, matmul, reshape, type Tensor, transpose } from "../../tensor/mod.ts";
+import { add, matmul, reshape, scope, type Tensor, transpose } from "../../tensor/mod.ts";
 import { defaultInit, type HostRng } from "../init.ts";
 import { hostTensor, Module } from "../module.ts";
 
@@ -32,19 +32,10 @@ export class Linear extends Module {
       );
     }
     const lead = x.shape.slice(0, -1);
-    const x2 = x.rank === 2 ? x : reshape(x, [-1, inF]);
-    const wt = transpose(this.weight, 0, 1);
-    const y = matmul(x2, wt) as Tensor;
-    wt.dispose();
-    if (x2 !== x) x2.dispose();
-    let out = y;
-    if (this.bias) {
-      out = add(y, this.bias) as Tensor;
-      y.dispose();
-    }
-    if (x.rank === 2) return out;
-    const r = reshape(out, [...lead, this.outFeatures]);
-    out.dispose();
-    return r;
+    return scope(() => {
+      const y = matmul(x.rank === 2 ? x : reshape(x, [-1, inF]), transpose(this.weight, 0, 1)) as Tensor;
+      const out = this.bias ? add(y, this.bias) as Tensor : y;
+      return x.rank === 2 ? out : reshape(out, [...lead, this.outFeatures]);
+    });
   }
 }

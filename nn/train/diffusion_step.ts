@@ -97,17 +97,21 @@ export class DiffusionTrainer {
     const key = { seed: this.seed, step: options.step, sampleOffset: options.sampleOffset ?? 0 };
     const latentShape = this.parts.latentShape?.(images.shape) ??
       autoencoderLatentShape(autoencoder, images.shape);
-    const noise = options.noise ?? randn(latentShape, { ...key, stream: "diffusion/noise" });
-    const timesteps = options.timesteps ??
-      randint([images.shape[0]], { ...key, stream: "diffusion/timesteps" }, 0, this.numTrainTimesteps);
+    // Drawn here unless given; what we draw is released on return.
+    using ownNoise = options.noise ? null : randn(latentShape, { ...key, stream: "diffusion/noise" });
+    using ownTimesteps = options.timesteps ? null : randint(
+      [images.shape[0]],
+      { ...key, stream: "diffusion/timesteps" },
+      0,
+      this.numTrainTimesteps,
+    );
+    const noise = options.noise ?? ownNoise!, timesteps = options.timesteps ?? ownTimesteps!;
     optimizer.zeroGrad();
     const pass = inferer.trainingLoss(images, autoencoder, (x, t) => unet.forward(x, t), noise, timesteps, {
       eps: options.eps,
     });
     pass.loss.backward();
     for (const t of [pass.latent, pass.noisyLatent, pass.prediction]) t.dispose();
-    if (!options.noise) noise.dispose();
-    if (!options.timesteps) (timesteps as Tensor).dispose();
     if (options.gradHook) await options.gradHook(optimizer.params, "unet");
     optimizer.step();
     const loss = pass.loss.detach();

@@ -18,22 +18,23 @@ import { max, sum } from "./reduce.ts";
  */
 export const attentionLimits = { fused: true, fusedMaxHead: 64, scoreBytes: 64 << 20 };
 
-function disposeAll(...ts: Tensor[]): void {
-  for (const t of ts) t.dispose();
-}
-
 /** Rows of x [n, T, T] → softmax(x · scale) along the last axis (max-shifted). */
 function softmaxScaled(s: Tensor, scale: number): Tensor {
-  const z = mapRaw("affine", [s], "float32", [scale, 0]);
-  const m = max(z, -1, true);
-  const d = mapRaw("sub", [z, m]);
-  disposeAll(z, m);
-  const e = mapRaw("exp", [d]);
-  d.dispose();
-  const t = sum(e, -1, true);
-  const p = mapRaw("div", [e, t]);
-  disposeAll(e, t);
-  return p;
+  // Blocks free each [n, T, T] temporary as soon as the next one exists: at most three live at once.
+  let d: Tensor;
+  {
+    using z = mapRaw("affine", [s], "float32", [scale, 0]);
+    using m = max(z, -1, true);
+    d = mapRaw("sub", [z, m]);
+  }
+  let e: Tensor;
+  {
+    using _d = d;
+    e = mapRaw("exp", [d]);
+  }
+  using _e = e;
+  using t = sum(e, -1, true);
+  return mapRaw("div", [e, t]);
 }
 
 /** Copies slices [c0, c1) of a contiguous [BH, T, d] tensor. */
@@ -77,33 +78,27 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tenso
     return fusedAttention(q, k, v, { BH, Tq, Tk, d, dv, scale });
   }
   const chunk = chunkSize(BH, Math.max(Tq, Tk));
-  const q3 = q.detach(), k3 = k.detach(), v3 = v.detach();
   // A new handle on the same storage with another shape (no autograd: the whole op is one node).
   const view = (t: Tensor, T: number, D: number): Tensor =>
     new Tensor([BH, T, D], "float32", t.storage.retain());
-  const Q = view(q3, Tq, d), K = view(k3, Tk, d), V = view(v3, Tk, dv);
-  disposeAll(q3, k3, v3);
-  const single = chunk >= BH;
-  let out = single ? null as Tensor | null : empty([BH, Tq, dv]);
-  noGrad(() => {
-    for (let c0 = 0; c0 < BH; c0 += chunk) {
+  using Q = view(q, Tq, d), K = view(k, Tk, d), V = view(v, Tk, dv);
+  // One chunk: the whole output, or written into `whole`; a scope per chunk frees its scores before the next.
+  using whole = chunk >= BH ? null : empty([BH, Tq, dv]);
+  const chunkOutput = (c0: number) =>
+    scope(() => {
       const c1 = Math.min(BH, c0 + chunk);
-      const qc = sliceRows(Q, c0, c1), kc = sliceRows(K, c0, c1), vc = sliceRows(V, c0, c1);
-      const s = matmulRaw(qc, kc, false, true);
-      const p = softmaxScaled(s, scale);
-      s.dispose();
-      const o = matmulRaw(p, vc);
-      if (single) out = o;
-      else {
-        writeRows(out!, o, c0);
-        o.dispose();
-      }
-      disposeAll(qc, kc, vc, p);
-    }
+      const p = softmaxScaled(matmulRaw(sliceRows(Q, c0, c1), sliceRows(K, c0, c1), false, true), scale);
+      const o = matmulRaw(p, sliceRows(V, c0, c1));
+      if (!whole) return o;
+      writeRows(whole, o, c0);
+      return null;
+    });
+  using single = noGrad(() => {
+    let last: Tensor | null = null;
+    for (let c0 = 0; c0 < BH; c0 += chunk) last = chunkOutput(c0);
+    return last;
   });
-  const y4 = new Tensor([B, H, Tq, dv], "float32", out!.storage.retain());
-  out!.dispose();
-  disposeAll(Q, K, V);
+  const y4 = new Tensor([B, H, Tq, dv], "float32", (single ?? whole)!.storage.retain());
   return record(y4, op, [q, k, v], [q, k, v, y4], (g, [sq, sk, sv, so]) => {
     const Qs = view(sq, Tq, d),
       Ks = view(sk, Tk, d),
@@ -140,7 +135,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tenso
 function fusedAttention(q: Tensor, k: Tensor, v: Tensor, a: AttentionArgs): Tensor {
   const [B, H, Tq] = q.shape;
   const y = empty([B, H, Tq, a.dv]);
-  const lse = empty([a.BH, Tq]);
+  using lse = empty([a.BH, Tq]);
   backend().attentionForward(
     q.buffer("attention"),
     k.buffer("attention"),
@@ -165,6 +160,5 @@ function fusedAttention(q: Tensor, k: Tensor, v: Tensor, a: AttentionArgs): Tens
     }, a);
     return [dq, dk, dvv];
   });
-  lse.dispose();
   return out;
 }

@@ -67,11 +67,10 @@ function checkFloat(op: string, ...ts: (Tensor | null)[]): void {
 /** Sum of dy over batch and space → [Co] (the bias gradient). */
 function biasGrad(dy: Tensor, co: number): Tensor {
   const B = dy.shape[0], S = dy.size / (B * co);
-  const perBatch = empty([B, co]);
+  using perBatch = empty([B, co]);
   backend().reduce("sum", dy.buffer("conv bias grad"), perBatch.buffer(), B * co, S, 1);
   const db = empty([co]);
   backend().reduce("sum", perBatch.buffer(), db.buffer(), 1, B, co);
-  perBatch.dispose();
   return db;
 }
 
@@ -267,6 +266,7 @@ export function convTranspose3d<
   const y = empty([x.shape[0], Co, ...outDims]);
   backend().convInputGrad(x.buffer(op), weight.buffer(op), y.buffer(), g);
   if (bias) {
+    using _unbiased = y;
     const yb = empty(y.shape);
     backend().map(
       "add",
@@ -278,7 +278,6 @@ export function convTranspose3d<
       [...y.shape],
       "float32",
     );
-    y.dispose();
     return finishTranspose(yb, x, weight, bias, g) as Tensor<AsShape<ConvTranspose3dShape<X, W, O>>>;
   }
   return finishTranspose(y, x, weight, bias, g) as Tensor<AsShape<ConvTranspose3dShape<X, W, O>>>;

@@ -145,21 +145,19 @@ export function expand<const S extends Shape>(x: Tensor, shape: S): Tensor<S> {
 export function indexSelect(x: Tensor, axis: number, indices: Tensor | number[]): Tensor {
   const a = normAxis("indexSelect", axis, x.rank);
   const D = x.shape[a];
-  let idx: Tensor;
-  let own = false;
   if (Array.isArray(indices)) {
     const bad = indices.find((i) => !Number.isInteger(i) || i < 0 || i >= D);
     if (bad !== undefined) {
       throw new Error(`indexSelect: index ${bad} out of range [0, ${D}) on axis ${axis} of [${x.shape}]`);
     }
-    idx = tensor(indices, [indices.length], "int32");
-    own = true;
-  } else {
-    idx = indices;
-    if (idx.dtype !== "int32" || idx.rank !== 1) {
-      throw new Error(`indexSelect: indices must be a 1-D int32 tensor, got ${idx.dtype} [${idx.shape}]`);
-    }
+  } else if (indices.dtype !== "int32" || indices.rank !== 1) {
+    throw new Error(
+      `indexSelect: indices must be a 1-D int32 tensor, got ${indices.dtype} [${indices.shape}]`,
+    );
   }
+  // Indices given on the host become a tensor of ours, released on return (the backward keeps its own handle).
+  using owned = Array.isArray(indices) ? tensor(indices, [indices.length], "int32") : null;
+  const idx = owned ?? (indices as Tensor);
   const outer = sizeOf(x.shape.slice(0, a)), inner = sizeOf(x.shape.slice(a + 1)), J = idx.size;
   const shape = [...x.shape];
   shape[a] = J;
@@ -185,6 +183,5 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | number[])
     });
     return [gx];
   });
-  if (own) idx.dispose();
   return out;
 }

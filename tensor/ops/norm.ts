@@ -34,7 +34,10 @@ function normCore(
   const affine = weight !== null || bias !== null;
   const gamma = affine ? (weight ?? fill([C], 1)) : null;
   const beta = affine ? (bias ?? fill([C], 0)) : null;
-  const stats = empty([B * G, 2]);
+  // Our handles on the statistics and default affine terms; the backward keeps what it saves.
+  using stats = empty([B * G, 2]);
+  using _ownGamma = gamma !== weight ? gamma : null;
+  using _ownBeta = beta !== bias ? beta : null;
   backend().groupNormStats(x.buffer(op), stats.buffer(), a);
   const y = empty(x.shape);
   backend().groupNormApply(
@@ -61,9 +64,6 @@ function normCore(
     }, a);
     return [dx, ...(weight ? [dgamma] : []), ...(bias ? [dbeta] : [])];
   });
-  stats.dispose();
-  if (gamma && gamma !== weight) gamma.dispose();
-  if (beta && beta !== bias) beta.dispose();
   return out;
 }
 

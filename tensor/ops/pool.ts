@@ -82,14 +82,13 @@ function pool(
     countIncludePad: opts.countIncludePad ?? true,
   };
   const y = empty([x.shape[0], x.shape[1], ...out]);
-  const arg = kind === "max" ? empty([y.size], "int32") : null;
+  using arg = kind === "max" ? empty([y.size], "int32") : null;
   backend().pool(kind, x.buffer(op), y.buffer(), arg?.buffer() ?? null, g);
   const r = record(y, op, [x], arg ? [arg] : [], (gy, [sa]) => {
     const dx = empty(x.shape);
     backend().poolBackward(kind, gy.buffer(), sa?.buffer() ?? null, dx.buffer(), g);
     return [dx];
   });
-  arg?.dispose();
   return r;
 }
 

@@ -20,21 +20,16 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[]): Tensor {
   if (x.dtype !== "float32") throw new Error(`${op}: needs float32, got ${x.dtype} [${x.shape}]`);
   const keepShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const contiguousBlock = axes.every((a, i) => i === 0 || a === axes[i - 1] + 1);
-  let src = x;
-  let first = axes[0], last = axes[axes.length - 1];
-  if (!contiguousBlock) {
-    // Move the reduced axes to the end so they form one block.
-    const rest = [...Array(x.rank).keys()].filter((i) => !axes.includes(i));
-    src = permute(x, [...rest, ...axes]);
-    first = rest.length;
-    last = x.rank - 1;
-  }
+  // Otherwise the reduced axes move to the end so they form one block.
+  const rest = [...Array(x.rank).keys()].filter((i) => !axes.includes(i));
+  using moved = contiguousBlock ? null : permute(x, [...rest, ...axes]);
+  const src = moved ?? x;
+  const first = moved ? rest.length : axes[0], last = moved ? x.rank - 1 : axes[axes.length - 1];
   const outer = sizeOf(src.shape.slice(0, first));
   const R = sizeOf(src.shape.slice(first, last + 1));
   const inner = sizeOf(src.shape.slice(last + 1));
   const out = empty(keepShape, op === "argmax" || op === "argmin" ? "int32" : "float32");
   backend().reduce(op, src.buffer(op), out.buffer(), outer, R, inner);
-  if (src !== x) src.dispose();
   return out;
 }
 
@@ -46,9 +41,8 @@ function expandFrom(g: Tensor, keepShape: Shape, shape: Shape): Tensor {
 function finish(y: Tensor, x: Tensor, axes: number[], keepDim: boolean): Tensor {
   if (keepDim) return y;
   const shape = x.shape.filter((_, i) => !axes.includes(i));
-  const r = reshape(y, shape.length ? shape : [1]);
-  y.dispose();
-  return r;
+  using _kept = y;
+  return reshape(y, shape.length ? shape : [1]);
 }
 
 /** Σ over axes (all by default). */
@@ -76,9 +70,8 @@ export function mean<
 ): Tensor<AsShape<ReduceShape<S, A, K>>> {
   const ax = normAxes("mean", x, axes);
   const n = ax.reduce((acc, a) => acc * x.shape[a], 1);
-  const s = reduceRaw("sum", x, ax);
+  using s = reduceRaw("sum", x, ax);
   const y = mapRaw("affine", [s], "float32", [1 / n, 0]);
-  s.dispose();
   const keepShape = y.shape;
   record(y, "mean", [x], [], (g) => {
     return [mapRaw("affine", [expandFrom(g, keepShape, x.shape)], "float32", [1 / n, 0])];

@@ -181,20 +181,23 @@ for (const [name, f] of Object.entries(differentiable)) {
   });
 }
 
-Deno.test("attention on the composed (chunked) path releases everything too", async () => {
-  const saved = { ...T.attentionLimits };
-  Object.assign(T.attentionLimits, { fused: false, scoreBytes: 2 * 10 * 10 * 4 });
-  try {
-    round(differentiable.attention);
-    await T.backend().sync();
-    const before = T.stats().current;
-    for (let i = 0; i < 100; i++) round(differentiable.attention);
-    await T.backend().sync();
-    assert.equal(T.stats().current, before);
-  } finally {
-    Object.assign(T.attentionLimits, saved);
-  }
-});
+// q holds two (batch, head) slices of [10, 10] scores: one chunk of both, or two chunks of one.
+for (const chunks of [1, 2]) {
+  Deno.test(`attention on the composed path (${chunks} chunk(s)) releases everything too`, async () => {
+    const saved = { ...T.attentionLimits };
+    Object.assign(T.attentionLimits, { fused: false, scoreBytes: (2 / chunks) * 10 * 10 * 4 });
+    try {
+      round(differentiable.attention);
+      await T.backend().sync();
+      const before = T.stats().current;
+      for (let i = 0; i < 100; i++) round(differentiable.attention);
+      await T.backend().sync();
+      assert.equal(T.stats().current, before);
+    } finally {
+      Object.assign(T.attentionLimits, saved);
+    }
+  });
+}
 
 Deno.test("backward() frees its own temporaries even when called outside any scope", async () => {
   // sqrt and cos leaked a temporary per backward before backward ran each node in a scope.

@@ -8,6 +8,7 @@ import { backend } from "../backend/mod.ts";
 import { noGrad, record } from "../autograd.ts";
 import { empty, scope, Tensor } from "../tensor.ts";
 import type { AttentionArgs } from "../backend/geometry.ts";
+import type { AsShape, Shape } from "../shape.ts";
 import { mapRaw } from "./elementwise.ts";
 import { matmulRaw } from "./matmul.ts";
 import { max, sum } from "./reduce.ts";
@@ -59,7 +60,22 @@ function chunkSize(BH: number, T: number): number {
 /**
  * Attention: q [B, H, Tq, d], k [B, H, Tk, d], v [B, H, Tk, dv] → [B, H, Tq, dv] = softmax(q·kᵀ·scale)·v.
  */
-export function attention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
+export function attention<Q extends Shape, V extends Shape>(
+  q: Tensor<Q>,
+  k: Tensor,
+  v: Tensor<V>,
+  scale: number,
+): Tensor<AsShape<AttentionShape<Q, V>>> {
+  return attentionCore(q, k, v, scale) as Tensor<AsShape<AttentionShape<Q, V>>>;
+}
+
+/** [B, H, Tq, dv] from q [B, H, Tq, d] and v [B, H, Tk, dv] when both shapes are known at compile time. */
+export type AttentionShape<Q extends Shape, V extends Shape> = Q extends
+  readonly [infer B, infer H, infer T, number]
+  ? V extends readonly [number, number, number, infer D] ? [B, H, T, D] : Shape
+  : Shape;
+
+function attentionCore(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
   const op = "attention";
   for (const [n, t] of [["q", q], ["k", k], ["v", v]] as const) {
     if (t.rank !== 4) throw new Error(`${op}: ${n} must be 4-D [B, heads, T, d], got [${t.shape}]`);

@@ -2,6 +2,7 @@
 import { backend } from "../backend/mod.ts";
 import { record } from "../autograd.ts";
 import { empty, type Tensor } from "../tensor.ts";
+import type { Shape } from "../shape.ts";
 import type { GroupNormArgs } from "../backend/geometry.ts";
 
 function checkAffine(op: string, x: Tensor, t: Tensor | null, name: string): void {
@@ -77,23 +78,23 @@ function fill(shape: number[], v: number): Tensor {
  * GroupNorm: x [B, C, ...spatial] normalised per (batch, group of C/numGroups channels), then scaled by
  * weight [C] and shifted by bias [C] (either may be null). Same shape out.
  */
-export function groupNorm(
-  x: Tensor,
+export function groupNorm<S extends Shape>(
+  x: Tensor<S>,
   numGroups: number,
   weight: Tensor | null = null,
   bias: Tensor | null = null,
   eps = 1e-5,
-): Tensor {
-  return normCore("groupNorm", x, numGroups, weight, bias, eps);
+): Tensor<S> {
+  return normCore("groupNorm", x, numGroups, weight, bias, eps) as Tensor<S>;
 }
 
 /** InstanceNorm (no running stats): x [B, C, ...spatial] normalised per (batch, channel); optional affine. */
-export function instanceNorm(
-  x: Tensor,
+export function instanceNorm<S extends Shape>(
+  x: Tensor<S>,
   eps = 1e-5,
   weight: Tensor | null = null,
   bias: Tensor | null = null,
-): Tensor {
+): Tensor<S> {
   if (x.rank < 2) throw new Error(`instanceNorm: input must be [B, C, ...spatial], got [${x.shape}]`);
-  return normCore("instanceNorm", x, x.shape[1], weight, bias, eps);
+  return normCore("instanceNorm", x, x.shape[1], weight, bias, eps) as Tensor<S>;
 }

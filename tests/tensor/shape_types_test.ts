@@ -99,8 +99,26 @@ function _windowOps(
   return [h, valid, down, back, pooled, avg, e, ceil, tiny, wrong];
 }
 
+function _normAndAttention(
+  ops: typeof T,
+  q: Tensor<[2, 4, 16, 8]>,
+  v: Tensor<[2, 4, 16, 32]>,
+  erased: Tensor,
+) {
+  const n = ops.groupNorm(q, 2);
+  expectType<Equal<typeof n, Tensor<[2, 4, 16, 8]>>>();
+  const i = ops.instanceNorm(v);
+  expectType<Equal<typeof i, Tensor<[2, 4, 16, 32]>>>();
+  const a = ops.attention(q, q, v, 0.5);
+  expectType<Equal<typeof a, Tensor<[2, 4, 16, 32]>>>();
+  const e: Tensor = ops.attention(erased, erased, erased, 0.5);
+  // @ts-expect-error attention's output takes v's last dim (32), not q's (8)
+  const wrong: Tensor<[2, 4, 16, 8]> = ops.attention(q, q, v, 0.5);
+  return [n, i, a, e, wrong];
+}
+
 Deno.test("shape types: the file type-checks with its expected errors", () => {
-  for (const f of [_typedOps, _erasedOps, _genericOps, _literalStillChecked, _windowOps]) {
+  for (const f of [_typedOps, _erasedOps, _genericOps, _literalStillChecked, _windowOps, _normAndAttention]) {
     assert.equal(typeof f, "function");
   }
 });

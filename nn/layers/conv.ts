@@ -20,10 +20,20 @@ export interface ConvOptions {
   rng?: HostRng;
 }
 
-/** 3-D convolution: [B, Cin, X, Y, Z] → [B, Cout, X', Y', Z']; weight [Cout, Cin, k, k, k]. */
-export class Conv3d extends Module {
+/** A conv layer's parameters: the weight and optional bias with PyTorch's default init (fan-in from dim 1). */
+abstract class ConvParameters extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  constructor(shape: number[], outChannels: number, options: { bias?: boolean; rng?: HostRng }) {
+    super();
+    const init = defaultInit(shape, (options.bias ?? true) ? outChannels : 0, options.rng);
+    this.weight = this.registerParameter("weight", hostTensor(init.weight, shape));
+    this.bias = init.bias ? this.registerParameter("bias", hostTensor(init.bias, [outChannels])) : null;
+  }
+}
+
+/** Conv3d / Conv2d: weight [Cout, Cin, k, …] over `spatialDims` axes; stride, padding and dilation as given. */
+abstract class ConvNd extends ConvParameters {
   readonly stride: number;
   readonly padding: ConvPadding;
   readonly dilation: number;
@@ -31,60 +41,38 @@ export class Conv3d extends Module {
     readonly inChannels: number,
     readonly outChannels: number,
     readonly kernelSize: number,
-    options: ConvOptions = {},
+    spatialDims: number,
+    options: ConvOptions,
   ) {
-    super();
+    super([outChannels, inChannels, ...Array(spatialDims).fill(kernelSize)], outChannels, options);
     this.stride = options.stride ?? 1;
     this.padding = options.padding ?? 0;
     this.dilation = options.dilation ?? 1;
-    const shape = [outChannels, inChannels, kernelSize, kernelSize, kernelSize];
-    const useBias = options.bias ?? true;
-    const init = defaultInit(shape, useBias ? outChannels : 0, options.rng);
-    this.weight = this.registerParameter("weight", hostTensor(init.weight, shape));
-    this.bias = init.bias ? this.registerParameter("bias", hostTensor(init.bias, [outChannels])) : null;
   }
+  protected get convOptions() {
+    return { stride: this.stride, padding: this.padding, dilation: this.dilation };
+  }
+}
 
+/** 3-D convolution: [B, Cin, X, Y, Z] → [B, Cout, X', Y', Z']; weight [Cout, Cin, k, k, k]. */
+export class Conv3d extends ConvNd {
+  constructor(inChannels: number, outChannels: number, kernelSize: number, options: ConvOptions = {}) {
+    super(inChannels, outChannels, kernelSize, 3, options);
+  }
   /** [B, Cin, X, Y, Z] → [B, Cout, X', Y', Z']. */
   forward(x: Tensor): Tensor {
-    return conv3d(x, this.weight, this.bias, {
-      stride: this.stride,
-      padding: this.padding,
-      dilation: this.dilation,
-    });
+    return conv3d(x, this.weight, this.bias, this.convOptions);
   }
 }
 
 /** 2-D convolution: [B, Cin, H, W] → [B, Cout, H', W']; weight [Cout, Cin, k, k]. */
-export class Conv2d extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
-  readonly stride: number;
-  readonly padding: ConvPadding;
-  readonly dilation: number;
-  constructor(
-    readonly inChannels: number,
-    readonly outChannels: number,
-    readonly kernelSize: number,
-    options: ConvOptions = {},
-  ) {
-    super();
-    this.stride = options.stride ?? 1;
-    this.padding = options.padding ?? 0;
-    this.dilation = options.dilation ?? 1;
-    const shape = [outChannels, inChannels, kernelSize, kernelSize];
-    const useBias = options.bias ?? true;
-    const init = defaultInit(shape, useBias ? outChannels : 0, options.rng);
-    this.weight = this.registerParameter("weight", hostTensor(init.weight, shape));
-    this.bias = init.bias ? this.registerParameter("bias", hostTensor(init.bias, [outChannels])) : null;
+export class Conv2d extends ConvNd {
+  constructor(inChannels: number, outChannels: number, kernelSize: number, options: ConvOptions = {}) {
+    super(inChannels, outChannels, kernelSize, 2, options);
   }
-
   /** [B, Cin, H, W] → [B, Cout, H', W']. */
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, {
-      stride: this.stride,
-      padding: this.padding,
-      dilation: this.dilation,
-    });
+    return conv2d(x, this.weight, this.bias, this.convOptions);
   }
 }
 
@@ -98,9 +86,7 @@ export interface ConvTransposeOptions {
 }
 
 /** Transposed 3-D convolution; weight [Cin, Cout, k, k, k] (PyTorch layout). */
-export class ConvTranspose3d extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
+export class ConvTranspose3d extends ConvParameters {
   readonly stride: number;
   readonly padding: number;
   readonly outputPadding: number;
@@ -110,16 +96,11 @@ export class ConvTranspose3d extends Module {
     readonly kernelSize: number,
     options: ConvTransposeOptions = {},
   ) {
-    super();
+    // PyTorch computes fan_in from weight dim 1 (= Cout here) for transposed convs too.
+    super([inChannels, outChannels, kernelSize, kernelSize, kernelSize], outChannels, options);
     this.stride = options.stride ?? 1;
     this.padding = options.padding ?? 0;
     this.outputPadding = options.outputPadding ?? 0;
-    const shape = [inChannels, outChannels, kernelSize, kernelSize, kernelSize];
-    const useBias = options.bias ?? true;
-    // PyTorch computes fan_in from weight dim 1 (= Cout here) for transposed convs too.
-    const init = defaultInit(shape, useBias ? outChannels : 0, options.rng);
-    this.weight = this.registerParameter("weight", hostTensor(init.weight, shape));
-    this.bias = init.bias ? this.registerParameter("bias", hostTensor(init.bias, [outChannels])) : null;
   }
 
   /** [B, Cin, X, Y, Z] → [B, Cout, (X−1)·s − 2p + k + op, …]. */

@@ -8,7 +8,7 @@ import { DataLoader, referenceTransforms } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
 import { Adam, AutoencoderKL, AutoencoderTrainer, PatchDiscriminator, PerceptualLoss } from "../nn/mod.ts";
 import { manualSeed } from "../nn/init.ts";
-import { configHash, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "../nn/checkpoint.ts";
+import { configHash, loadCheckpoint, readCheckpointInfo } from "../nn/checkpoint.ts";
 import { loadStateDictFile } from "../nn/serialization/mod.ts";
 import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import type { TrainConfig } from "./config.ts";
@@ -18,8 +18,10 @@ import { describeResumedLr } from "./resume_overrides.ts";
 import { batchTensor, LossBook, RunLog } from "./run_context.ts";
 import {
   type LoopPosition,
+  loopSummary,
   positionFrom,
   runTrainingLoop,
+  saveLoopCheckpoint,
   setupRun,
   type TrainingRunOptions,
   type TrainingRunResult,
@@ -203,21 +205,14 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
         runLog.scalar("val_recon_loss", val, epoch);
         return val;
       },
-      save: (which, p) =>
-        rank === 0
-          ? saveCheckpoint(paths[which], parts, {
-            kind: "autoencoder",
-            configHash: hash,
-            epoch: p.epoch,
-            step: p.step,
-            extra: {
-              bestValLoss: p.bestValLoss,
-              batchesIntoEpoch: p.batchesIntoEpoch,
-              seed,
-              config: cfg.autoencoder,
-            },
-          })
-          : Promise.resolve(),
+      save: saveLoopCheckpoint(
+        rank,
+        paths,
+        parts,
+        "autoencoder",
+        hash,
+        () => ({ seed, config: cfg.autoencoder }),
+      ),
     });
   } finally {
     runLog.close();
@@ -225,14 +220,7 @@ export async function trainAutoencoder(o: TrainAutoencoderOptions): Promise<Trai
     for (const m of [autoencoder, discriminator, perceptual]) m?.dispose();
     for (const opt of [optimizerG, optimizerD]) opt.dispose();
   }
-  const { position, interrupted, lastTrainLoss } = result;
-  return {
-    epochsDone: position.epoch,
-    steps: position.step,
-    bestValLoss: position.bestValLoss,
-    interrupted,
-    lastTrainLoss,
-  };
+  return loopSummary(result);
 }
 
 /** Validation metric as the reference: L1 + perceptual_weight·perceptual on sampled reconstructions, batch mean. */

@@ -13,7 +13,7 @@ import { DataLoader, referenceTransforms } from "../data/mod.ts";
 import * as T from "../tensor/mod.ts";
 import { Adam, AutoencoderKL, DiffusionTrainer, ExponentialMovingAverage, MultiStepLR } from "../nn/mod.ts";
 import { manualSeed } from "../nn/init.ts";
-import { configHash, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "../nn/checkpoint.ts";
+import { configHash, loadCheckpoint, readCheckpointInfo } from "../nn/checkpoint.ts";
 import { autoencoderLatentShape } from "../nn/train/diffusion_step.ts";
 import { DiffusionModelUNet } from "../diffusion/unet.ts";
 import {
@@ -31,8 +31,10 @@ import { describeResumedLr } from "./resume_overrides.ts";
 import { volumeSlicesPng } from "./png.ts";
 import {
   type LoopPosition,
+  loopSummary,
   positionFrom,
   runTrainingLoop,
+  saveLoopCheckpoint,
   setupRun,
   type TrainingRunOptions,
   type TrainingRunResult,
@@ -280,25 +282,14 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
         );
         await Deno.writeFile(join(env.modelDir, DIFFUSION_FILES.preview), png);
       },
-      save: (which, p) =>
-        rank === 0
-          ? saveCheckpoint(paths[which], parts, {
-            kind: "diffusion",
-            configHash: hash,
-            epoch: p.epoch,
-            step: p.step,
-            extra: {
-              bestValLoss: p.bestValLoss,
-              batchesIntoEpoch: p.batchesIntoEpoch,
-              scaleFactor,
-              latentRange: range,
-              ...(ema ? { emaDecay: ema.decay, emaUpdates: ema.updates } : {}),
-              lrLastEpoch: lrSchedule.lastEpoch,
-              seed,
-              config: cfg.diffusion,
-            },
-          })
-          : Promise.resolve(),
+      save: saveLoopCheckpoint(rank, paths, parts, "diffusion", hash, () => ({
+        scaleFactor,
+        latentRange: range,
+        ...(ema ? { emaDecay: ema.decay, emaUpdates: ema.updates } : {}),
+        lrLastEpoch: lrSchedule.lastEpoch,
+        seed,
+        config: cfg.diffusion,
+      })),
     });
   } finally {
     runLog.close();
@@ -307,14 +298,9 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<TrainDif
     optimizer.dispose();
     scheduler.dispose();
   }
-  const { position, interrupted, lastTrainLoss } = result;
   return {
-    epochsDone: position.epoch,
-    steps: position.step,
-    bestValLoss: position.bestValLoss,
+    ...loopSummary(result),
     scaleFactor,
-    interrupted,
-    lastTrainLoss,
     validation,
     ema: !!ema,
   };

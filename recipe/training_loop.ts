@@ -15,6 +15,7 @@ import { listenForInterrupts, StopControl } from "./stop.ts";
 import { join } from "pathe";
 import * as T from "../tensor/mod.ts";
 import { removeStaleTempFiles } from "../nn/serialization/atomic.ts";
+import { type CheckpointParts, saveCheckpoint } from "../nn/checkpoint.ts";
 
 /** Options every training command takes besides its own. */
 export interface TrainingRunOptions {
@@ -252,5 +253,40 @@ export function positionFrom(
     step: info.step,
     batchesIntoEpoch: Number(info.extra?.batchesIntoEpoch ?? 0),
     bestValLoss: Number(info.extra?.bestValLoss ?? defaultBest),
+  };
+}
+
+/**
+ * A stage's `save` hook: rank 0 writes `last`/`best` atomically with the loop position (epoch, step, best
+ * validation loss, batches into the epoch) followed by the stage's own `extra()`; other ranks write nothing.
+ */
+export function saveLoopCheckpoint(
+  rank: number,
+  paths: { last: string; best: string },
+  parts: CheckpointParts,
+  kind: string,
+  configHash: string,
+  extra: () => Record<string, unknown>,
+): LoopHooks["save"] {
+  return (which, p) =>
+    rank === 0
+      ? saveCheckpoint(paths[which], parts, {
+        kind,
+        configHash,
+        epoch: p.epoch,
+        step: p.step,
+        extra: { bestValLoss: p.bestValLoss, batchesIntoEpoch: p.batchesIntoEpoch, ...extra() },
+      })
+      : Promise.resolve();
+}
+
+/** The part of a stage's result that comes from its loop. */
+export function loopSummary(r: LoopResult): TrainingRunResult {
+  return {
+    epochsDone: r.position.epoch,
+    steps: r.position.step,
+    bestValLoss: r.position.bestValLoss,
+    interrupted: r.interrupted,
+    lastTrainLoss: r.lastTrainLoss,
   };
 }

@@ -49,7 +49,7 @@ abstract class ConvNd extends ConvParameters {
     this.padding = options.padding ?? 0;
     this.dilation = options.dilation ?? 1;
   }
-  protected get convOptions() {
+  protected get convOptions(): { stride: number; padding: ConvPadding; dilation: number } {
     return { stride: this.stride, padding: this.padding, dilation: this.dilation };
   }
 }

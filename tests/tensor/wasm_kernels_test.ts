@@ -2,7 +2,7 @@
  * The WASM backend's SIMD loops (kernels.wasm) against plain TypeScript references, on a 2-thread backend of their
  * own (whatever backend the rest of the suite runs on): odd sizes (vector tails), sizes that split into several
  * chunks at odd offsets, the broadcast layouts of binary ops, special values, group norm with several planes per
- * chunk, constant pad of every dtype, and the optimizer updates bit for bit.
+ * chunk, constant pad of every dtype, strided gather/scatter, and the optimizer updates bit for bit.
  */
 import assert from "node:assert/strict";
 import * as T from "../../tensor/mod.ts";
@@ -253,6 +253,60 @@ Deno.test("wasm constant pad matches the TS reference for every dtype, rank 1 to
         const got = Array.from(await T.pad(x, before, after, 2.5).data());
         const want = refPad(host, shape, before, after, dtype === "int32" ? 2 : 2.5);
         assert.deepEqual(got, want, `pad ${dtype} [${shape}] ${before} ${after}`);
+      }
+    }
+  });
+});
+
+/** Source index of each output element of a strided gather (or target of a scatter): offset + Σ coord·strides. */
+function regionIndex(shape: number[], strides: number[], offset: number): number[] {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return Array.from({ length: n }, (_, i) => {
+    let p = offset;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      p += (i % shape[d]) * strides[d];
+      i = Math.floor(i / shape[d]);
+    }
+    return p;
+  });
+}
+
+Deno.test("wasm strided gather and scatter match the TS reference: ranks 1 to 7, zero and negative strides, across chunks", async () => {
+  await onWasm(async (be) => {
+    // [shape, strides, offset]; the 75075-element cases split into chunks that start inside a row.
+    const gathers: [number[], number[], number][] = [
+      [[9], [-1], 8],
+      [[4, 7], [1, 4], 0],
+      [[3, 1, 5], [0, 9, 2], 1],
+      [[2, 3, 4, 27], [0, 27, 81, -1], 26],
+      [[3, 5, 7, 11, 13, 5], [5, 1, 15, 105, 1155, 3], 0],
+      [[3, 5, 7, 11, 13, 5], [-25025, 5005, 715, 65, 5, 1], 2 * 25025],
+      [[2, 2, 3, 2, 3, 2, 5], [360, 1, 2, 6, 12, 36, 72], 0],
+    ];
+    for (const [shape, strides, offset] of gathers) {
+      const idx = regionIndex(shape, strides, offset);
+      const size = Math.max(...idx) + 1;
+      for (const dtype of ["float32", "int32", "float16"] as const) {
+        const scale = dtype === "int32" ? 1 : 1 / 64; // values exact in every dtype
+        const host = Array.from(
+          randomArray(size, size + shape.length, -8, 8),
+          (v) => Math.round(v * 64) * scale + 0,
+        );
+        const x = T.tensor(host, [size], dtype);
+        const out = T.empty(shape, dtype);
+        be.strided(dtype, x.buffer(), out.buffer(), shape, strides, offset);
+        assert.deepEqual(Array.from(await out.data()), idx.map((p) => host[p]), `gather ${dtype} [${shape}]`);
+        // Scatter back through a one-to-one map: contiguous strides of a permuted shape.
+        if (new Set(idx).size === idx.length) {
+          const y = T.tensor(new Array(size).fill(-99), [size], dtype);
+          be.scatterRegion(dtype, out.buffer(), y.buffer(), shape, strides, offset);
+          const want = new Array(size).fill(-99);
+          idx.forEach((p) => (want[p] = host[p]));
+          assert.deepEqual(Array.from(await y.data()), want, `scatter ${dtype} [${shape}]`);
+          y.dispose();
+        }
+        x.dispose();
+        out.dispose();
       }
     }
   });

@@ -415,6 +415,58 @@ export function sgdF32(
 }
 
 /**
+ * Elements [start, end) of a strided 4-byte move (offsets in elements), shape S / strides T lifted to rank 6:
+ * gather (scatter 0) out[i] = x[offset + Σ coord_d·T_d] with coord the index of i in S; scatter (1) writes
+ * out[that] = x[i]. Runs along the last dim; a carry steps the outer indices.
+ */
+export function region32(
+  x: usize, out: usize, start: i32, end: i32, offset: i32, scatter: i32,
+  S0: i32, S1: i32, S2: i32, S3: i32, S4: i32, S5: i32, T0: i32, T1: i32, T2: i32, T3: i32, T4: i32, T5: i32,
+): void {
+  let r = start;
+  let i5 = r % S5;
+  r /= S5;
+  let i4 = r % S4;
+  r /= S4;
+  let i3 = r % S3;
+  r /= S3;
+  let i2 = r % S2;
+  r /= S2;
+  let i1 = r % S1;
+  const i0 = r / S1;
+  let p = offset + i0 * T0 + i1 * T1 + i2 * T2 + i3 * T3 + i4 * T4 + i5 * T5;
+  let i = start;
+  while (i < end) {
+    const run = min(S5 - i5, end - i);
+    if (scatter) {
+      for (let j = 0; j < run; j++, i++, p += T5) store<i32>(out + (<usize> p << 2), load<i32>(x + (<usize> i << 2)));
+    } else if (T5 === 1) {
+      copy32(out + (<usize> i << 2), x + (<usize> p << 2), run);
+      i += run;
+      p += run;
+    } else {
+      for (let j = 0; j < run; j++, i++, p += T5) store<i32>(out + (<usize> i << 2), load<i32>(x + (<usize> p << 2)));
+    }
+    i5 += run;
+    if (i5 < S5) continue;
+    i5 = 0;
+    p += T4 - T5 * S5;
+    if (++i4 < S4) continue;
+    i4 = 0;
+    p += T3 - T4 * S4;
+    if (++i3 < S3) continue;
+    i3 = 0;
+    p += T2 - T3 * S3;
+    if (++i2 < S2) continue;
+    i2 = 0;
+    p += T1 - T2 * S2;
+    if (++i1 < S1) continue;
+    i1 = 0;
+    p += T0 - T1 * S1;
+  }
+}
+
+/**
  * One padded plane of 4-byte values: dst is Ho×Wo, src (Hi×Wi, or 0 when the whole plane lies in the padding)
  * lands at row bH, column bW (negative = cropped); everything else gets `value` (raw bits).
  */

@@ -12,6 +12,33 @@ export function regionKernel(ctx: KernelContext, a: ArrayLike<number>, c: number
   const shape = Array.from({ length: rank }, (_, d) => a[8 + d]);
   const strides = Array.from({ length: rank }, (_, d) => a[8 + rank + d]);
   const start = c * chunk, end = Math.min(n, start + chunk);
+  if (code !== 2 && rank <= 6) {
+    // 4-byte values in kernels.wasm, the shape lifted to rank 6.
+    const S = [...Array(6 - rank).fill(1), ...shape], T = [...Array(6 - rank).fill(0), ...strides];
+    if (end > start) {
+      ctx.simd.region32(
+        a[1],
+        a[2],
+        start,
+        end,
+        offset,
+        a[5],
+        S[0],
+        S[1],
+        S[2],
+        S[3],
+        S[4],
+        S[5],
+        T[0],
+        T[1],
+        T[2],
+        T[3],
+        T[4],
+        T[5],
+      );
+    }
+    return;
+  }
   const last = rank - 1, len = shape[last], t = strides[last];
   const idx = new Array(rank).fill(0);
   let p = offset, r = start;

@@ -208,6 +208,26 @@ export interface SimdExports {
     B4: number,
     value: number,
   ): void;
+  region32(
+    x: number,
+    out: number,
+    start: number,
+    end: number,
+    offset: number,
+    scatter: number,
+    S0: number,
+    S1: number,
+    S2: number,
+    S3: number,
+    S4: number,
+    S5: number,
+    T0: number,
+    T1: number,
+    T2: number,
+    T3: number,
+    T4: number,
+    T5: number,
+  ): void;
   padPlane32(
     dst: number,
     src: number,

@@ -60,6 +60,8 @@ const SIMD_COST = 0.125, SIMD_EXP_COST = 0.5;
 export interface WasmBackendOptions {
   /** Threads computing, the main thread included (default: LDM_THREADS or navigator.hardwareConcurrency). */
   threads?: number;
+  /** How long an idle thread polls for the next step before it sleeps, in µs (default: LDM_SPIN_US, else 50). */
+  spinMicroseconds?: number;
   /** Upper bound of the memory in bytes (default and maximum: wasm32's 4 GiB; tests lower it). */
   maxMemoryBytes?: number;
   /** The pool's worker script (default: worker.ts beside this module; a bundled page passes its own build). */
@@ -71,20 +73,29 @@ export interface WasmBackendOptions {
   wasmUrl?: URL | string;
 }
 
-/** The number of threads from LDM_THREADS, else the host's logical cores. */
-export function defaultThreads(): number {
+/** The integer in environment variable `name` (from lo to hi), or undefined when unset or unreadable. */
+function envInteger(name: string, lo: number, hi: number): number | undefined {
   let env: string | undefined;
   try {
-    env = Deno.env.get("LDM_THREADS");
+    env = Deno.env.get(name);
   } catch { /* no env permission */ }
-  if (env !== undefined && env !== "") {
-    const n = Number(env);
-    if (!Number.isInteger(n) || n < 1 || n > 64) {
-      throw new Error(`LDM_THREADS must be an integer from 1 to 64, got "${env}"`);
-    }
-    return n;
+  if (env === undefined || env === "") return undefined;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < lo || n > hi) {
+    throw new Error(`${name} must be an integer from ${lo} to ${hi}, got "${env}"`);
   }
-  return Math.max(1, Math.min(64, navigator.hardwareConcurrency || 1));
+  return n;
+}
+
+/** The number of threads from LDM_THREADS, else the host's logical cores. */
+export function defaultThreads(): number {
+  return envInteger("LDM_THREADS", 1, 64) ?? Math.max(1, Math.min(64, navigator.hardwareConcurrency || 1));
+}
+
+/** Polling time before an idle thread sleeps, from LDM_SPIN_US (0 = sleep at once), else DEFAULT_SPIN_US. */
+const DEFAULT_SPIN_US = 50;
+function defaultSpin(): number {
+  return envInteger("LDM_SPIN_US", 0, 100000) ?? DEFAULT_SPIN_US;
 }
 
 async function loadModule(
@@ -138,7 +149,8 @@ export class WasmBackend implements Backend {
       0,
       await instantiateSimd(simdModule, mem.memory),
     );
-    const pool = new ThreadPool(threads, module, simdModule, mem.memory, main, o.workerUrl);
+    const spin = o.spinMicroseconds ?? defaultSpin();
+    const pool = new ThreadPool(threads, module, simdModule, mem.memory, main, o.workerUrl, spin);
     const b = new WasmBackend(mem, pool);
     await b.workers.warm();
     return b;

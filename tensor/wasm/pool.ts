@@ -10,7 +10,15 @@ import type { KernelContext } from "./kernels/context.ts";
 import { runKernel } from "./kernels/mod.ts";
 
 // Control words.
-export const GEN = 0, NEXT = 1, TOTAL = 2, FINISHED = 3, KERNEL = 4, NARGS = 5, ERROR = 6, ERRLEN = 7;
+export const GEN = 0,
+  NEXT = 1,
+  TOTAL = 2,
+  FINISHED = 3,
+  KERNEL = 4,
+  NARGS = 5,
+  ERROR = 6,
+  ERRLEN = 7,
+  SPIN_US = 8;
 /** Per-worker state words start here. */
 export const STATE = 16;
 export const STARTING = 0, IDLE = 1, CLAIMED = 2, EXITED = 3;
@@ -22,6 +30,22 @@ export const ERR_OFFSET = ARGS_OFFSET + MAX_ARGS * 8;
 export const ERR_CHARS = 2048;
 /** How long an idle worker waits for work before it exits (ms). */
 export const IDLE_EXIT_MS = 1000;
+/**
+ * Polls `ctl[word]` while it equals `value`, for at most ctl[SPIN_US] µs, before a thread sleeps in Atomics.wait;
+ * true once it changed. Steps come back to back, a few µs of recording apart, and a futex wake-up costs 15–20 µs
+ * each way, more than most small steps take; but a thread that spins on a host with more busy threads than cores
+ * takes time from the one doing the work (LDM_SPIN_US=0 turns it off).
+ */
+export function spinWhile(ctl: Int32Array, word: number, value: number): boolean {
+  const spin = Atomics.load(ctl, SPIN_US);
+  if (spin === 0) return false;
+  const until = performance.now() + spin / 1000;
+  while (Atomics.load(ctl, word) === value) {
+    if (performance.now() > until) return false;
+    Atomics.pause?.();
+  }
+  return true;
+}
 
 /**
  * Whether this thread may block in Atomics.wait: a browser page's main thread may not (it throws), so the pool
@@ -54,7 +78,7 @@ export class ThreadPool {
   #wake: (() => void) | null = null;
   readonly #blocks = canBlock();
 
-  /** `workerUrl`: the worker script (a bundled page serves its own build of worker.ts). */
+  /** `workerUrl`: the worker script (a bundled page serves its own build of worker.ts); `spinUs`: see spinWhile. */
   constructor(
     readonly threads: number,
     readonly module: WebAssembly.Module,
@@ -62,9 +86,11 @@ export class ThreadPool {
     readonly memory: WebAssembly.Memory,
     readonly main: KernelContext,
     readonly workerUrl: URL | string = new URL("./worker.ts", import.meta.url),
+    readonly spinUs = 0,
   ) {
     const sab = new SharedArrayBuffer(ERR_OFFSET + ERR_CHARS * 2);
     this.ctl = new Int32Array(sab, 0, CTL_WORDS);
+    Atomics.store(this.ctl, SPIN_US, spinUs);
     this.args = new Float64Array(sab, ARGS_OFFSET, MAX_ARGS);
     this.errText = new Uint16Array(sab, ERR_OFFSET, ERR_CHARS);
     this.#slots = Array.from(
@@ -172,7 +198,7 @@ export class ThreadPool {
       const f = Atomics.load(ctl, FINISHED);
       if (f >= this.#expected(claimed)) return this.#finish(op, claimed, mainError);
       if (performance.now() - t0 > 50) break;
-      if (this.#blocks) Atomics.wait(ctl, FINISHED, f, 10);
+      if (!spinWhile(ctl, FINISHED, f) && this.#blocks) Atomics.wait(ctl, FINISHED, f, 10);
     }
     return this.#waitAsync(op, claimed, mainError);
   }

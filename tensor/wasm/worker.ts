@@ -19,6 +19,7 @@ import {
   MAX_ARGS,
   NARGS,
   NEXT,
+  spinWhile,
   STATE,
   TOTAL,
 } from "./pool.ts";
@@ -44,7 +45,7 @@ self.onmessage = async (e: MessageEvent) => {
   let seen = Atomics.load(ctl, GEN);
   Atomics.store(ctl, me, IDLE);
   for (;;) {
-    const r = Atomics.wait(ctl, GEN, seen, IDLE_EXIT_MS);
+    const r = spinWhile(ctl, GEN, seen) ? "ok" : Atomics.wait(ctl, GEN, seen, IDLE_EXIT_MS);
     if (r === "timed-out") {
       // Leave only if the main thread has not just claimed us.
       if (Atomics.compareExchange(ctl, me, IDLE, EXITED) === IDLE) {

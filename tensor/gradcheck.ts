@@ -6,7 +6,7 @@ import { noGrad } from "./autograd.ts";
 import { tensor } from "./ops/create.ts";
 import { mul } from "./ops/elementwise.ts";
 import { sum } from "./ops/reduce.ts";
-import type { Tensor } from "./tensor.ts";
+import { scopeAsync, type Tensor } from "./tensor.ts";
 
 /** Result of a gradient check: worst relative error over all inputs. */
 export interface GradcheckResult {
@@ -29,22 +29,16 @@ export async function gradcheck(
   let seed = opts.seed ?? 1;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
   const xs = values.map((v, i) => tensor(v, shapes[i]).requireGrad());
-  const y0 = fn(...xs);
-  const w = Float32Array.from({ length: y0.size }, rnd);
-  const wt = tensor(w, y0.shape);
-  const loss = sum(mul(y0, wt));
-  loss.backward();
-  const analytic = await Promise.all(
-    xs.map((x) => x.grad ? x.grad.data() : Promise.resolve(new Float32Array(x.size))),
-  );
-  loss.dispose();
-  y0.dispose();
+  let w = new Float32Array(0);
+  // Scopes free everything fn makes too; they are safe here because the probes run one after another.
+  const analytic = await scopeAsync(() => {
+    const y0 = fn(...xs);
+    w = Float32Array.from({ length: y0.size }, rnd);
+    sum(mul(y0, tensor(w, y0.shape))).backward();
+    return Promise.all(xs.map((x) => x.grad ? x.grad.data() : Promise.resolve(new Float32Array(x.size))));
+  });
   const evalAt = async (vals: Float32Array[]) => {
-    const ts = vals.map((v, i) => tensor(v, shapes[i]));
-    const out = noGrad(() => fn(...ts));
-    const data = await out.data();
-    out.dispose();
-    ts.forEach((t) => t.dispose());
+    const data = await scopeAsync(() => noGrad(() => fn(...vals.map((v, i) => tensor(v, shapes[i])))).data());
     let s = 0;
     for (let i = 0; i < data.length; i++) s += data[i] * w[i];
     return s;
@@ -73,6 +67,5 @@ export async function gradcheck(
     x.grad?.dispose();
     x.dispose();
   });
-  wt.dispose();
   return { maxRelError: maxRel, details };
 }

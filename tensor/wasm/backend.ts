@@ -61,6 +61,13 @@ const SIMD_COST = 0.125, SIMD_EXP_COST = 0.5;
 const SMALL_SOURCE_FLOATS = 1 << 18;
 /** Multiply-adds of a small convolution per unit of step work (its packing and GEMM run ~8 per ns per core). */
 const SMALL_MACS_PER_UNIT = 8;
+/**
+ * Outputs per sample up to which the small path goes before the direct one where both apply (forward: with few
+ * weights; input gradient: always). Measured on the tiny UNet's 8³ level; the weight gradient's direct dot
+ * products stay ahead there.
+ */
+const SMALL_FIRST_VOXELS = 512;
+const vol = (d: number[]) => d[0] * d[1] * d[2];
 
 /** Options of the WASM backend. */
 export interface WasmBackendOptions {
@@ -502,17 +509,17 @@ export class WasmBackend implements Backend {
   }
   /**
    * Blocks of an M × N output (`others` such outputs besides) for a small convolution: one chunk where the work
-   * would not repay waking the pool, else about one per thread, splitting M into 6-row tiles first when
-   * `mFirst` (the chunks then repeat the cheap B packing), else N into 8-column panels first.
+   * would not repay waking the pool, else about one per thread (two when there is plenty: a preempted thread then
+   * holds up less of it). M is split first, into 6-row tiles, then N into 8-column panels (measured on the tiny
+   * UNet's 4³ and 2³ levels, neither order was clearly ahead; this one repeats the vector B packing, not A's).
    */
-  #smallBlocks(M: number, N: number, others: number, macs: number, mFirst: boolean) {
-    const work = macs / SMALL_MACS_PER_UNIT;
-    const want = work < MIN_CHUNK ? 1 : this.threads;
+  #smallBlocks(M: number, N: number, others: number, macs: number) {
+    const work = macs / SMALL_MACS_PER_UNIT, T = this.threads;
+    const want = work < MIN_CHUNK ? 1 : work < 8 * T * MIN_CHUNK ? T : 2 * T;
     let mb = 1, nb = 1;
     const need = () => Math.ceil(want / (others * mb * nb));
-    if (mFirst) mb = Math.min(Math.ceil(M / MR), need());
+    mb = Math.min(Math.ceil(M / MR), need());
     nb = Math.min(Math.ceil(N / NR), need());
-    if (!mFirst) mb = Math.min(Math.ceil(M / MR), need());
     const MC = Math.min(120, Math.ceil(Math.ceil(M / mb) / MR) * MR);
     const NC = Math.min(256, Math.ceil(Math.ceil(N / nb) / NR) * NR);
     return { MC, NC, chunks: others * Math.ceil(M / MC) * Math.ceil(N / NC), work };
@@ -535,7 +542,7 @@ export class WasmBackend implements Backend {
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2], R = t.offs.length;
     const cols = mode === "forward" ? g.outDims : g.inDims, P = cols[0] * cols[1] * cols[2];
     const M = mode === "forward" ? g.Co : g.Ci, KC = convKC(R);
-    const { MC, NC, chunks, work } = this.#smallBlocks(M, P, g.B, g.B * M * R * P, true);
+    const { MC, NC, chunks, work } = this.#smallBlocks(M, P, g.B, g.B * M * R * P);
     const per = smallScratchFloats(t.chans * t.padded[0] * t.padded[1] * t.padded[2], MC, NC, KC);
     const [rs, run, runStride] = mode === "forward" ? [R, R, 0] : [K3, K3, g.Ci * K3];
     const op = mode === "forward" ? "conv3d" : "conv3d input grad";
@@ -589,7 +596,7 @@ export class WasmBackend implements Backend {
     if (!t) return false;
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2], R = t.offs.length;
     const P = g.outDims[0] * g.outDims[1] * g.outDims[2], KC = convKC(P);
-    const { MC, NC, chunks, work } = this.#smallBlocks(g.Co, R, 1, g.B * g.Co * R * P, false);
+    const { MC, NC, chunks, work } = this.#smallBlocks(g.Co, R, 1, g.B * g.Co * R * P);
     const per = smallScratchFloats(t.chans * t.padded[0] * t.padded[1] * t.padded[2], MC, NC, KC);
     this.#smallStep(t, per, (offs, cols, sp) =>
       this.#step(
@@ -623,6 +630,9 @@ export class WasmBackend implements Backend {
   }
   conv(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, g: ConvGeometry) {
     if (PROFILE_SHAPES) this.#convShape = convShape(g);
+    // Up to 8³ outputs with few weights, the direct path's separate padding and packing steps cost more.
+    const smallFirst = vol(g.outDims) <= SMALL_FIRST_VOXELS && g.Co * g.Ci * vol(g.kernel) <= 8192;
+    if (smallFirst && this.#convSmall(x, w, bias, y, g, "forward")) return;
     if (this.#directFits(g)) return this.#convDirect(x, w, bias, y, g);
     if (this.#convSmall(x, w, bias, y, g, "forward")) return;
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
@@ -677,7 +687,7 @@ export class WasmBackend implements Backend {
       padBefore: g.padBefore.map((p, a) => (g.kernel[a] - 1) * g.dilation[a] - p),
     };
     const direct = this.#directFits(flipped);
-    if (!direct && this.#convSmall(dy, w, null, dx, g, "inputGrad")) return;
+    if ((!direct || P <= SMALL_FIRST_VOXELS) && this.#convSmall(dy, w, null, dx, g, "inputGrad")) return;
     // A = wᵀ as [Ci, Co·K3]: w [Co, Ci, K3] read with strides (K3, Ci·K3, ±1); reversing the flat tap index
     // reverses all three axes, so the direct pass reads its input in ascending order like the forward.
     this.#scratch(g.Ci * R * 4, (wt) => {

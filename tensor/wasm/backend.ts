@@ -63,13 +63,15 @@ const SMALL_SOURCE_FLOATS = 1 << 18;
 const SMALL_MACS_PER_UNIT = 8;
 const vol = (d: number[]) => d[0] * d[1] * d[2];
 /**
- * Whether the small path goes before the direct one where both apply: up to 8³ voxels and 8192 weights, where the
- * direct path's separate padding and packing steps cost more than its faster inner loop saves (the tiny UNet's
- * 16→16, 3→16 and 16→3 convolutions at 8³; at 32→32 they were even, and the weight gradient's direct dot products
- * stay ahead).
+ * Whether the small path goes before the direct one where both apply: up to 8³ voxels, where the direct path's
+ * separate steps (padding, weight packing, and for the input gradient the wᵀ copy) cost more than its faster
+ * inner loop saves. Measured on the tiny UNet's 8³ level: the input gradient gained at every width; the forward
+ * pass only with few weights (≤ 8192: 16→16, 3→16, 16→3; 48→16 was faster direct). The weight gradient's direct
+ * dot products stay ahead.
  */
-const smallFirst = (g: ConvGeometry) =>
-  Math.max(vol(g.inDims), vol(g.outDims)) <= 512 && g.Co * g.Ci * vol(g.kernel) <= 8192;
+const smallFirst = (g: ConvGeometry, mode: "forward" | "inputGrad") =>
+  Math.max(vol(g.inDims), vol(g.outDims)) <= 512 &&
+  (mode === "inputGrad" || g.Co * g.Ci * vol(g.kernel) <= 8192);
 
 /** Options of the WASM backend. */
 export interface WasmBackendOptions {
@@ -632,7 +634,7 @@ export class WasmBackend implements Backend {
   }
   conv(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, g: ConvGeometry) {
     if (PROFILE_SHAPES) this.#convShape = convShape(g);
-    if (smallFirst(g) && this.#convSmall(x, w, bias, y, g, "forward")) return;
+    if (smallFirst(g, "forward") && this.#convSmall(x, w, bias, y, g, "forward")) return;
     if (this.#directFits(g)) return this.#convDirect(x, w, bias, y, g);
     if (this.#convSmall(x, w, bias, y, g, "forward")) return;
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
@@ -687,7 +689,7 @@ export class WasmBackend implements Backend {
       padBefore: g.padBefore.map((p, a) => (g.kernel[a] - 1) * g.dilation[a] - p),
     };
     const direct = this.#directFits(flipped);
-    if ((!direct || smallFirst(g)) && this.#convSmall(dy, w, null, dx, g, "inputGrad")) return;
+    if ((!direct || smallFirst(g, "inputGrad")) && this.#convSmall(dy, w, null, dx, g, "inputGrad")) return;
     // A = wᵀ as [Ci, Co·K3]: w [Co, Ci, K3] read with strides (K3, Ci·K3, ±1); reversing the flat tap index
     // reverses all three axes, so the direct pass reads its input in ascending order like the forward.
     this.#scratch(g.Ci * R * 4, (wt) => {

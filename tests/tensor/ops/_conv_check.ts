@@ -55,4 +55,6 @@ export const SMALL_CONV_CASES: ConvCase[] = [
   // 8³ with few weights (the forward and input gradient take the small path before the direct one), batch 2.
   [[2, 3, 8, 8, 8], [16, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
   [[1, 16, 8, 8, 8], [5, 16, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+  // 8³ with more weights: the forward runs direct, the input gradient small.
+  [[1, 24, 8, 8, 8], [20, 24, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
 ];

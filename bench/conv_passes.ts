@@ -46,7 +46,12 @@ if (values.shapes === "all") {
 if (values.shapes === "unet") {
   // The tiny UNet's small levels (its latent is 8³): the small-convolution path, many runs (µs each).
   cases.length = 0;
-  const shapes = [[64, 32, 4, 1], [32, 32, 4, 1], [32, 32, 2, 1], [64, 32, 2, 1], [16, 16, 8, 2]];
+  const shapes = [[64, 32, 4, 1], [32, 32, 4, 1], [32, 32, 2, 1], [64, 32, 2, 1], [16, 16, 8, 2], [
+    32,
+    32,
+    4,
+    2,
+  ]];
   // Its 8³ level: where the small path and the direct one meet.
   shapes.push([16, 16, 8, 1], [32, 32, 8, 1], [48, 16, 8, 1], [3, 16, 8, 1], [16, 3, 8, 1]);
   for (const [C, Co, S, stride] of shapes) {

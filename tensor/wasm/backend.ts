@@ -838,6 +838,8 @@ export class WasmBackend implements Backend {
           "convInputGradScatter",
           [ptr(dy), ptr(w), ptr(dx), g.Ci, g.Co, K3, P, inVol, ...tables, CIB, NC, KC, sp, per, g.B],
           chunks,
+          // Few outputs (a 4³ → 2³ downsample's gradient): not worth waking the pool.
+          (g.B * g.Ci * K3 * g.Co * P) / SMALL_MACS_PER_UNIT,
         );
       },
       CIB * K3,

@@ -509,7 +509,7 @@ export class WasmBackend implements Backend {
   #smallTables(g: ConvGeometry, mode: "forward" | "inputGrad"): PaddedTables | null {
     const t = paddedTables(g, mode);
     if (!t || t.offs.length === 0 || t.cols.length === 0) return null;
-    return t.chans * t.padded[0] * t.padded[1] * t.padded[2] <= SMALL_SOURCE_FLOATS ? t : null;
+    return t.chans * vol(t.padded) <= SMALL_SOURCE_FLOATS ? t : null;
   }
   /**
    * Blocks of an M × N output (`others` such outputs besides) for a small convolution: one chunk where the work
@@ -543,11 +543,10 @@ export class WasmBackend implements Backend {
   ): boolean {
     const t = this.#smallTables(g, mode);
     if (!t) return false;
-    const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2], R = t.offs.length;
-    const cols = mode === "forward" ? g.outDims : g.inDims, P = cols[0] * cols[1] * cols[2];
+    const K3 = vol(g.kernel), R = t.offs.length, P = vol(mode === "forward" ? g.outDims : g.inDims);
     const M = mode === "forward" ? g.Co : g.Ci, KC = convKC(R);
     const { MC, NC, chunks, work } = this.#smallBlocks(M, P, g.B, g.B * M * R * P);
-    const per = smallScratchFloats(t.chans * t.padded[0] * t.padded[1] * t.padded[2], MC, NC, KC);
+    const per = smallScratchFloats(t.chans * vol(t.padded), MC, NC, KC);
     const [rs, run, runStride] = mode === "forward" ? [R, R, 0] : [K3, K3, g.Ci * K3];
     const op = mode === "forward" ? "conv3d" : "conv3d input grad";
     this.#smallStep(t, per, (offs, colsAt, sp) =>
@@ -598,10 +597,9 @@ export class WasmBackend implements Backend {
   #convWeightGradSmall(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): boolean {
     const t = this.#smallTables(g, "forward");
     if (!t) return false;
-    const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2], R = t.offs.length;
-    const P = g.outDims[0] * g.outDims[1] * g.outDims[2], KC = convKC(P);
+    const K3 = vol(g.kernel), R = t.offs.length, P = vol(g.outDims), KC = convKC(P);
     const { MC, NC, chunks, work } = this.#smallBlocks(g.Co, R, 1, g.B * g.Co * R * P);
-    const per = smallScratchFloats(t.chans * t.padded[0] * t.padded[1] * t.padded[2], MC, NC, KC);
+    const per = smallScratchFloats(t.chans * vol(t.padded), MC, NC, KC);
     this.#smallStep(t, per, (offs, cols, sp) =>
       this.#step(
         "conv3d weight grad",
@@ -849,8 +847,8 @@ export class WasmBackend implements Backend {
   }
   convWeightGrad(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry) {
     if (PROFILE_SHAPES) this.#convShape = convShape(g);
-    // Narrow rows or strides: the direct dot products would widen dy and waste lanes (or do not apply).
-    const small = g.outDims[2] < 8 || g.stride.some((s) => s > 1);
+    // Narrow rows, strides or dilation: the direct dot products would widen dy and waste lanes (or do not apply).
+    const small = g.outDims[2] < 8 || [...g.stride, ...g.dilation].some((s) => s > 1);
     if (small && this.#convWeightGradSmall(x, dy, dw, g)) return;
     if (this.#convWeightGradDirect(x, dy, dw, g)) return;
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];

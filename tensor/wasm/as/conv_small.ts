@@ -63,8 +63,29 @@ export function packBPaddedT(xp: usize, offs: usize, cols: usize, k0: i32, kc: i
     const b6 = xp + (<usize>load<i32>(offs + (<usize>min(n + 6, last) << 2)) << 2);
     const b7 = xp + (<usize>load<i32>(offs + (<usize>min(n + 7, last) << 2)) << 2);
     let c = cols + (<usize>k0 << 2);
-    for (let k = 0; k < kc; k++, c += 4, dst += 32) {
+    for (let k = 0; k < kc;) {
       const j = <usize>load<i32>(c) << 2;
+      if (k + 4 <= kc && load<i32>(c, 12) - load<i32>(c) === 3) {
+        // Four consecutive voxels: a vector per column, transposed in registers (two 4×4 transposes).
+        const v0 = v128.load(b0 + j), v1 = v128.load(b1 + j), v2 = v128.load(b2 + j), v3 = v128.load(b3 + j);
+        const v4 = v128.load(b4 + j), v5 = v128.load(b5 + j), v6 = v128.load(b6 + j), v7 = v128.load(b7 + j);
+        const a = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), b = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+        const e = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), f = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+        const g = v128.shuffle<f32>(v4, v5, 0, 4, 1, 5), h = v128.shuffle<f32>(v6, v7, 0, 4, 1, 5);
+        const m = v128.shuffle<f32>(v4, v5, 2, 6, 3, 7), n = v128.shuffle<f32>(v6, v7, 2, 6, 3, 7);
+        v128.store(dst, v128.shuffle<f32>(a, b, 0, 1, 4, 5));
+        v128.store(dst, v128.shuffle<f32>(g, h, 0, 1, 4, 5), 16);
+        v128.store(dst, v128.shuffle<f32>(a, b, 2, 3, 6, 7), 32);
+        v128.store(dst, v128.shuffle<f32>(g, h, 2, 3, 6, 7), 48);
+        v128.store(dst, v128.shuffle<f32>(e, f, 0, 1, 4, 5), 64);
+        v128.store(dst, v128.shuffle<f32>(m, n, 0, 1, 4, 5), 80);
+        v128.store(dst, v128.shuffle<f32>(e, f, 2, 3, 6, 7), 96);
+        v128.store(dst, v128.shuffle<f32>(m, n, 2, 3, 6, 7), 112);
+        k += 4;
+        c += 16;
+        dst += 128;
+        continue;
+      }
       store<f32>(dst, load<f32>(b0 + j));
       store<f32>(dst, load<f32>(b1 + j), 4);
       store<f32>(dst, load<f32>(b2 + j), 8);
@@ -73,6 +94,9 @@ export function packBPaddedT(xp: usize, offs: usize, cols: usize, k0: i32, kc: i
       store<f32>(dst, load<f32>(b5 + j), 20);
       store<f32>(dst, load<f32>(b6 + j), 24);
       store<f32>(dst, load<f32>(b7 + j), 28);
+      k++;
+      c += 4;
+      dst += 32;
     }
   }
 }

@@ -94,6 +94,15 @@ Deno.test("conv3d with few output voxels (4³, 2³, strided downsampling) matche
   for (const [i, c] of SMALL_CONV_CASES.entries()) await assertConvMatchesRef(c, 20 + 4 * i);
 });
 
+Deno.test("conv3d whose padded source is too large for the small path (strided: implicit-GEMM gather) matches", async () => {
+  // 9 channels × 35³ padded voxels is past the small path's per-thread copy (2¹⁸ floats).
+  await assertConvMatchesRef([[1, 9, 33, 33, 33], [4, 9, 3, 3, 3], [2, 2, 2], [1, 1, 1], [1, 1, 1], [
+    1,
+    1,
+    1,
+  ]], 90);
+});
+
 Deno.test("conv2d matches conv3d with unit depth and passes gradcheck", async () => {
   const xs = [2, 3, 7, 6], ws = [4, 3, 3, 2];
   const x = randomArray(size(xs), 7), w = randomArray(size(ws), 8), b = randomArray(4, 9);

@@ -1,6 +1,6 @@
 /**
  * Per-pass conv timing (forward, input gradient, weight gradient) on the active backend, for tuning the conv
- * kernels: `deno run -A bench/conv_passes.ts [--backend wasm] [--shapes small|all]`. Each pass is timed alone
+ * kernels: `deno run -A bench/conv_passes.ts [--backend wasm] [--shapes small|all|unet]`. Each pass is timed alone
  * through the backend seam (its own sync), so the numbers split `conv3d_fwd_bwd` of bench/run.ts.
  */
 import { parseArgs } from "node:util";
@@ -41,6 +41,31 @@ if (values.shapes === "all") {
     { label: "1x64x65^3 64->64 k3 s2", C: 64, Co: 64, S: 65, k: 3, stride: 2, pad: 0, runs: 3 },
     { label: "1x64x64^3 64->64 k3", C: 64, Co: 64, S: 64, k: 3, stride: 1, pad: 1, runs: 1 },
   );
+}
+
+if (values.shapes === "unet") {
+  // The tiny UNet's small levels (its latent is 8³): the small-convolution path, many runs (µs each).
+  cases.length = 0;
+  const shapes = [[64, 32, 4, 1], [32, 32, 4, 1], [32, 32, 2, 1], [64, 32, 2, 1], [16, 16, 8, 2], [
+    32,
+    32,
+    4,
+    2,
+  ]];
+  // Its 8³ level: where the small path and the direct one meet.
+  shapes.push([16, 16, 8, 1], [32, 32, 8, 1], [48, 16, 8, 1], [3, 16, 8, 1], [16, 3, 8, 1]);
+  for (const [C, Co, S, stride] of shapes) {
+    cases.push({
+      label: `1x${C}x${S}^3 ${C}->${Co} k3${stride > 1 ? " s2" : ""}`,
+      C,
+      Co,
+      S,
+      k: 3,
+      stride,
+      pad: 1,
+      runs: 41,
+    });
+  }
 }
 
 for (const c of cases) {

@@ -37,7 +37,9 @@ import { ThreadPool } from "./pool.ts";
 import { DTYPE_CODE } from "./kernels/views.ts";
 import { REDUCE_CODE } from "./kernels/reduce.ts";
 import { DOT_CO, DOT_R, dotScratchBytes, MR, packedBlockFloats, scratchFloats } from "./kernels/gemm.ts";
-import { convTables, directOffsets } from "./conv_tables.ts";
+import { convTables, directOffsets, type PaddedTables, paddedTables } from "./conv_tables.ts";
+import { smallScratchFloats } from "./kernels/conv_small.ts";
+import { NR } from "./kernels/gemm.ts";
 import { PROFILE_SHAPES, profileDrain, profileStep, PROFILING } from "./profile.ts";
 
 type Step = { op: string; kernel: number; args: number[]; chunks: number; inline: boolean } | {
@@ -55,6 +57,21 @@ const ptr = (b: DeviceBuffer | null) => (b ? (b as WasmBuffer).ptr : -1);
 const MIN_CHUNK = 32768;
 /** Relative cost per element of the SIMD loops (kernels.wasm) against a plain JavaScript loop. */
 const SIMD_COST = 0.125, SIMD_EXP_COST = 0.5;
+/** The small convolutions' reach: each thread's zero-padded source copy is at most this many floats (1 MiB). */
+const SMALL_SOURCE_FLOATS = 1 << 18;
+/** Multiply-adds of a small convolution per unit of step work (its packing and GEMM run ~8 per ns per core). */
+const SMALL_MACS_PER_UNIT = 8;
+const vol = (d: number[]) => d[0] * d[1] * d[2];
+/**
+ * Whether the small path goes before the direct one where both apply: up to 8³ voxels, where the direct path's
+ * separate steps (padding, weight packing, and for the input gradient the wᵀ copy) cost more than its faster
+ * inner loop saves. Measured on the tiny UNet's 8³ level: the input gradient gained at every width; the forward
+ * pass only with few weights (≤ 8192: 16→16, 3→16, 16→3; 48→16 was faster direct). The weight gradient's direct
+ * dot products stay ahead.
+ */
+const smallFirst = (g: ConvGeometry, mode: "forward" | "inputGrad") =>
+  Math.max(vol(g.inDims), vol(g.outDims)) <= 512 &&
+  (mode === "inputGrad" || g.Co * g.Ci * vol(g.kernel) <= 8192);
 
 /** Options of the WASM backend. */
 export interface WasmBackendOptions {
@@ -500,9 +517,136 @@ export class WasmBackend implements Backend {
     });
     void op;
   }
+  /** Tables of the small-convolution path (#convSmall), or null where it does not apply. */
+  #smallTables(g: ConvGeometry, mode: "forward" | "inputGrad"): PaddedTables | null {
+    const t = paddedTables(g, mode);
+    if (!t || t.offs.length === 0 || t.cols.length === 0) return null;
+    return t.chans * vol(t.padded) <= SMALL_SOURCE_FLOATS ? t : null;
+  }
+  /**
+   * Blocks of an M × N output (`others` such outputs besides) for a small convolution: one chunk where the work
+   * would not repay waking the pool, else about one per thread (two when there is plenty: a preempted thread then
+   * holds up less of it). M is split first, into 6-row tiles, then N into 8-column panels (measured on the tiny
+   * UNet's 4³ and 2³ levels, neither order was clearly ahead; this one repeats the vector B packing, not A's).
+   */
+  #smallBlocks(M: number, N: number, others: number, macs: number) {
+    const work = macs / SMALL_MACS_PER_UNIT, T = this.threads;
+    const want = work < MIN_CHUNK ? 1 : work < 8 * T * MIN_CHUNK ? T : 2 * T;
+    let mb = 1, nb = 1;
+    const need = () => Math.ceil(want / (others * mb * nb));
+    mb = Math.min(Math.ceil(M / MR), need());
+    nb = Math.min(Math.ceil(N / NR), need());
+    const MC = Math.min(120, Math.ceil(Math.ceil(M / mb) / MR) * MR);
+    const NC = Math.min(256, Math.ceil(Math.ceil(N / nb) / NR) * NR);
+    return { MC, NC, chunks: others * Math.ceil(M / MC) * Math.ceil(N / NC), work };
+  }
+  /**
+   * A convolution with few output voxels (forward, or the stride-1 input gradient as the forward of dy with wᵀ
+   * read in place) as one step of packed GEMM on per-thread zero-padded copies (kernels/conv_small.ts).
+   * False where it does not apply.
+   */
+  #convSmall(
+    x: DeviceBuffer,
+    w: DeviceBuffer,
+    bias: DeviceBuffer | null,
+    y: DeviceBuffer,
+    g: ConvGeometry,
+    mode: "forward" | "inputGrad",
+  ): boolean {
+    const t = this.#smallTables(g, mode);
+    if (!t) return false;
+    const K3 = vol(g.kernel), R = t.offs.length, P = vol(mode === "forward" ? g.outDims : g.inDims);
+    const M = mode === "forward" ? g.Co : g.Ci, KC = convKC(R);
+    const { MC, NC, chunks, work } = this.#smallBlocks(M, P, g.B, g.B * M * R * P);
+    const per = smallScratchFloats(t.chans * vol(t.padded), MC, NC, KC);
+    const [rs, run, runStride] = mode === "forward" ? [R, R, 0] : [K3, K3, g.Ci * K3];
+    const op = mode === "forward" ? "conv3d" : "conv3d input grad";
+    this.#smallStep(t, per, (offs, colsAt, sp) =>
+      this.#step(
+        op,
+        "convSmall",
+        [
+          ptr(x),
+          ptr(w),
+          ptr(bias),
+          ptr(y),
+          M,
+          R,
+          P,
+          t.chans,
+          ...t.src,
+          ...t.padded,
+          ...t.at,
+          offs,
+          colsAt,
+          rs,
+          run,
+          runStride,
+          MC,
+          NC,
+          KC,
+          sp,
+          per,
+          g.B,
+        ],
+        chunks,
+        work,
+      ));
+    return true;
+  }
+  /** Uploads a small convolution's tables into scratch beside `per` floats per thread, then records its step. */
+  #smallStep(t: PaddedTables, per: number, record: (offs: number, cols: number, sp: number) => void): void {
+    const words = t.offs.length + t.cols.length;
+    this.#scratch(words * 4 + per * 4 * this.threads, (base) => {
+      const data = new Int32Array(words);
+      data.set(t.offs, 0);
+      data.set(t.cols, t.offs.length);
+      this.upload(new WasmBuffer(base, words * 4), data);
+      record(base, base + t.offs.length * 4, base + words * 4);
+    });
+  }
+  /** The weight gradient of a small convolution as one step (kernels/conv_small.ts); false where it does not apply. */
+  #convWeightGradSmall(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): boolean {
+    const t = this.#smallTables(g, "forward");
+    if (!t) return false;
+    const K3 = vol(g.kernel), R = t.offs.length, P = vol(g.outDims), KC = convKC(P);
+    const { MC, NC, chunks, work } = this.#smallBlocks(g.Co, R, 1, g.B * g.Co * R * P);
+    const per = smallScratchFloats(t.chans * vol(t.padded), MC, NC, KC);
+    this.#smallStep(t, per, (offs, cols, sp) =>
+      this.#step(
+        "conv3d weight grad",
+        "convSmallWeightGrad",
+        [
+          ptr(x),
+          ptr(dy),
+          ptr(dw),
+          g.Co,
+          R,
+          P,
+          t.chans,
+          ...t.src,
+          ...t.padded,
+          ...t.at,
+          offs,
+          cols,
+          K3,
+          MC,
+          NC,
+          KC,
+          sp,
+          per,
+          g.B,
+        ],
+        chunks,
+        work,
+      ));
+    return true;
+  }
   conv(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, g: ConvGeometry) {
     if (PROFILE_SHAPES) this.#convShape = convShape(g);
+    if (smallFirst(g, "forward") && this.#convSmall(x, w, bias, y, g, "forward")) return;
     if (this.#directFits(g)) return this.#convDirect(x, w, bias, y, g);
+    if (this.#convSmall(x, w, bias, y, g, "forward")) return;
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Ci * K3,
       P = g.outDims[0] * g.outDims[1] * g.outDims[2],
@@ -555,6 +699,7 @@ export class WasmBackend implements Backend {
       padBefore: g.padBefore.map((p, a) => (g.kernel[a] - 1) * g.dilation[a] - p),
     };
     const direct = this.#directFits(flipped);
+    if ((!direct || smallFirst(g, "inputGrad")) && this.#convSmall(dy, w, null, dx, g, "inputGrad")) return;
     // A = wᵀ as [Ci, Co·K3]: w [Co, Ci, K3] read with strides (K3, Ci·K3, ±1); reversing the flat tap index
     // reverses all three axes, so the direct pass reads its input in ascending order like the forward.
     this.#scratch(g.Ci * R * 4, (wt) => {
@@ -703,6 +848,8 @@ export class WasmBackend implements Backend {
           "convInputGradScatter",
           [ptr(dy), ptr(w), ptr(dx), g.Ci, g.Co, K3, P, inVol, ...tables, CIB, NC, KC, sp, per, g.B],
           chunks,
+          // Few outputs (a 4³ → 2³ downsample's gradient): not worth waking the pool.
+          (g.B * g.Ci * K3 * g.Co * P) / SMALL_MACS_PER_UNIT,
         );
       },
       CIB * K3,
@@ -712,6 +859,9 @@ export class WasmBackend implements Backend {
   }
   convWeightGrad(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry) {
     if (PROFILE_SHAPES) this.#convShape = convShape(g);
+    // Narrow rows, strides or dilation: the direct dot products would widen dy and waste lanes (or do not apply).
+    const small = g.outDims[2] < 8 || [...g.stride, ...g.dilation].some((s) => s > 1);
+    if (small && this.#convWeightGradSmall(x, dy, dw, g)) return;
     if (this.#convWeightGradDirect(x, dy, dw, g)) return;
     const K3 = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const R = g.Ci * K3,

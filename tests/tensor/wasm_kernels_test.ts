@@ -10,11 +10,12 @@ import { activeBackend, setBackend } from "../../tensor/backend/mod.ts";
 import { WasmBackend } from "../../tensor/wasm/backend.ts";
 import { attentionLimits } from "../../tensor/ops/attention.ts";
 import { assertClose, randomArray, refBinary } from "./_helpers.ts";
+import { assertConvMatchesRef, SMALL_CONV_CASES } from "./ops/_conv_check.ts";
 
-/** Runs `fn` with a fresh 2-thread WASM backend installed, then puts the previous one back. */
-async function onWasm(fn: (be: WasmBackend) => Promise<void>): Promise<void> {
+/** Runs `fn` with a fresh WASM backend (2 threads unless told) installed, then puts the previous one back. */
+async function onWasm(fn: (be: WasmBackend) => Promise<void>, threads = 2): Promise<void> {
   const prev = activeBackend();
-  const be = await WasmBackend.create({ threads: 2 });
+  const be = await WasmBackend.create({ threads });
   await be.workers.warm();
   setBackend(be);
   try {
@@ -540,4 +541,15 @@ Deno.test("wasm fused attention (several chunks per head) matches the composed o
       attentionLimits.fused = true;
     }
   });
+});
+
+Deno.test("wasm small convolutions split over 1, 2 and 3 threads match the TS reference", async () => {
+  // 1 thread: every case in one chunk; 2: blocks of 6-row tiles; 3: ragged splits of M and N.
+  for (const threads of [1, 2, 3]) {
+    await onWasm(async () => {
+      for (const [i, c] of SMALL_CONV_CASES.entries()) {
+        await assertConvMatchesRef(c, 60 + 4 * i, `${threads} threads: `);
+      }
+    }, threads);
+  }
 });

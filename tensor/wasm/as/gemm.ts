@@ -48,6 +48,9 @@ export function packB(src: usize, rs: i32, cs: i32, kc: i32, nc: i32, dst: usize
   }
 }
 
+// The small convolutions' packing (im2col of a zero-padded copy, wᵀ read in place).
+export { packARuns, packBPadded, packBPaddedT, padSmall } from "./conv_small";
+
 // Convolution gathers. Row r of the virtual im2col matrix is (channel, kd, kh, kw); column j is a voxel (jd, jh, jw)
 // of the column lattice. rowTab holds 4 i32 per row: channel offset in the source, and kd·cd, kh·ch, kw·cw (offsets
 // into the per-axis tables). tabD[kd·cd + jd] is the source depth offset (already × H·W), tabH × W, tabW × 1, or

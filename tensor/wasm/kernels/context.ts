@@ -99,6 +99,51 @@ export interface GemmExports {
     bh: number,
     bw: number,
   ): void;
+  padSmall(
+    src: number,
+    dst: number,
+    p0: number,
+    p1: number,
+    D: number,
+    H: number,
+    W: number,
+    Dp: number,
+    Hp: number,
+    Wp: number,
+    bd: number,
+    bh: number,
+    bw: number,
+  ): void;
+  packARuns(
+    src: number,
+    rowStride: number,
+    run: number,
+    runStride: number,
+    mc: number,
+    k0: number,
+    kc: number,
+    dst: number,
+  ): void;
+  packBPadded(
+    xp: number,
+    offs: number,
+    cols: number,
+    k0: number,
+    kc: number,
+    n0: number,
+    nc: number,
+    dst: number,
+  ): void;
+  packBPaddedT(
+    xp: number,
+    offs: number,
+    cols: number,
+    k0: number,
+    kc: number,
+    n0: number,
+    nc: number,
+    dst: number,
+  ): void;
   gemmBlock(
     ap: number,
     bp: number,

@@ -25,6 +25,7 @@ import {
   convWeightGradKernel,
   matmulKernel,
 } from "./gemm.ts";
+import { convSmallKernel, convSmallWeightGradKernel } from "./conv_small.ts";
 
 // Made on first use: a page that is not cross-origin isolated has no SharedArrayBuffer, and must still load.
 let pauseCell: Int32Array | null = null;
@@ -62,6 +63,8 @@ const TABLE = {
   convWeightGradDirect: convWeightGradDirectKernel,
   convPad: convPadKernel,
   convPackWeights: convPackWeightsKernel,
+  convSmall: convSmallKernel,
+  convSmallWeightGrad: convSmallWeightGradKernel,
   // Test hooks: fail on a worker (never on the main thread), by throwing or by dying.
   testThrow: (ctx: KernelContext) => {
     if (ctx.thread > 0) throw new Error(`test failure on thread ${ctx.thread}`);

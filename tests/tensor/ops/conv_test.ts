@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as T from "../../../tensor/mod.ts";
 import { assertClose, randomArray } from "../_helpers.ts";
 import { refConv3d, refConv3dGrads } from "./_ref.ts";
+import { assertConvMatchesRef, SMALL_CONV_CASES } from "./_conv_check.ts";
 
 await T.init();
 
@@ -87,6 +88,19 @@ Deno.test("conv3d input and weight gradients match the TS reference across the k
     xt.grad!.dispose();
     wt.grad!.dispose();
   }
+});
+
+Deno.test("conv3d with few output voxels (4³, 2³, strided downsampling) matches the TS reference, with gradients", async () => {
+  for (const [i, c] of SMALL_CONV_CASES.entries()) await assertConvMatchesRef(c, 20 + 4 * i);
+});
+
+Deno.test("conv3d whose padded source is too large for the small path (strided: implicit-GEMM gather) matches", async () => {
+  // 9 channels × 35³ padded voxels is past the small path's per-thread copy (2¹⁸ floats).
+  await assertConvMatchesRef([[1, 9, 33, 33, 33], [4, 9, 3, 3, 3], [2, 2, 2], [1, 1, 1], [1, 1, 1], [
+    1,
+    1,
+    1,
+  ]], 90);
 });
 
 Deno.test("conv2d matches conv3d with unit depth and passes gradcheck", async () => {

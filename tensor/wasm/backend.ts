@@ -749,7 +749,7 @@ export class WasmBackend implements Backend {
     const padVol = padded[0] * padded[1] * padded[2];
     const xpBytes = g.B * g.Ci * padVol * 4, dySample = g.Co * Do * Ho * Wq;
     const dyBytes = Wq === Wo ? 0 : g.B * dySample * 4;
-    // Blocks of dw: whole 4×3 tiles, a few per thread, lane sums small enough for L2.
+    // Blocks of dw: whole DOT_CO × DOT_R tiles, a few per thread, lane sums small enough for L2.
     const chunksWanted = this.threads * 4;
     let MC = Math.min(64, Math.ceil(g.Co / DOT_CO) * DOT_CO),
       NC = Math.min(108, Math.ceil(R / DOT_R) * DOT_R);

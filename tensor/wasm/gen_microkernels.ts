@@ -58,45 +58,120 @@ ${
 `;
 }
 
-/** Rows × columns of the weight-gradient dot tile (co channels × im2col rows); 12 accumulators + 4 loads. */
-export const DOT_CO = 4, DOT_R = 3;
+/**
+ * A rows×8 direct-convolution micro-kernel (rows 4 or 6): C += packed A · B read straight from the input, the k-th
+ * 8 B values at base + offs[k] (4-byte units), kc ≥ 1.
+ *
+ * Without a trap handler (Deno) V8 bounds-checks every wasm load (lea, cmp, jae), so loads, not FMAs, set the
+ * pace: rows 0–3 come from one v128 load of A rotated in place (one vpshufd each) instead of 4 broadcasts, 6
+ * loads per k instead of 9. Accumulator dj then holds, in lane i, C[(i + j) mod 4][i] (a diagonal of the 4×4
+ * block), straightened once at the end; rows 4 and 5 are broadcast. 12 accumulators + 2 B + 1 A = 15 xmm, V8's
+ * whole budget on x64. (Unrolling over the w taps to share one offset would save a load per tap, but binaryen
+ * then nests the FMA chains and hoists every tap's A, and V8 spills.) The loop counts down (one branch per k).
+ */
+function directKernel(rows: 4 | 6): string {
+  const d = (j: number, h: number) => `d${j}${h}`, e = (r: number, h: number) => `e${r}${h}`;
+  const accs: string[] = [];
+  for (let j = 0; j < 4; j++) accs.push(`${d(j, 0)} = f32x4.splat(0), ${d(j, 1)} = f32x4.splat(0)`);
+  for (let r = 4; r < rows; r++) accs.push(`${e(r, 0)} = f32x4.splat(0), ${e(r, 1)} = f32x4.splat(0)`);
+  const body: string[] = [
+    "const src = base + (<usize>load<i32>(offs) << 2);",
+    "const b0 = v128.load(src), b1 = v128.load(src, 16);",
+  ];
+  for (let r = 4; r < rows; r++) {
+    body.push(
+      `${r === 4 ? "let " : ""}as = v128.load32_splat(a, ${4 * r});`,
+      `${e(r, 0)} = f32x4.relaxed_madd(as, b0, ${e(r, 0)});`,
+      `${e(r, 1)} = f32x4.relaxed_madd(as, b1, ${e(r, 1)});`,
+    );
+  }
+  body.push("let av = v128.load(a);");
+  for (let j = 0; j < 4; j++) {
+    if (j > 0) body.push("av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);");
+    body.push(
+      `${d(j, 0)} = f32x4.relaxed_madd(av, b0, ${d(j, 0)});`,
+      `${d(j, 1)} = f32x4.relaxed_madd(av, b1, ${d(j, 1)});`,
+    );
+  }
+  // Row r, lane i lives in d[(r − i) mod 4], lane i: lanes 0, 2 and 1, 3 picked in pairs, then merged.
+  const straighten = (r: number, h: number) => {
+    const m = (i: number) => d((r - i + 4) % 4, h);
+    return `v128.shuffle<f32>(v128.shuffle<f32>(${m(0)}, ${m(2)}, 0, 0, 6, 6), ` +
+      `v128.shuffle<f32>(${m(1)}, ${m(3)}, 1, 1, 7, 7), 0, 5, 2, 7)`;
+  };
+  const out: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const at = r === 0 ? "c" : `c + ${r} * ldc`;
+    for (let h = 0; h < 2; h++) {
+      const v = r < 4 ? straighten(r, h) : e(r, h);
+      out.push(`v128.store(${at}, f32x4.add(${v}, v128.load(${at}${h ? ", 16" : ""}))${h ? ", 16" : ""});`);
+    }
+  }
+  return `/** C += packed A (6-row panel, its first ${rows} rows) · direct B: see gen_microkernels.ts directKernel. */
+// @ts-ignore: decorator
+@inline export function kernelDirect${rows}x${NR}(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize): void {
+  let ${accs.join(",\n    ")};
+  let k = kc;
+  do {
+${body.map((l) => "    " + l).join("\n")}
+    a += ${4 * MR};
+    offs += 4;
+  } while (--k > 0);
+${out.map((l) => "  " + l).join("\n")}
+}
+`;
+}
+
+/**
+ * Rows × columns of the weight-gradient dot tile (co channels × im2col rows). 12 accumulators + 2 dy + 1 x = 15
+ * xmm: the 4×3 tile needed 16, and V8 then kept one accumulator on the stack, its chain running through a store
+ * and a reload every step (27 against 42 GFLOP/s for this one on one core, L1-resident).
+ */
+export const DOT_CO = 2, DOT_R = 6;
 
 /**
  * The weight-gradient dot tile: per (dy row i, x row j) an f32x4 of partial sums over voxel lanes (kept at
- * part between calls), advanced over `rows` rows of n voxels each (n a multiple of 4): dy at d[i] + t, x at
- * x[j] + t, the next row dStep / xStep bytes on.
+ * part between calls), advanced over `rows` rows of n voxels each (n a multiple of 4). dy row i is channel
+ * min(c + i, cLast), coBytes apart, from dy; x row j is im2col row min(r + j, rLast), at x + 4·offs[that row];
+ * the next row dStep / xStep bytes on. (Rows past the block's edge repeat its last; their sums are never read.)
  */
 function dotKernel(): string {
   const acc = (i: number, j: number) => `s${i}${j}`;
   const all: [number, number][] = [];
   for (let i = 0; i < DOT_CO; i++) for (let j = 0; j < DOT_R; j++) all.push([i, j]);
   return `/**
- * Weight-gradient tile: ${DOT_CO} dy rows × ${DOT_R} x rows; partial sums per voxel lane at part (${
-    DOT_CO * DOT_R
-  } × f32x4,
- * row-major) += Σ over \`rows\` rows of \`n\` voxels (a multiple of 4) of dy · x.
+ * Weight-gradient tile: ${DOT_CO} dy rows × ${DOT_R} x rows; partial sums per voxel lane at part (${all.length} × f32x4,
+ * row-major) += Σ over \`rows\` rows of \`n\` voxels (a multiple of 4) of dy · x. See gen_microkernels.ts dotKernel.
  */
 // @ts-ignore: decorator
 @inline export function dotTile${DOT_CO}x${DOT_R}(
-${each(DOT_CO, (i) => `d${i}: usize,`)}
-${each(DOT_R, (j) => `x${j}: usize,`)}
+  dy: usize,
+  coBytes: usize,
+  c: i32,
+  cLast: i32,
+  x: usize,
+  offs: usize,
+  r: i32,
+  rLast: i32,
   n: i32,
   rows: i32,
   dStep: usize,
   xStep: usize,
   part: usize,
 ): void {
+${each(DOT_CO, (i) => `let d${i} = dy + <usize>min(c + ${i}, cLast) * coBytes;`)}
+${each(DOT_R, (j) => `let x${j} = x + (<usize>load<i32>(offs + (<usize>min(r + ${j}, rLast) << 2)) << 2);`)}
 ${each(all.length, (k) => `let ${acc(...all[k])} = v128.load(part, ${16 * k});`)}
   const end = <usize>n << 2;
-  for (let r = 0; r < rows; r++) {
+  for (let q = 0; q < rows; q++) {
     for (let t: usize = 0; t < end; t += 16) {
-${each(DOT_R, (j) => `const b${j} = v128.load(x${j} + t);`, "      ")}
+${each(DOT_CO, (i) => `const a${i} = v128.load(d${i} + t);`, "      ")}
 ${
-    each(DOT_CO, (i) =>
-      `const a${i} = v128.load(d${i} + t);\n` +
+    each(DOT_R, (j) =>
+      `const b${j} = v128.load(x${j} + t);\n` +
       Array.from(
-        { length: DOT_R },
-        (_, j) => `      ${acc(i, j)} = f32x4.relaxed_madd(a${i}, b${j}, ${acc(i, j)});`,
+        { length: DOT_CO },
+        (_, i) => `      ${acc(i, j)} = f32x4.relaxed_madd(a${i}, b${j}, ${acc(i, j)});`,
       )
         .join("\n"), "      ")
   }
@@ -121,25 +196,8 @@ ${
     "b += 32;",
   )
 }
-${
-  gemmKernel(
-    "/** C (+)= packed A · direct B: the k-th 8 B values are read straight from base + offs[k] (4-byte units). */",
-    "kernelDirect6x8",
-    "a: usize, offs: usize, base: usize, kc: i32",
-    "const src = base + (<usize>load<i32>(offs) << 2);\n    const b0 = v128.load(src), b1 = v128.load(src, 16);",
-    "offs += 4;",
-  )
-}
-${
-  gemmKernel(
-    "/** kernelDirect6x8 for 4 rows (the last tiles of a block whose height is not a multiple of 6). */",
-    "kernelDirect4x8",
-    "a: usize, offs: usize, base: usize, kc: i32",
-    "const src = base + (<usize>load<i32>(offs) << 2);\n    const b0 = v128.load(src), b1 = v128.load(src, 16);",
-    "offs += 4;",
-    4,
-  )
-}
+${directKernel(6)}
+${directKernel(4)}
 ${dotKernel()}`;
 
 if (import.meta.main) {

@@ -215,7 +215,7 @@ export function directTiles(mc: number): { n6: number; n4: number } {
 }
 
 /** Weight-gradient dot tile (must match gen_microkernels.ts): co channels × im2col rows, 192 bytes of lane sums. */
-export const DOT_CO = 4, DOT_R = 3;
+export const DOT_CO = 2, DOT_R = 6;
 
 /** Scratch bytes of one chunk of the direct weight gradient: the lane sums of its tiles. */
 export function dotScratchBytes(mc: number, nc: number): number {

@@ -651,6 +651,7 @@ export class WasmBackend implements Backend {
           sp,
           per,
           panels,
+          Kw === 3 ? 3 : 1,
         ], chunks);
       });
     });

@@ -5,7 +5,14 @@
 // ([kc][NR] each), zero-padded at the edges, so the micro-kernel streams both from L1/L2 with no index math.
 // 6×8 measured 26–32 GFLOP/s on one EPYC core against 20 for 4×16 (which spills: 16 accumulators + loads > 16 xmm).
 
-import { dotTile2x6, kernel6x8, kernelDirect4x8, kernelDirect6x8 } from "./microkernels";
+import {
+  dotTile2x6,
+  kernel6x8,
+  kernelDirect4x8g1,
+  kernelDirect4x8g3,
+  kernelDirect6x8g1,
+  kernelDirect6x8g3,
+} from "./microkernels";
 
 /** The weight-gradient dot tile (dotTile2x6): co channels × im2col rows, 12 f32x4 lane sums (192 bytes). */
 const DOT_CO: i32 = 2, DOT_R: i32 = 6;
@@ -295,9 +302,10 @@ export function col2imAdd(
 /**
  * C rows [(6·n6 + 4·n4) × (panels·NR)] at c (row stride ldc) += packed A · direct B of `panels` consecutive
  * 8-voxel panels starting at base. A holds n6 tiles of 6 rows then n4 of 4, each a 6-row panel aStride taps long
- * (this K block starting at ap), so a block of 32 channels costs 32 rows, not 36.
+ * (this K block starting at ap), so a block of 32 channels costs 32 rows, not 36. group 3: the taps come in runs
+ * of 3 consecutive voxels (a 3-wide kernel; kc a multiple of 3), read with one offset per run; else 1.
  */
-export function gemmDirectRow(ap: usize, aStride: i32, offs: usize, base: usize, n6: i32, n4: i32, panels: i32, kc: i32, c: usize, ldc: i32): void {
+export function gemmDirectRow(ap: usize, aStride: i32, offs: usize, base: usize, n6: i32, n4: i32, panels: i32, kc: i32, c: usize, ldc: i32, group: i32): void {
   const ldcBytes = <usize>ldc << 2, tileBytes = <usize>(MR * aStride) << 2;
   // One A tile (MR × kc) stays in L1 while it meets every panel of the row.
   for (let t = 0; t < n6 + n4; t++) {
@@ -305,8 +313,11 @@ export function gemmDirectRow(ap: usize, aStride: i32, offs: usize, base: usize,
     const ct = c + <usize>(t < n6 ? t * MR : n6 * MR + (t - n6) * 4) * ldcBytes;
     for (let j = 0; j < panels; j++) {
       const b = base + (<usize>(j * NR) << 2), cj = ct + (<usize>(j * NR) << 2);
-      if (t < n6) kernelDirect6x8(a, offs, b, kc, cj, ldcBytes);
-      else kernelDirect4x8(a, offs, b, kc, cj, ldcBytes);
+      if (group === 3) {
+        if (t < n6) kernelDirect6x8g3(a, offs, b, kc, cj, ldcBytes);
+        else kernelDirect4x8g3(a, offs, b, kc, cj, ldcBytes);
+      } else if (t < n6) kernelDirect6x8g1(a, offs, b, kc, cj, ldcBytes);
+      else kernelDirect4x8g1(a, offs, b, kc, cj, ldcBytes);
     }
   }
 }

@@ -66,9 +66,99 @@
   v128.store(c, c51, 16);
 }
 
-/** C += packed A (6-row panel, its first 6 rows) · direct B: see gen_microkernels.ts directKernel. */
+/** C += packed A (6-row panel, its first 6 rows) · direct B, taps in runs of 3: see directKernel. */
 // @ts-ignore: decorator
-@inline export function kernelDirect6x8(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize): void {
+@inline export function kernelDirect6x8g3(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize): void {
+  let d00 = f32x4.splat(0), d01 = f32x4.splat(0),
+    d10 = f32x4.splat(0), d11 = f32x4.splat(0),
+    d20 = f32x4.splat(0), d21 = f32x4.splat(0),
+    d30 = f32x4.splat(0), d31 = f32x4.splat(0),
+    e40 = f32x4.splat(0), e41 = f32x4.splat(0),
+    e50 = f32x4.splat(0), e51 = f32x4.splat(0);
+  let k = kc;
+  do {
+    let src = base + (<usize>load<i32>(offs) << 2);
+    for (let u = 0; u < 3; u++) {
+      const b0 = v128.load(src), b1 = v128.load(src, 16);
+      let as = v128.load32_splat(a, 16);
+      e40 = f32x4.relaxed_madd(as, b0, e40);
+      e41 = f32x4.relaxed_madd(as, b1, e41);
+      as = v128.load32_splat(a, 20);
+      e50 = f32x4.relaxed_madd(as, b0, e50);
+      e51 = f32x4.relaxed_madd(as, b1, e51);
+      let av = v128.load(a);
+      d00 = f32x4.relaxed_madd(av, b0, d00);
+      d01 = f32x4.relaxed_madd(av, b1, d01);
+      av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+      d10 = f32x4.relaxed_madd(av, b0, d10);
+      d11 = f32x4.relaxed_madd(av, b1, d11);
+      av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+      d20 = f32x4.relaxed_madd(av, b0, d20);
+      d21 = f32x4.relaxed_madd(av, b1, d21);
+      av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+      d30 = f32x4.relaxed_madd(av, b0, d30);
+      d31 = f32x4.relaxed_madd(av, b1, d31);
+      a += 24;
+      src += 4;
+    }
+    offs += 12;
+  } while ((k -= 3) > 0);
+  v128.store(c, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d00, d20, 0, 0, 6, 6), v128.shuffle<f32>(d30, d10, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c)));
+  v128.store(c, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d01, d21, 0, 0, 6, 6), v128.shuffle<f32>(d31, d11, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c, 16)), 16);
+  v128.store(c + 1 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d10, d30, 0, 0, 6, 6), v128.shuffle<f32>(d00, d20, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 1 * ldc)));
+  v128.store(c + 1 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d11, d31, 0, 0, 6, 6), v128.shuffle<f32>(d01, d21, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 1 * ldc, 16)), 16);
+  v128.store(c + 2 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d20, d00, 0, 0, 6, 6), v128.shuffle<f32>(d10, d30, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 2 * ldc)));
+  v128.store(c + 2 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d21, d01, 0, 0, 6, 6), v128.shuffle<f32>(d11, d31, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 2 * ldc, 16)), 16);
+  v128.store(c + 3 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d30, d10, 0, 0, 6, 6), v128.shuffle<f32>(d20, d00, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 3 * ldc)));
+  v128.store(c + 3 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d31, d11, 0, 0, 6, 6), v128.shuffle<f32>(d21, d01, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 3 * ldc, 16)), 16);
+  v128.store(c + 4 * ldc, f32x4.add(e40, v128.load(c + 4 * ldc)));
+  v128.store(c + 4 * ldc, f32x4.add(e41, v128.load(c + 4 * ldc, 16)), 16);
+  v128.store(c + 5 * ldc, f32x4.add(e50, v128.load(c + 5 * ldc)));
+  v128.store(c + 5 * ldc, f32x4.add(e51, v128.load(c + 5 * ldc, 16)), 16);
+}
+
+/** C += packed A (6-row panel, its first 4 rows) · direct B, taps in runs of 3: see directKernel. */
+// @ts-ignore: decorator
+@inline export function kernelDirect4x8g3(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize): void {
+  let d00 = f32x4.splat(0), d01 = f32x4.splat(0),
+    d10 = f32x4.splat(0), d11 = f32x4.splat(0),
+    d20 = f32x4.splat(0), d21 = f32x4.splat(0),
+    d30 = f32x4.splat(0), d31 = f32x4.splat(0);
+  let k = kc;
+  do {
+    let src = base + (<usize>load<i32>(offs) << 2);
+    for (let u = 0; u < 3; u++) {
+      const b0 = v128.load(src), b1 = v128.load(src, 16);
+      let av = v128.load(a);
+      d00 = f32x4.relaxed_madd(av, b0, d00);
+      d01 = f32x4.relaxed_madd(av, b1, d01);
+      av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+      d10 = f32x4.relaxed_madd(av, b0, d10);
+      d11 = f32x4.relaxed_madd(av, b1, d11);
+      av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+      d20 = f32x4.relaxed_madd(av, b0, d20);
+      d21 = f32x4.relaxed_madd(av, b1, d21);
+      av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+      d30 = f32x4.relaxed_madd(av, b0, d30);
+      d31 = f32x4.relaxed_madd(av, b1, d31);
+      a += 24;
+      src += 4;
+    }
+    offs += 12;
+  } while ((k -= 3) > 0);
+  v128.store(c, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d00, d20, 0, 0, 6, 6), v128.shuffle<f32>(d30, d10, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c)));
+  v128.store(c, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d01, d21, 0, 0, 6, 6), v128.shuffle<f32>(d31, d11, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c, 16)), 16);
+  v128.store(c + 1 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d10, d30, 0, 0, 6, 6), v128.shuffle<f32>(d00, d20, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 1 * ldc)));
+  v128.store(c + 1 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d11, d31, 0, 0, 6, 6), v128.shuffle<f32>(d01, d21, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 1 * ldc, 16)), 16);
+  v128.store(c + 2 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d20, d00, 0, 0, 6, 6), v128.shuffle<f32>(d10, d30, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 2 * ldc)));
+  v128.store(c + 2 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d21, d01, 0, 0, 6, 6), v128.shuffle<f32>(d11, d31, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 2 * ldc, 16)), 16);
+  v128.store(c + 3 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d30, d10, 0, 0, 6, 6), v128.shuffle<f32>(d20, d00, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 3 * ldc)));
+  v128.store(c + 3 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d31, d11, 0, 0, 6, 6), v128.shuffle<f32>(d21, d01, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 3 * ldc, 16)), 16);
+}
+
+/** C += packed A (6-row panel, its first 6 rows) · direct B, taps in runs of 1: see directKernel. */
+// @ts-ignore: decorator
+@inline export function kernelDirect6x8g1(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize): void {
   let d00 = f32x4.splat(0), d01 = f32x4.splat(0),
     d10 = f32x4.splat(0), d11 = f32x4.splat(0),
     d20 = f32x4.splat(0), d21 = f32x4.splat(0),
@@ -99,7 +189,7 @@
     d31 = f32x4.relaxed_madd(av, b1, d31);
     a += 24;
     offs += 4;
-  } while (--k > 0);
+  } while ((k -= 1) > 0);
   v128.store(c, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d00, d20, 0, 0, 6, 6), v128.shuffle<f32>(d30, d10, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c)));
   v128.store(c, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d01, d21, 0, 0, 6, 6), v128.shuffle<f32>(d31, d11, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c, 16)), 16);
   v128.store(c + 1 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d10, d30, 0, 0, 6, 6), v128.shuffle<f32>(d00, d20, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 1 * ldc)));
@@ -114,9 +204,9 @@
   v128.store(c + 5 * ldc, f32x4.add(e51, v128.load(c + 5 * ldc, 16)), 16);
 }
 
-/** C += packed A (6-row panel, its first 4 rows) · direct B: see gen_microkernels.ts directKernel. */
+/** C += packed A (6-row panel, its first 4 rows) · direct B, taps in runs of 1: see directKernel. */
 // @ts-ignore: decorator
-@inline export function kernelDirect4x8(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize): void {
+@inline export function kernelDirect4x8g1(a: usize, offs: usize, base: usize, kc: i32, c: usize, ldc: usize): void {
   let d00 = f32x4.splat(0), d01 = f32x4.splat(0),
     d10 = f32x4.splat(0), d11 = f32x4.splat(0),
     d20 = f32x4.splat(0), d21 = f32x4.splat(0),
@@ -139,7 +229,7 @@
     d31 = f32x4.relaxed_madd(av, b1, d31);
     a += 24;
     offs += 4;
-  } while (--k > 0);
+  } while ((k -= 1) > 0);
   v128.store(c, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d00, d20, 0, 0, 6, 6), v128.shuffle<f32>(d30, d10, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c)));
   v128.store(c, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d01, d21, 0, 0, 6, 6), v128.shuffle<f32>(d31, d11, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c, 16)), 16);
   v128.store(c + 1 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d10, d30, 0, 0, 6, 6), v128.shuffle<f32>(d00, d20, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 1 * ldc)));

@@ -62,6 +62,7 @@ export interface GemmExports {
     kc: number,
     c: number,
     ldc: number,
+    group: number,
   ): void;
   convWeightGradDirect(
     dy: number,

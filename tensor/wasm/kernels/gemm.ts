@@ -156,11 +156,13 @@ export function convInputGradScatterKernel(ctx: KernelContext, g: ArrayLike<numb
  * Direct stride-1 convolution on a zero-padded input copy: per output row (od, oh), B is read straight from the
  * input (8 voxels per tap, at base + offs[r]); A (the weights) was packed once for the whole op (convPackWeights).
  * Args: [xp, packed, bias (−1: none), y, M, R, Wo, Ho, Do, sampleFloats (Ci·padVol), planeFloats (Hp·Wp), Wp, offs,
- * MC, rowsPerChunk, scratch, perThread, panels]. Chunk = (batch, M block, block of output rows).
+ * MC, rowsPerChunk, scratch, perThread, panels, group (3: taps in runs of 3 voxels, else 1)]. Chunk = (batch, M
+ * block, block of output rows).
  */
 export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
-  const [xp, packed, bias, y, M, R, Wo, Ho, Do, sample, planeF, Wp, offs, MC, rpc, sp, per, panels] = Array
-    .from(g);
+  const [xp, packed, bias, y, M, R, Wo, Ho, Do, sample, planeF, Wp, offs, MC, rpc, sp, per, panels, group] =
+    Array
+      .from(g);
   const rows = Do * Ho, rBlocks = Math.ceil(rows / rpc), mBlocks = Math.ceil(M / MC);
   const rb = chunk % rBlocks,
     mb = Math.floor(chunk / rBlocks) % mBlocks,
@@ -175,10 +177,12 @@ export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk
       f.fill(bias >= 0 && i < mc ? f[bias / 4 + m0 + i] : 0, c0 + i * ldc, c0 + (i + 1) * ldc);
     }
     const base = xp + (bi * sample + od * planeF + oh * Wp) * 4;
-    // K blocks of 256 taps keep one A tile and the B rows it meets in L1 (A panels are R taps long).
-    for (let k0 = 0; k0 < R; k0 += 256) {
-      const kc = Math.min(256, R - k0);
-      ctx.gemm.gemmDirectRow(ap + k0 * MR * 4, R, offs + k0 * 4, base, n6, n4, panels, kc, cb, ldc);
+    // K blocks of ~256 taps (whole tap runs) keep one A tile and the B rows it meets in L1 (A panels are R taps
+    // long).
+    const KC = 256 - 256 % group;
+    for (let k0 = 0; k0 < R; k0 += KC) {
+      const kc = Math.min(KC, R - k0);
+      ctx.gemm.gemmDirectRow(ap + k0 * MR * 4, R, offs + k0 * 4, base, n6, n4, panels, kc, cb, ldc, group);
     }
     const yRow = y / 4 + ((bi * M + m0) * rows + row) * Wo;
     for (let i = 0; i < mc; i++) f.copyWithin(yRow + i * rows * Wo, c0 + i * ldc, c0 + i * ldc + Wo);

@@ -167,26 +167,29 @@ export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk
   const rb = chunk % rBlocks,
     mb = Math.floor(chunk / rBlocks) % mBlocks,
     bi = Math.floor(chunk / (rBlocks * mBlocks));
-  const m0 = mb * MC, mc = Math.min(MC, M - m0), ldc = panels * NR;
-  const { n6, n4 } = directTiles(mc), mRows = n6 * MR + n4 * 4;
-  const ap = packed + mb * packedBlockFloats(MC, R) * 4, cb = sp + ctx.thread * per * 4;
-  const f = ctx.f32, c0 = cb / 4;
-  for (let row = rb * rpc; row < Math.min(rows, (rb + 1) * rpc); row++) {
-    const od = Math.floor(row / Ho), oh = row % Ho;
-    for (let i = 0; i < mRows; i++) {
-      f.fill(bias >= 0 && i < mc ? f[bias / 4 + m0 + i] : 0, c0 + i * ldc, c0 + (i + 1) * ldc);
-    }
-    const base = xp + (bi * sample + od * planeF + oh * Wp) * 4;
-    // K blocks of ~256 taps (whole tap runs) keep one A tile and the B rows it meets in L1 (A panels are R taps
-    // long).
-    const KC = 256 - 256 % group;
-    for (let k0 = 0; k0 < R; k0 += KC) {
-      const kc = Math.min(KC, R - k0);
-      ctx.gemm.gemmDirectRow(ap + k0 * MR * 4, R, offs + k0 * 4, base, n6, n4, panels, kc, cb, ldc, group);
-    }
-    const yRow = y / 4 + ((bi * M + m0) * rows + row) * Wo;
-    for (let i = 0; i < mc; i++) f.copyWithin(yRow + i * rows * Wo, c0 + i * ldc, c0 + i * ldc + Wo);
-  }
+  const m0 = mb * MC, mc = Math.min(MC, M - m0);
+  const { n6, n4 } = directTiles(mc);
+  ctx.gemm.convDirectRows(
+    packed + mb * packedBlockFloats(MC, R) * 4,
+    R,
+    offs,
+    xp + bi * sample * 4,
+    planeF,
+    Wp,
+    Ho,
+    rb * rpc,
+    Math.min(rows, (rb + 1) * rpc),
+    n6,
+    n4,
+    panels,
+    group,
+    bias >= 0 ? bias + m0 * 4 : 0,
+    mc,
+    sp + ctx.thread * per * 4,
+    y + (bi * M + m0) * rows * Wo * 4,
+    rows * Wo,
+    Wo,
+  );
 }
 
 /** Floats of one M block of packed direct-conv weights: room for ⌈MC/6⌉ tiles of 6 × R. */

@@ -758,8 +758,8 @@ export class WasmBackend implements Backend {
     while (chunks() < chunksWanted && MC > 8) MC = Math.ceil(MC / 2 / DOT_CO) * DOT_CO;
     while (chunks() < chunksWanted && NC > 3 * DOT_R) NC = Math.ceil(NC / 2 / DOT_R) * DOT_R;
     const per = dotScratchBytes(MC, NC);
-    // Output rows per block: about 128 voxels, so each tile's lane sums are loaded once per 32 vector steps.
-    const rb = Math.min(Ho, Math.max(1, Math.ceil(128 / Wq)));
+    // Output rows per block: about 256 voxels, so each tile's lane sums are loaded once per 64 vector steps.
+    const rb = Math.min(Ho, Math.max(1, Math.ceil(256 / Wq)));
     this.#scratch(xpBytes + dyBytes + R * 4 + per * this.threads, (xp) => {
       this.#padPlanes("conv3d weight grad", x, xp, g.B * g.Ci, g.inDims, padded, g.padBefore);
       let dyp = ptr(dy);

@@ -629,7 +629,9 @@ export class WasmBackend implements Backend {
       this.upload(new WasmBuffer(offs, R * 4), directOffsets(g, padded));
       this.#step(op, "convPackWeights", [ptr(w), packed, g.Co, R, MC], mBlocks * Math.ceil(MC / MR));
       const rows = Do * Ho, rpc = Math.max(1, Math.ceil(rows / Math.max(1, this.threads * 8)));
-      const per = Math.ceil(MC / MR) * MR * panels * 8 + 64;
+      // Output rows per A tile pass: ~8 panels, so narrow rows do not stream A from L2/L3 once per row.
+      const rowsPer = Math.min(Ho, Math.max(1, Math.ceil(8 / panels)));
+      const per = Math.ceil(MC / MR) * MR * rowsPer * panels * 8 + 64;
       this.#scratch(per * 4 * this.threads, (sp) => {
         const chunks = g.B * mBlocks * Math.ceil(rows / rpc);
         this.#step(op, "convDirect", [
@@ -652,6 +654,7 @@ export class WasmBackend implements Backend {
           per,
           panels,
           Kw === 3 ? 3 : 1,
+          rowsPer,
         ], chunks);
       });
     });

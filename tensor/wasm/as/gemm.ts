@@ -300,51 +300,60 @@ export function col2imAdd(
 // row). No B packing at all.
 
 /**
- * C rows [(6·n6 + 4·n4) × (panels·NR)] at c (row stride ldc) += packed A · direct B of `panels` consecutive
- * 8-voxel panels starting at base. A holds n6 tiles of 6 rows then n4 of 4, each a 6-row panel aStride taps long
- * (this K block starting at ap), so a block of 32 channels costs 32 rows, not 36. group 3: the taps come in runs
- * of 3 consecutive voxels (a 3-wide kernel; kc a multiple of 3), read with one offset per run; else 1.
+ * C rows [(6·n6 + 4·n4) × (nRows·panels·NR)] at c (row stride ldc) += packed A · direct B of nRows output rows of
+ * `panels` consecutive 8-voxel panels each, the first at base, the next rows rowBytes on. A holds n6 tiles of 6
+ * rows then n4 of 4, each a 6-row panel aStride taps long (this K block starting at ap), so a block of 32 channels
+ * costs 32 rows, not 36. group 3: the taps come in runs of 3 consecutive voxels (a 3-wide kernel; kc a multiple
+ * of 3), read with one offset per run; else 1.
  */
-function gemmDirectRow(ap: usize, aStride: i32, offs: usize, base: usize, n6: i32, n4: i32, panels: i32, kc: i32, c: usize, ldc: i32, group: i32): void {
+function gemmDirectRows(ap: usize, aStride: i32, offs: usize, base: usize, rowBytes: usize, nRows: i32, n6: i32, n4: i32, panels: i32, kc: i32, c: usize, ldc: i32, group: i32): void {
   const ldcBytes = <usize>ldc << 2, tileBytes = <usize>(MR * aStride) << 2;
-  // One A tile (MR × kc) stays in L1 while it meets every panel of the row.
+  // One A tile (MR × kc) stays in L1 while it meets every panel of the rows.
   for (let t = 0; t < n6 + n4; t++) {
     const a = ap + <usize>t * tileBytes;
     const ct = c + <usize>(t < n6 ? t * MR : n6 * MR + (t - n6) * 4) * ldcBytes;
-    for (let j = 0; j < panels; j++) {
-      const b = base + (<usize>(j * NR) << 2), cj = ct + (<usize>(j * NR) << 2);
-      if (group === 3) {
-        if (t < n6) kernelDirect6x8g3(a, offs, b, kc, cj, ldcBytes);
-        else kernelDirect4x8g3(a, offs, b, kc, cj, ldcBytes);
-      } else if (t < n6) kernelDirect6x8g1(a, offs, b, kc, cj, ldcBytes);
-      else kernelDirect4x8g1(a, offs, b, kc, cj, ldcBytes);
+    for (let q = 0; q < nRows; q++) {
+      for (let j = 0; j < panels; j++) {
+        const b = base + <usize>q * rowBytes + (<usize>(j * NR) << 2), cj = ct + (<usize>((q * panels + j) * NR) << 2);
+        if (group === 3) {
+          if (t < n6) kernelDirect6x8g3(a, offs, b, kc, cj, ldcBytes);
+          else kernelDirect4x8g3(a, offs, b, kc, cj, ldcBytes);
+        } else if (t < n6) kernelDirect6x8g1(a, offs, b, kc, cj, ldcBytes);
+        else kernelDirect4x8g1(a, offs, b, kc, cj, ldcBytes);
+      }
     }
   }
 }
 
 /**
- * Output rows [row0, row1) of one M block of a direct convolution (a chunk): per row (od, oh), the C block at cb
- * (mRows × panels·NR, rows padded to the tiles) starts at the bias (or 0), takes the K blocks of ~256 taps (whole
- * tap runs: one A tile and the B rows it meets stay in L1; A panels are R taps long), and its first Wo columns
- * go to y (channel i at y + i·chanStride floats, row at row·Wo). xs: this sample's padded input; bias 0: none
- * (the heap starts at 1 MiB).
+ * Output rows [row0, row1) of one M block of a direct convolution (a chunk), in groups of up to rowsPer rows of
+ * one depth plane (so each A tile meets ~8 panels or more, not just one row's: narrow rows would stream A from
+ * L2 or L3 every row): the C block at cb (mRows × rowsPer·panels·NR, rows padded to the tiles) starts at the bias
+ * (or 0), takes the K blocks of ~256 taps (whole tap runs; A panels are R taps long), and its first Wo columns
+ * of each row go to y (channel i at y + i·chanStride floats, row at row·Wo). xs: this sample's padded input;
+ * bias 0: none (the heap starts at 1 MiB).
  */
-export function convDirectRows(ap: usize, R: i32, offs: usize, xs: usize, planeF: i32, Wp: i32, Ho: i32, row0: i32, row1: i32, n6: i32, n4: i32, panels: i32, group: i32, bias: usize, mc: i32, cb: usize, y: usize, chanStride: i32, Wo: i32): void {
-  const ldc = panels * NR, rowBytes = <usize>ldc << 2, mRows = n6 * MR + n4 * 4;
+export function convDirectRows(ap: usize, R: i32, offs: usize, xs: usize, planeF: i32, Wp: i32, Ho: i32, row0: i32, row1: i32, rowsPer: i32, n6: i32, n4: i32, panels: i32, group: i32, bias: usize, mc: i32, cb: usize, y: usize, chanStride: i32, Wo: i32): void {
+  const ldc = rowsPer * panels * NR, cRowBytes = <usize>ldc << 2, mRows = n6 * MR + n4 * 4;
+  const panelRowBytes = <usize>(panels * NR) << 2, chanBytes = <usize>chanStride << 2;
   const KC = 256 - 256 % group;
-  for (let row = row0; row < row1; row++) {
-    const od = row / Ho, oh = row % Ho;
+  for (let row = row0; row < row1;) {
+    const od = row / Ho, oh = row % Ho, n = min(rowsPer, min(Ho - oh, row1 - row));
+    const used = <usize>n * panelRowBytes;
     for (let i = 0; i < mRows; i++) {
       const v = f32x4.splat(bias !== 0 && i < mc ? load<f32>(bias + (<usize>i << 2)) : 0);
-      const c = cb + <usize>i * rowBytes;
-      for (let q: usize = 0; q < rowBytes; q += 16) v128.store(c + q, v);
+      const c = cb + <usize>i * cRowBytes;
+      for (let q: usize = 0; q < used; q += 16) v128.store(c + q, v);
     }
     const base = xs + (<usize>(od * planeF + oh * Wp) << 2);
     for (let k0 = 0; k0 < R; k0 += KC) {
-      gemmDirectRow(ap + (<usize>(k0 * MR) << 2), R, offs + (<usize>k0 << 2), base, n6, n4, panels, min(KC, R - k0), cb, ldc, group);
+      gemmDirectRows(ap + (<usize>(k0 * MR) << 2), R, offs + (<usize>k0 << 2), base, <usize>Wp << 2, n, n6, n4, panels, min(KC, R - k0), cb, ldc, group);
     }
-    const yRow = y + (<usize>(row * Wo) << 2), chanBytes = <usize>chanStride << 2;
-    for (let i = 0; i < mc; i++) memory.copy(yRow + <usize>i * chanBytes, cb + <usize>i * rowBytes, <usize>Wo << 2);
+    for (let q = 0; q < n; q++) {
+      const yRow = y + (<usize>((row + q) * Wo) << 2), cq = cb + <usize>q * panelRowBytes;
+      for (let i = 0; i < mc; i++) memory.copy(yRow + <usize>i * chanBytes, cq + <usize>i * cRowBytes, <usize>Wo << 2);
+    }
+    row += n;
   }
 }
 

@@ -61,6 +61,7 @@ export interface GemmExports {
     Ho: number,
     row0: number,
     row1: number,
+    rowsPer: number,
     n6: number,
     n4: number,
     panels: number,

@@ -156,13 +156,32 @@ export function convInputGradScatterKernel(ctx: KernelContext, g: ArrayLike<numb
  * Direct stride-1 convolution on a zero-padded input copy: per output row (od, oh), B is read straight from the
  * input (8 voxels per tap, at base + offs[r]); A (the weights) was packed once for the whole op (convPackWeights).
  * Args: [xp, packed, bias (−1: none), y, M, R, Wo, Ho, Do, sampleFloats (Ci·padVol), planeFloats (Hp·Wp), Wp, offs,
- * MC, rowsPerChunk, scratch, perThread, panels, group (3: taps in runs of 3 voxels, else 1)]. Chunk = (batch, M
- * block, block of output rows).
+ * MC, rowsPerChunk, scratch, perThread, panels, group (3: taps in runs of 3 voxels, else 1), rowsPerGroup (output
+ * rows one A tile meets)]. Chunk = (batch, M block, block of output rows).
  */
 export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
-  const [xp, packed, bias, y, M, R, Wo, Ho, Do, sample, planeF, Wp, offs, MC, rpc, sp, per, panels, group] =
-    Array
-      .from(g);
+  const [
+    xp,
+    packed,
+    bias,
+    y,
+    M,
+    R,
+    Wo,
+    Ho,
+    Do,
+    sample,
+    planeF,
+    Wp,
+    offs,
+    MC,
+    rpc,
+    sp,
+    per,
+    panels,
+    group,
+    rowsPer,
+  ] = Array.from(g);
   const rows = Do * Ho, rBlocks = Math.ceil(rows / rpc), mBlocks = Math.ceil(M / MC);
   const rb = chunk % rBlocks,
     mb = Math.floor(chunk / rBlocks) % mBlocks,
@@ -179,6 +198,7 @@ export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk
     Ho,
     rb * rpc,
     Math.min(rows, (rb + 1) * rpc),
+    rowsPer,
     n6,
     n4,
     panels,

@@ -7,6 +7,7 @@
 
 import {
   dotTile2x6,
+  dotTileShift3x3,
   kernel6x8,
   kernelDirect4x8g1,
   kernelDirect4x8g3,
@@ -16,6 +17,8 @@ import {
 
 /** The weight-gradient dot tile (dotTile2x6): co channels × im2col rows, 12 f32x4 lane sums (192 bytes). */
 const DOT_CO: i32 = 2, DOT_R: i32 = 6;
+/** The 3-wide kernel's tile (dotTileShift3x3): 3 channels × the 3 w taps of one x row, 9 lane sums (in 192 bytes). */
+const SHIFT_CO: i32 = 3;
 
 const MR: i32 = 6;
 const NR: i32 = 8;
@@ -362,7 +365,9 @@ export function convDirectRows(ap: usize, R: i32, offs: usize, xs: usize, planeF
  * v' the voxel's place in the zero-padded input copy xp. Vector lanes run along the voxels (a dot product per
  * (co, r), no packing): dy rows Wq wide (a multiple of 4, zero past Wo), xp rows Wp ≥ Wq + Kw − 1 wide. For this
  * chunk's block [co0, co0+mc) × [r0, r0+nc): per block of rb output rows (cached in L1/L2), every 2×6 tile of
- * (co, r) runs over them, its lane sums kept at part; the lanes are summed into dw at the end.
+ * (co, r) runs over them, its lane sums kept at part; the lanes are summed into dw at the end. shift: a 3-wide
+ * kernel (r0 and nc multiples of 3), in 3×3 tiles of 3 channels × one x row's 3 w taps (dotTileShift3x3; reads up
+ * to 2 floats past the last x row).
  */
 export function convWeightGradDirect(
   dy: usize,
@@ -384,8 +389,10 @@ export function convWeightGradDirect(
   R: i32,
   part: usize,
   dw: usize,
+  shift: bool,
 ): void {
-  const coTiles = (mc + DOT_CO - 1) / DOT_CO, rTiles = (nc + DOT_R - 1) / DOT_R;
+  const tCo = shift ? SHIFT_CO : DOT_CO, tR = shift ? 3 : DOT_R;
+  const coTiles = (mc + tCo - 1) / tCo, rTiles = (nc + tR - 1) / tR;
   memory.fill(part, 0, <usize>(coTiles * rTiles * 192));
   const coLast = co0 + mc - 1, rLast = r0 + nc - 1;
   const coBytes = <usize>(Do * Ho * Wq) << 2;
@@ -399,18 +406,23 @@ export function convWeightGradDirect(
         // Tiles past the block's edge repeat its last row or column; their sums are never written out.
         for (let ti = 0; ti < coTiles; ti++) {
           let p = part + <usize>(ti * rTiles * 192);
+          const c = co0 + ti * tCo;
           for (let tj = 0; tj < rTiles; tj++, p += 192) {
-            dotTile2x6(dRow, coBytes, co0 + ti * DOT_CO, coLast, xRow, offs, r0 + tj * DOT_R, rLast, Wq, rows, dStep, xStep, p);
+            const r = r0 + tj * tR;
+            if (shift) {
+              const x = xRow + (<usize>load<i32>(offs + (<usize>r << 2)) << 2);
+              dotTileShift3x3(dRow, coBytes, c, coLast, x, Wq, rows, dStep, xStep, p);
+            } else dotTile2x6(dRow, coBytes, c, coLast, xRow, offs, r, rLast, Wq, rows, dStep, xStep, p);
           }
         }
       }
     }
   }
   for (let i = 0; i < mc; i++) {
-    const ti = i / DOT_CO;
+    const ti = i / tCo;
     for (let j = 0; j < nc; j++) {
-      const tj = j / DOT_R;
-      const v = v128.load(part + <usize>((ti * rTiles + tj) * 192 + ((i - ti * DOT_CO) * DOT_R + j - tj * DOT_R) * 16));
+      const tj = j / tR;
+      const v = v128.load(part + <usize>((ti * rTiles + tj) * 192 + ((i - ti * tCo) * tR + j - tj * tR) * 16));
       const sum = f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) +
         f32x4.extract_lane(v, 3);
       store<f32>(dw + (<usize>((co0 + i) * R + r0 + j) << 2), sum);

@@ -93,6 +93,7 @@ export interface GemmExports {
     R: number,
     part: number,
     dw: number,
+    shift: boolean,
   ): void;
   padPlanes(
     src: number,

@@ -244,20 +244,44 @@ export function directTiles(mc: number): { n6: number; n4: number } {
 /** Weight-gradient dot tile (must match gen_microkernels.ts): co channels × im2col rows, 192 bytes of lane sums. */
 export const DOT_CO = 2, DOT_R = 6;
 
-/** Scratch bytes of one chunk of the direct weight gradient: the lane sums of its tiles. */
-export function dotScratchBytes(mc: number, nc: number): number {
-  return Math.ceil(mc / DOT_CO) * Math.ceil(nc / DOT_R) * DOT_CO * DOT_R * 16;
+/**
+ * Scratch bytes of one chunk of the direct weight gradient: the lane sums of its tiles, 192 bytes each (2×6, or
+ * 3×3 for a 3-wide kernel's shifted tiles: `shift`).
+ */
+export function dotScratchBytes(mc: number, nc: number, shift: boolean): number {
+  const [co, r] = shift ? [3, 3] : [DOT_CO, DOT_R];
+  return Math.ceil(mc / co) * Math.ceil(nc / r) * DOT_CO * DOT_R * 16;
 }
 
 /**
  * Direct stride-1 weight gradient (as/gemm.ts convWeightGradDirect) on a zero-padded input copy, chunked over
  * blocks of dw. Args: [dy, dySample, Wq, xp, xSample, xPlane, Wp, offs, batch, Do, Ho, rowsPerBlock, Co, R,
- * MC, NC, scratch, perThreadBytes, dw]. Chunk = (Co block, R block).
+ * MC, NC, scratch, perThreadBytes, dw, shift (1: a 3-wide kernel's 3×3 shifted tiles)]. Chunk = (Co block,
+ * R block).
  */
 export function convWeightGradDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
-  const [dy, dySample, Wq, xp, xSample, xPlane, Wp, offs, batch, Do, Ho, rb, Co, R, MC, NC, sp, per, dw] =
-    Array
-      .from(g);
+  const [
+    dy,
+    dySample,
+    Wq,
+    xp,
+    xSample,
+    xPlane,
+    Wp,
+    offs,
+    batch,
+    Do,
+    Ho,
+    rb,
+    Co,
+    R,
+    MC,
+    NC,
+    sp,
+    per,
+    dw,
+    shift,
+  ] = Array.from(g);
   const nBlocks = Math.ceil(R / NC);
   const nb = chunk % nBlocks, mb = Math.floor(chunk / nBlocks);
   const co0 = mb * MC, r0 = nb * NC;
@@ -281,6 +305,7 @@ export function convWeightGradDirectKernel(ctx: KernelContext, g: ArrayLike<numb
     R,
     sp + ctx.thread * per,
     dw,
+    shift === 1,
   );
 }
 

@@ -68,6 +68,8 @@ Deno.test("conv3d input and weight gradients match the TS reference across the k
     [[1, 8, 2, 3, 11], [8, 8, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
     // Several output rows per chunk, grouped up to each depth plane's end (forward and input gradient).
     [[1, 3, 8, 7, 10], [5, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+    // A 2-wide kernel: direct, one offset per tap (no 3-tap runs), weight gradient in 2×6 tiles.
+    [[1, 3, 4, 5, 12], [4, 3, 2, 3, 2], [1, 1, 1], [1, 1, 1], [0, 1, 0], [1, 1, 1]],
     // More channels than one block (120 + 10 outputs, 120 + 6 inputs; weight-gradient blocks of 64).
     [[1, 126, 2, 2, 9], [130, 126, 1, 3, 3], [1, 1, 1], [0, 1, 1], [0, 1, 1], [1, 1, 1]],
     // Padding larger than the kernel reach (the input gradient would crop: gather path), and too-narrow rows.

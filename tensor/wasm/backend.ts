@@ -786,7 +786,9 @@ export class WasmBackend implements Backend {
       this.upload(new WasmBuffer(offs, R * 4), directOffsets(g, padded));
       this.#step(op, "convPackWeights", [ptr(w), packed, g.Co, R, MC], mBlocks * Math.ceil(MC / MR));
       const rows = Do * Ho, rpc = Math.max(1, Math.ceil(rows / Math.max(1, this.threads * 8)));
-      const per = Math.ceil(MC / MR) * MR * panels * 8 + 64;
+      // Output rows per A tile pass: ~8 panels, so narrow rows do not stream A from L2/L3 once per row.
+      const rowsPer = Math.min(Ho, Math.max(1, Math.ceil(8 / panels)));
+      const per = Math.ceil(MC / MR) * MR * rowsPer * panels * 8 + 64;
       this.#scratch(per * 4 * this.threads, (sp) => {
         const chunks = g.B * mBlocks * Math.ceil(rows / rpc);
         this.#step(op, "convDirect", [
@@ -808,6 +810,8 @@ export class WasmBackend implements Backend {
           sp,
           per,
           panels,
+          Kw === 3 ? 3 : 1,
+          rowsPer,
         ], chunks);
       });
     });
@@ -909,18 +913,21 @@ export class WasmBackend implements Backend {
     const after = padded.map((p, a) => p - g.inDims[a] - g.padBefore[a]);
     if (after.some((p) => p < 0)) return false;
     const padVol = padded[0] * padded[1] * padded[2];
-    const xpBytes = g.B * g.Ci * padVol * 4, dySample = g.Co * Do * Ho * Wq;
+    // A 3-wide kernel runs shifted tiles (3 channels × one x row's 3 taps), which read 2 floats past the last row.
+    const shift = Kw === 3;
+    const xpBytes = g.B * g.Ci * padVol * 4 + (shift ? 64 : 0), dySample = g.Co * Do * Ho * Wq;
     const dyBytes = Wq === Wo ? 0 : g.B * dySample * 4;
-    // Blocks of dw: whole 4×3 tiles, a few per thread, lane sums small enough for L2.
+    // Blocks of dw: whole DOT_CO × DOT_R tiles, a few per thread, lane sums small enough for L2.
     const chunksWanted = this.threads * 4;
     let MC = Math.min(64, Math.ceil(g.Co / DOT_CO) * DOT_CO),
       NC = Math.min(108, Math.ceil(R / DOT_R) * DOT_R);
     const chunks = () => Math.ceil(g.Co / MC) * Math.ceil(R / NC);
     while (chunks() < chunksWanted && MC > 8) MC = Math.ceil(MC / 2 / DOT_CO) * DOT_CO;
     while (chunks() < chunksWanted && NC > 3 * DOT_R) NC = Math.ceil(NC / 2 / DOT_R) * DOT_R;
-    const per = dotScratchBytes(MC, NC);
-    // Output rows per block: about 128 voxels, so each tile's lane sums are loaded once per 32 vector steps.
-    const rb = Math.min(Ho, Math.max(1, Math.ceil(128 / Wq)));
+    const per = dotScratchBytes(MC, NC, shift);
+    // Output rows per block: about 256 voxels (512 for the shifted tiles, which stream less data each), so each
+    // tile's lane sums are loaded once per 64 (128) vector steps.
+    const rb = Math.min(Ho, Math.max(1, Math.ceil((shift ? 512 : 256) / Wq)));
     this.#scratch(xpBytes + dyBytes + R * 4 + per * this.threads, (xp) => {
       this.#padPlanes("conv3d weight grad", x, xp, g.B * g.Ci, g.inDims, padded, g.padBefore);
       let dyp = ptr(dy);
@@ -950,6 +957,7 @@ export class WasmBackend implements Backend {
         offs + R * 4,
         per,
         ptr(dw),
+        shift ? 1 : 0,
       ], chunks());
     });
     return true;

@@ -51,17 +51,27 @@ export interface GemmExports {
     cw: number,
     dst: number,
   ): void;
-  gemmDirectRow(
+  convDirectRows(
     ap: number,
-    aStride: number,
+    R: number,
     offs: number,
-    base: number,
+    xs: number,
+    planeF: number,
+    Wp: number,
+    Ho: number,
+    row0: number,
+    row1: number,
+    rowsPer: number,
     n6: number,
     n4: number,
     panels: number,
-    kc: number,
-    c: number,
-    ldc: number,
+    group: number,
+    bias: number,
+    mc: number,
+    cb: number,
+    y: number,
+    chanStride: number,
+    Wo: number,
   ): void;
   convWeightGradDirect(
     dy: number,
@@ -83,6 +93,7 @@ export interface GemmExports {
     R: number,
     part: number,
     dw: number,
+    shift: boolean,
   ): void;
   padPlanes(
     src: number,

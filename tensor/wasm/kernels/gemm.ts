@@ -156,33 +156,60 @@ export function convInputGradScatterKernel(ctx: KernelContext, g: ArrayLike<numb
  * Direct stride-1 convolution on a zero-padded input copy: per output row (od, oh), B is read straight from the
  * input (8 voxels per tap, at base + offs[r]); A (the weights) was packed once for the whole op (convPackWeights).
  * Args: [xp, packed, bias (−1: none), y, M, R, Wo, Ho, Do, sampleFloats (Ci·padVol), planeFloats (Hp·Wp), Wp, offs,
- * MC, rowsPerChunk, scratch, perThread, panels]. Chunk = (batch, M block, block of output rows).
+ * MC, rowsPerChunk, scratch, perThread, panels, group (3: taps in runs of 3 voxels, else 1), rowsPerGroup (output
+ * rows one A tile meets)]. Chunk = (batch, M block, block of output rows).
  */
 export function convDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
-  const [xp, packed, bias, y, M, R, Wo, Ho, Do, sample, planeF, Wp, offs, MC, rpc, sp, per, panels] = Array
-    .from(g);
+  const [
+    xp,
+    packed,
+    bias,
+    y,
+    M,
+    R,
+    Wo,
+    Ho,
+    Do,
+    sample,
+    planeF,
+    Wp,
+    offs,
+    MC,
+    rpc,
+    sp,
+    per,
+    panels,
+    group,
+    rowsPer,
+  ] = Array.from(g);
   const rows = Do * Ho, rBlocks = Math.ceil(rows / rpc), mBlocks = Math.ceil(M / MC);
   const rb = chunk % rBlocks,
     mb = Math.floor(chunk / rBlocks) % mBlocks,
     bi = Math.floor(chunk / (rBlocks * mBlocks));
-  const m0 = mb * MC, mc = Math.min(MC, M - m0), ldc = panels * NR;
-  const { n6, n4 } = directTiles(mc), mRows = n6 * MR + n4 * 4;
-  const ap = packed + mb * packedBlockFloats(MC, R) * 4, cb = sp + ctx.thread * per * 4;
-  const f = ctx.f32, c0 = cb / 4;
-  for (let row = rb * rpc; row < Math.min(rows, (rb + 1) * rpc); row++) {
-    const od = Math.floor(row / Ho), oh = row % Ho;
-    for (let i = 0; i < mRows; i++) {
-      f.fill(bias >= 0 && i < mc ? f[bias / 4 + m0 + i] : 0, c0 + i * ldc, c0 + (i + 1) * ldc);
-    }
-    const base = xp + (bi * sample + od * planeF + oh * Wp) * 4;
-    // K blocks of 256 taps keep one A tile and the B rows it meets in L1 (A panels are R taps long).
-    for (let k0 = 0; k0 < R; k0 += 256) {
-      const kc = Math.min(256, R - k0);
-      ctx.gemm.gemmDirectRow(ap + k0 * MR * 4, R, offs + k0 * 4, base, n6, n4, panels, kc, cb, ldc);
-    }
-    const yRow = y / 4 + ((bi * M + m0) * rows + row) * Wo;
-    for (let i = 0; i < mc; i++) f.copyWithin(yRow + i * rows * Wo, c0 + i * ldc, c0 + i * ldc + Wo);
-  }
+  const m0 = mb * MC, mc = Math.min(MC, M - m0);
+  const { n6, n4 } = directTiles(mc);
+  ctx.gemm.convDirectRows(
+    packed + mb * packedBlockFloats(MC, R) * 4,
+    R,
+    offs,
+    xp + bi * sample * 4,
+    planeF,
+    Wp,
+    Ho,
+    rb * rpc,
+    Math.min(rows, (rb + 1) * rpc),
+    rowsPer,
+    n6,
+    n4,
+    panels,
+    group,
+    bias >= 0 ? bias + m0 * 4 : 0,
+    mc,
+    sp + ctx.thread * per * 4,
+    y + (bi * M + m0) * rows * Wo * 4,
+    rows * Wo,
+    Wo,
+  );
 }
 
 /** Floats of one M block of packed direct-conv weights: room for ⌈MC/6⌉ tiles of 6 × R. */
@@ -215,22 +242,46 @@ export function directTiles(mc: number): { n6: number; n4: number } {
 }
 
 /** Weight-gradient dot tile (must match gen_microkernels.ts): co channels × im2col rows, 192 bytes of lane sums. */
-export const DOT_CO = 4, DOT_R = 3;
+export const DOT_CO = 2, DOT_R = 6;
 
-/** Scratch bytes of one chunk of the direct weight gradient: the lane sums of its tiles. */
-export function dotScratchBytes(mc: number, nc: number): number {
-  return Math.ceil(mc / DOT_CO) * Math.ceil(nc / DOT_R) * DOT_CO * DOT_R * 16;
+/**
+ * Scratch bytes of one chunk of the direct weight gradient: the lane sums of its tiles, 192 bytes each (2×6, or
+ * 3×3 for a 3-wide kernel's shifted tiles: `shift`).
+ */
+export function dotScratchBytes(mc: number, nc: number, shift: boolean): number {
+  const [co, r] = shift ? [3, 3] : [DOT_CO, DOT_R];
+  return Math.ceil(mc / co) * Math.ceil(nc / r) * DOT_CO * DOT_R * 16;
 }
 
 /**
  * Direct stride-1 weight gradient (as/gemm.ts convWeightGradDirect) on a zero-padded input copy, chunked over
  * blocks of dw. Args: [dy, dySample, Wq, xp, xSample, xPlane, Wp, offs, batch, Do, Ho, rowsPerBlock, Co, R,
- * MC, NC, scratch, perThreadBytes, dw]. Chunk = (Co block, R block).
+ * MC, NC, scratch, perThreadBytes, dw, shift (1: a 3-wide kernel's 3×3 shifted tiles)]. Chunk = (Co block,
+ * R block).
  */
 export function convWeightGradDirectKernel(ctx: KernelContext, g: ArrayLike<number>, chunk: number): void {
-  const [dy, dySample, Wq, xp, xSample, xPlane, Wp, offs, batch, Do, Ho, rb, Co, R, MC, NC, sp, per, dw] =
-    Array
-      .from(g);
+  const [
+    dy,
+    dySample,
+    Wq,
+    xp,
+    xSample,
+    xPlane,
+    Wp,
+    offs,
+    batch,
+    Do,
+    Ho,
+    rb,
+    Co,
+    R,
+    MC,
+    NC,
+    sp,
+    per,
+    dw,
+    shift,
+  ] = Array.from(g);
   const nBlocks = Math.ceil(R / NC);
   const nb = chunk % nBlocks, mb = Math.floor(chunk / nBlocks);
   const co0 = mb * MC, r0 = nb * NC;
@@ -254,6 +305,7 @@ export function convWeightGradDirectKernel(ctx: KernelContext, g: ArrayLike<numb
     R,
     sp + ctx.thread * per,
     dw,
+    shift === 1,
   );
 }
 

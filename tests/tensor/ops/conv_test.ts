@@ -19,6 +19,8 @@ Deno.test("conv3d matches the TS reference: odd non-cubic shapes, strides, asymm
     // Wide enough for the full 16-channel × 16-voxel register tile plus ragged edges.
     [[1, 17, 3, 4, 37], [20, 17, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
     [[2, 9, 5, 3, 35], [12, 9, 3, 3, 3], [1, 2, 2], [1, 1, 1], [1, 0, 1], [1, 1, 1]],
+    // Direct path with several output rows per chunk, taken in groups that stop at each depth plane's end.
+    [[1, 3, 8, 7, 10], [5, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
   ];
   for (const [xs, ws, stride, before, after, dilation] of cases) {
     const x = randomArray(size(xs), 1), w = randomArray(size(ws), 2), b = randomArray(ws[0], 3);
@@ -65,6 +67,10 @@ Deno.test("conv3d input and weight gradients match the TS reference across the k
     // Channel blocks tiled 6 + 6 + 4 (16) and 6 + 4 (10), and two 4-row tiles (8).
     [[1, 10, 3, 3, 16], [16, 10, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
     [[1, 8, 2, 3, 11], [8, 8, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+    // Several output rows per chunk, grouped up to each depth plane's end (forward and input gradient).
+    [[1, 3, 8, 7, 10], [5, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]],
+    // A 2-wide kernel: direct, one offset per tap (no 3-tap runs), weight gradient in 2×6 tiles.
+    [[1, 3, 4, 5, 12], [4, 3, 2, 3, 2], [1, 1, 1], [1, 1, 1], [0, 1, 0], [1, 1, 1]],
     // More channels than one block (120 + 10 outputs, 120 + 6 inputs; weight-gradient blocks of 64).
     [[1, 126, 2, 2, 9], [130, 126, 1, 3, 3], [1, 1, 1], [0, 1, 1], [0, 1, 1], [1, 1, 1]],
     // Padding larger than the kernel reach (the input gradient would crop: gather path), and too-narrow rows.

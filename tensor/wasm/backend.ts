@@ -36,10 +36,9 @@ import { KERNEL_ID, type KernelName } from "./kernels/mod.ts";
 import { ThreadPool } from "./pool.ts";
 import { DTYPE_CODE } from "./kernels/views.ts";
 import { REDUCE_CODE } from "./kernels/reduce.ts";
-import { DOT_CO, DOT_R, dotScratchBytes, MR, packedBlockFloats, scratchFloats } from "./kernels/gemm.ts";
+import { DOT_CO, DOT_R, dotScratchBytes, MR, NR, packedBlockFloats, scratchFloats } from "./kernels/gemm.ts";
 import { convTables, directOffsets, type PaddedTables, paddedTables } from "./conv_tables.ts";
 import { smallScratchFloats } from "./kernels/conv_small.ts";
-import { NR } from "./kernels/gemm.ts";
 import { PROFILE_SHAPES, profileDrain, profileStep, PROFILING } from "./profile.ts";
 
 type Step = { op: string; kernel: number; args: number[]; chunks: number; inline: boolean } | {

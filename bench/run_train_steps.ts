@@ -108,13 +108,9 @@ async function autoencoderStep(spec: AutoencoderStepSpec) {
   const perceptual = new PerceptualLoss({ fake3dRatio: spec.fake3dRatio });
   // Timing only: the random SqueezeNet/LPIPS weights cost the same as the published ones.
   perceptual.weightsLoaded = true;
-  const trainer = new AutoencoderTrainer({
-    autoencoder,
-    discriminator,
-    perceptual,
-    optimizerG: new Adam(autoencoder.parameters(), { lr: 1e-4 }),
-    optimizerD: new Adam(discriminator.parameters(), { lr: 1e-4 }),
-  });
+  const optimizerG = new Adam(autoencoder.parameters(), { lr: 1e-4 });
+  const optimizerD = new Adam(discriminator.parameters(), { lr: 1e-4 });
+  const trainer = new AutoencoderTrainer({ autoencoder, discriminator, perceptual, optimizerG, optimizerD });
   const x = T.rand([1, 1, size, size, size], { seed: 0, stream: "bench/x" });
   const m = await measure(async () => {
     const r = await trainer.step(x, { epoch: 10 }); // after the warm-up: generator + discriminator
@@ -128,6 +124,8 @@ async function autoencoderStep(spec: AutoencoderStepSpec) {
   );
   await gradientCopyOverhead(name, [...autoencoder.parameters(), ...discriminator.parameters()], m.ms);
   x.dispose();
+  // The next step's models need the room: WASM memory never shrinks, and 32g's autoencoder peaks at 3.3 GB.
+  for (const part of [autoencoder, discriminator, perceptual, optimizerG, optimizerD]) part.dispose();
 }
 
 async function unetStep(spec: UnetStepSpec) {
@@ -155,6 +153,8 @@ async function unetStep(spec: UnetStepSpec) {
   emit(record(name, spec.shape, m.ms, null, null, { peakBytes: m.peakBytes, params: unet.numParameters() }));
   await gradientCopyOverhead(name, unet.parameters(), m.ms);
   x.dispose();
+  unet.dispose();
+  optimizer.dispose();
 }
 
 /**

@@ -72,6 +72,15 @@ const smallFirst = (g: ConvGeometry, mode: "forward" | "inputGrad") =>
   Math.max(vol(g.inDims), vol(g.outDims)) <= 512 &&
   (mode === "inputGrad" || g.Co * g.Ci * vol(g.kernel) <= 8192);
 
+/**
+ * Output channels per block of a direct convolution: up to 120, fewer when the block's packed weights (read again
+ * for every group of output rows) would pass 4 MiB, so wide inputs (512·27 taps) keep them in the caches.
+ */
+function directBlockRows(g: ConvGeometry): number {
+  const R = g.Ci * g.kernel[0] * g.kernel[1] * g.kernel[2];
+  return Math.min(120, Math.ceil(g.Co / 6) * 6, Math.floor((4 << 20) / (R * 4 * 6)) * 6);
+}
+
 /** Options of the WASM backend. */
 export interface WasmBackendOptions {
   /** Threads computing, the main thread included (default: LDM_THREADS or navigator.hardwareConcurrency). */
@@ -755,9 +764,7 @@ export class WasmBackend implements Backend {
    */
   #directFits(g: ConvGeometry): boolean {
     if (g.stride.some((s) => s !== 1) || g.dilation.some((d) => d !== 1)) return false;
-    const R = g.Ci * g.kernel[0] * g.kernel[1] * g.kernel[2];
-    const MC = Math.min(120, Math.ceil(g.Co / 6) * 6);
-    if (MC * R * 4 > (4 << 20) || g.outDims[2] < 8) return false;
+    if (directBlockRows(g) < 12 || g.outDims[2] < 8) return false;
     const after = g.outDims.map((o, a) => o + g.kernel[a] - 1 - g.inDims[a] - g.padBefore[a]);
     return [...after, ...g.padBefore].every((p) => p >= 0);
   }
@@ -772,7 +779,7 @@ export class WasmBackend implements Backend {
   ): void {
     const [Kd, Kh, Kw] = g.kernel, R = g.Ci * Kd * Kh * Kw;
     const [Do, Ho, Wo] = g.outDims;
-    const MC = Math.min(120, Math.ceil(g.Co / 6) * 6);
+    const MC = directBlockRows(g);
     const padded = [Do + Kd - 1, Ho + Kh - 1, Wo + Kw - 1];
     const padVol = padded[0] * padded[1] * padded[2];
     const panels = Math.ceil(Wo / 8);

@@ -109,6 +109,21 @@ Deno.test("conv3d whose padded source is too large for the small path (strided: 
   ]], 90);
 });
 
+Deno.test("conv3d with a wide input (340·27 taps: the WASM direct path's channel blocks shrink to keep the packed weights in cache) matches", async () => {
+  // 340·27·4 bytes per output channel: 4 MiB holds 114 of them, so the forward runs direct in two blocks of 114
+  // and 14 output channels (before, 120 would not fit and it fell back to the packed implicit GEMM).
+  await assertConvMatchesRef(
+    [[1, 340, 3, 3, 8], [128, 340, 3, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [
+      1,
+      1,
+      1,
+    ]],
+    94,
+    "",
+    1e-4,
+  );
+});
+
 Deno.test("conv2d matches conv3d with unit depth and passes gradcheck", async () => {
   const xs = [2, 3, 7, 6], ws = [4, 3, 3, 2];
   const x = randomArray(size(xs), 7), w = randomArray(size(ws), 8), b = randomArray(4, 9);

@@ -149,6 +149,7 @@ export interface SimdExports {
     bh: number,
     r0: number,
     r1: number,
+    scratch: number,
   ): void;
   attnGradQ(
     q: number,
@@ -167,6 +168,7 @@ export interface SimdExports {
     bh: number,
     r0: number,
     r1: number,
+    scratch: number,
   ): void;
   attnGradKV(
     q: number,
@@ -185,6 +187,7 @@ export interface SimdExports {
     bh: number,
     r0: number,
     r1: number,
+    scratch: number,
   ): void;
   padPlanes5(
     dst: number,

@@ -542,13 +542,14 @@ Deno.test("wasm fused attention (several chunks per head) matches the composed o
 
 Deno.test("wasm fused attention blocks: row tails, key-block tails, head sizes 8-64, dv ≠ d, 1 and 3 threads", async () => {
   // The kernels take 4 rows × 64 columns per step: T ≡ 1, 2, 3 (mod 4), one column past a block, a single
-  // odd block; dv 4 mod 8 takes the last-four pass; d 6 takes the row-at-a-time loops.
+  // odd block; d or dv 4 mod 8 takes the last-four passes; d 6 takes the row-at-a-time loops.
   const cases: [number[], number][] = [
     [[1, 3, 67, 129, 8, 16], 0.35],
     [[2, 1, 130, 65, 16, 12], 0.25],
     [[1, 2, 33, 199, 32, 20], 0.18],
     [[1, 1, 45, 77, 64, 64], 0.125],
     [[1, 2, 21, 19, 64, 8], 0.3],
+    [[2, 1, 37, 70, 12, 8], 0.3],
     [[1, 2, 11, 13, 6, 10], 0.4],
   ];
   for (const threads of [1, 3]) {

@@ -722,8 +722,11 @@ function attnForwardRows(
   }
 }
 
-/** Query rows [r0, r1) of head bh: dd = Σ dout·o per row, dq = scale·Σ_j p_ij (dout·v_j − dd) k_j. */
-function attnGradQRows(
+/**
+ * Query rows [r0, r1) of head bh: dd = Σ dout·o per row, dq = scale·Σ_j p_ij (dout·v_j − dd) k_j. Only for head
+ * sizes that are not multiples of 4: the blocked backward makes dq in attnGradKV's pass.
+ */
+export function attnGradQ(
   q: usize, k: usize, v: usize, o: usize, lse: usize, dout: usize, dq: usize, dd: usize,
   Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32,
 ): void {
@@ -771,12 +774,13 @@ function attnGradKVRows(
 }
 
 // ---- fused attention (online softmax; no [T, T] matrix), per (batch·head, rows) --------------------------------
-// Blocks of 4 rows (queries forward and for dQ, keys for dK/dV) against ATT_BLOCK columns at a time: the block's
+// Blocks of 4 rows (queries forward, keys backward) against ATT_BLOCK columns at a time: the block's
 // scores are computed once into a small per-thread scratch with the 4 rows in the 4 lanes, so the row max, exp and
 // the softmax terms are plain lane-wise SIMD, then reused for the value (or gradient) accumulation. Row tails
 // repeat the last row (same reads, same writes). V8 bounds-checks every wasm load here, so the inner loops load
-// each vector once for several multiply-adds (≤ 14 v128 live). Head sizes must be multiples of 4; others take the
-// row-at-a-time loops above.
+// each vector once for several multiply-adds (≤ 14 v128 live). The backward is one pass over key rows: dK and dV
+// accumulate in their rows, dQ (the same block's dS, transposed) in a per-thread partial that attnSumParts adds up.
+// Head sizes must be multiples of 4; others take the row-at-a-time loops above.
 
 /** Columns per block; the scratch of one thread is attnScratchBytes (JavaScript: ATTENTION_SCRATCH_BYTES). */
 const ATT_BLOCK = 64;
@@ -879,6 +883,50 @@ function attnAccumulate(x0: usize, x1: usize, x2: usize, x3: usize, f: v128, p: 
   }
 }
 
+/**
+ * y_i += Σ_r (lane r of p[i] ∧ mask)·x_r over len floats (len % 4 = 0) for columns i < n, y_i at y + i·stride:
+ * the transpose of attnAccumulate, for a gradient that belongs to the columns. mask drops repeated tail rows.
+ * Eight floats of the 4 rows x_r stay in registers while the columns stream past.
+ */
+function attnScatter(x0: usize, x1: usize, x2: usize, x3: usize, mask: v128, p: usize, y: usize, stride: usize,
+  n: i32, len: i32): void {
+  const bytes = <usize> len << 2, pEnd = p + (<usize> n << 4);
+  let t: usize = 0;
+  for (; t + 32 <= bytes; t += 32) {
+    const a0 = v128.load(x0 + t), b0 = v128.load(x0 + t, 16), a1 = v128.load(x1 + t), b1 = v128.load(x1 + t, 16);
+    const a2 = v128.load(x2 + t), b2 = v128.load(x2 + t, 16), a3 = v128.load(x3 + t), b3 = v128.load(x3 + t, 16);
+    let yi = y + t;
+    for (let pi = p; pi < pEnd; pi += 16, yi += stride) {
+      const w = v128.and(v128.load(pi), mask);
+      let s = v128.shuffle<f32>(w, w, 0, 0, 0, 0);
+      let c0 = f32x4.relaxed_madd(s, a0, v128.load(yi)), c1 = f32x4.relaxed_madd(s, b0, v128.load(yi, 16));
+      s = v128.shuffle<f32>(w, w, 1, 1, 1, 1);
+      c0 = f32x4.relaxed_madd(s, a1, c0);
+      c1 = f32x4.relaxed_madd(s, b1, c1);
+      s = v128.shuffle<f32>(w, w, 2, 2, 2, 2);
+      c0 = f32x4.relaxed_madd(s, a2, c0);
+      c1 = f32x4.relaxed_madd(s, b2, c1);
+      s = v128.shuffle<f32>(w, w, 3, 3, 3, 3);
+      c0 = f32x4.relaxed_madd(s, a3, c0);
+      c1 = f32x4.relaxed_madd(s, b3, c1);
+      v128.store(yi, c0);
+      v128.store(yi, c1, 16);
+    }
+  }
+  if (t < bytes) {
+    const a0 = v128.load(x0 + t), a1 = v128.load(x1 + t), a2 = v128.load(x2 + t), a3 = v128.load(x3 + t);
+    let yi = y + t;
+    for (let pi = p; pi < pEnd; pi += 16, yi += stride) {
+      const w = v128.and(v128.load(pi), mask);
+      let c = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 0, 0, 0, 0), a0, v128.load(yi));
+      c = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 1, 1, 1, 1), a1, c);
+      c = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 2, 2, 2, 2), a2, c);
+      c = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 3, 3, 3, 3), a3, c);
+      v128.store(yi, c);
+    }
+  }
+}
+
 /** exp over 4 lanes with the constants of EXP_K. */
 @inline function expk(x: v128): v128 {
   return expv(x, k(0), k(1), k(2), k(3), k(4), k(5), k(6), k(7), k(8), k(9), k(10), k(11), k(12), k(13));
@@ -968,47 +1016,10 @@ export function attnForward(
   }
 }
 
-/** Query rows [r0, r1) of head bh: dd = Σ dout·o per row, dq = scale·Σ_j p_ij (dout·v_j − dd) k_j. */
-export function attnGradQ(
-  q: usize, k: usize, v: usize, o: usize, lse: usize, dout: usize, dq: usize, dd: usize,
-  Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32, scratch: usize,
-): void {
-  if (((d | dv) & 3) != 0) {
-    attnGradQRows(q, k, v, o, lse, dout, dq, dd, Tq, Tk, d, dv, scale, bh, r0, r1);
-    return;
-  }
-  const kb = k + ((<usize> bh * Tk * d) << 2), vb = v + ((<usize> bh * Tk * dv) << 2);
-  const ks = <usize> d << 2, vs = <usize> dv << 2, base = <usize> bh * Tq;
-  const s = scratch, g = scratch + ATT_S2, row = scratch + ATT_ROW, one = f32x4.splat(1);
-  for (let i0 = r0; i0 < r1; i0 += 4) {
-    const w0 = base + rowOf(i0, 0, r1), w1 = base + rowOf(i0, 1, r1);
-    const w2 = base + rowOf(i0, 2, r1), w3 = base + rowOf(i0, 3, r1);
-    const q0 = q + w0 * ks, q1 = q + w1 * ks, q2 = q + w2 * ks, q3 = q + w3 * ks;
-    const g0 = dout + w0 * vs, g1 = dout + w1 * vs, g2 = dout + w2 * vs, g3 = dout + w3 * vs;
-    const rows = min(4, r1 - i0);
-    for (let r = 0; r < 4; r++) {
-      const w = base + rowOf(i0, r, r1);
-      const delta = dot(dout + w * vs, o + w * vs, dv);
-      store<f32>(dd + (w << 2), delta);
-      store<f32>(row + (<usize> r << 2), load<f32>(lse + (w << 2)));
-      store<f32>(row + (<usize> r << 2), delta, 16);
-    }
-    memory.fill(dq + w0 * ks, 0, <usize> rows * ks);
-    for (let j0 = 0; j0 < Tk; j0 += ATT_BLOCK) {
-      const n = min(ATT_BLOCK, Tk - j0);
-      const kj = kb + <usize> j0 * ks;
-      attnScores(q0, q1, q2, q3, kj, ks, n, d, <f32> scale, s);
-      attnScores(g0, g1, g2, g3, vb + <usize> j0 * vs, vs, n, dv, 1, g);
-      attnGradBlock(false, s, g, n, row, row + 16, <f32> scale);
-      attnAccumulate(dq + w0 * ks, dq + w1 * ks, dq + w2 * ks, dq + w3 * ks, one, g, kj, ks, n, d);
-    }
-  }
-}
-
 /** Key rows [r0, r1) of head bh: dk = scale·Σ_i p_ij (dout_i·v_j − dd_i) q_i, dv = Σ_i p_ij dout_i. */
 export function attnGradKV(
   q: usize, k: usize, v: usize, lse: usize, dout: usize, dd: usize, dk: usize, dvOut: usize,
-  Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32, scratch: usize,
+  Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32, scratch: usize, dqPart: usize,
 ): void {
   if (((d | dv) & 3) != 0) {
     attnGradKVRows(q, k, v, lse, dout, dd, dk, dvOut, Tq, Tk, d, dv, scale, bh, r0, r1);
@@ -1024,15 +1035,46 @@ export function attnGradKV(
     const rows = <usize> min(4, r1 - j0);
     memory.fill(dk + w0 * ks, 0, rows * ks);
     memory.fill(dvOut + w0 * vs, 0, rows * vs);
+    const mask = i32x4(-1, rows > 1 ? -1 : 0, rows > 2 ? -1 : 0, rows > 3 ? -1 : 0);
+    const k0 = k + w0 * ks, k1 = k + w1 * ks, k2 = k + w2 * ks, k3 = k + w3 * ks;
     for (let i0 = 0; i0 < Tq; i0 += ATT_BLOCK) {
       const n = min(ATT_BLOCK, Tq - i0);
       const qi = qb + <usize> i0 * ks, gi = gb + <usize> i0 * vs;
-      attnScores(k + w0 * ks, k + w1 * ks, k + w2 * ks, k + w3 * ks, qi, ks, n, d, <f32> scale, s);
+      attnScores(k0, k1, k2, k3, qi, ks, n, d, <f32> scale, s);
       attnScores(v + w0 * vs, v + w1 * vs, v + w2 * vs, v + w3 * vs, gi, vs, n, dv, 1, g);
       attnGradBlock(true, s, g, n, lb + (<usize> i0 << 2), db + (<usize> i0 << 2), <f32> scale);
       attnAccumulate(dvOut + w0 * vs, dvOut + w1 * vs, dvOut + w2 * vs, dvOut + w3 * vs, one, s, gi, vs, n, dv);
       attnAccumulate(dk + w0 * ks, dk + w1 * ks, dk + w2 * ks, dk + w3 * ks, one, g, qi, ks, n, d);
+      if (dqPart) attnScatter(k0, k1, k2, k3, mask, g, dqPart + ((<usize> bh * Tq + i0) * ks), ks, n, d);
     }
+  }
+}
+
+/**
+ * The single-pass backward's first and last steps over query rows [r0, r1) of head bh: dd = Σ dout·o per row and
+ * zeroed rows in each of `parts` dQ partials (partBytes apart); then dq = the sum of the partials.
+ */
+export function attnDelta(
+  o: usize, dout: usize, dd: usize, Tq: i32, d: i32, dv: i32, bh: i32, r0: i32, r1: i32, part: usize, parts: i32,
+  partBytes: usize,
+): void {
+  const vs = <usize> dv << 2, first = <usize> bh * Tq + r0;
+  for (let i = r0; i < r1; i++) {
+    const row = <usize> bh * Tq + i;
+    store<f32>(dd + (row << 2), dot(dout + row * vs, o + row * vs, dv));
+  }
+  const at = part + first * (<usize> d << 2), bytes = <usize> (r1 - r0) * (<usize> d << 2);
+  for (let p = 0; p < parts; p++) memory.fill(at + <usize> p * partBytes, 0, bytes);
+}
+
+export function attnSumParts(
+  dq: usize, Tq: i32, d: i32, bh: i32, r0: i32, r1: i32, part: usize, parts: i32, partBytes: usize,
+): void {
+  const off = (<usize> bh * Tq + r0) * (<usize> d << 2), bytes = <usize> (r1 - r0) * (<usize> d << 2);
+  for (let t: usize = 0; t < bytes; t += 16) {
+    let acc = v128.load(part + off + t);
+    for (let p = 1; p < parts; p++) acc = f32x4.add(acc, v128.load(part + <usize> p * partBytes + off + t));
+    v128.store(dq + off + t, acc);
   }
 }
 

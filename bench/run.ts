@@ -75,6 +75,28 @@ if (want("conv3d")) {
   for (const t of [x, w, bias]) t.dispose();
 }
 
+// Attention softmax(q·kᵀ·s)·v over 4 heads of head size 16 (the UNet's 5,544-token level; 2,048 with --quick):
+// forward, and forward + backward (3.5× the flops: dS, dQ, dK, dV and the recomputed scores).
+if (want("attention")) {
+  const t = values.quick ? 2048 : 5544, shape = [1, 4, t, 16], tag = `1x4x${t}x16`;
+  const [q, k, v] = ["q", "k", "v"].map((stream) => T.randn(shape, { seed: 6, stream }));
+  const gy = T.randn(shape, { seed: 6, stream: "gy" });
+  const flops = 4 * 4 * t * t * 16;
+  const fwd = await timeMedian(() => T.attention(q, k, v, 0.25).dispose(), 3);
+  emit(record("attention_fwd", tag, fwd, flops, null));
+  for (const x of [q, k, v]) x.requireGrad();
+  const both = await timeMedian(() =>
+    T.scope(() => {
+      T.attention(q, k, v, 0.25).backward(gy);
+      for (const x of [q, k, v] as T.Tensor[]) {
+        x.grad!.dispose();
+        x.grad = null;
+      }
+    }), 3);
+  emit(record("attention_fwd_bwd", tag, both, 3.5 * flops, null));
+  for (const x of [q, k, v, gy]) x.dispose();
+}
+
 // GroupNorm 1×64×64³, 32 groups, forward + backward (bytes: x, y, dy, dx at least).
 if (want("groupnorm")) {
   const x = T.randn([1, 64, 64, 64, 64], { seed: 5, stream: "x" }).requireGrad();

@@ -79,6 +79,24 @@ def main():
 
         emit("conv3d_fwd_bwd", "1x32x32^3 32->32 k3", median_ms(conv_step, 3), 3 * flops)
 
+    if wanted("attention"):
+        # torch 1.13 has no fused attention: the composed softmax(q·kᵀ·s)·v and its autograd backward.
+        t = 2048 if args.quick else 5544
+        q, k, v, gy = (torch.randn(1, 4, t, 16) for _ in range(4))
+        flops = 4 * 4 * t * t * 16
+
+        def attention(q, k, v):
+            return torch.softmax(q @ k.transpose(-1, -2) * 0.25, -1) @ v
+
+        emit("attention_fwd", f"1x4x{t}x16", median_ms(lambda: attention(q, k, v), 3), flops)
+        qg, kg, vg = (x.clone().requires_grad_() for x in (q, k, v))
+
+        def attention_step():
+            attention(qg, kg, vg).backward(gy)
+            qg.grad = kg.grad = vg.grad = None
+
+        emit("attention_fwd_bwd", f"1x4x{t}x16", median_ms(attention_step, 3), 3.5 * flops)
+
     if wanted("groupnorm"):
         xn = torch.randn(1, 64, 64, 64, 64, requires_grad=True)
         g, bb = torch.ones(64), torch.zeros(64)

@@ -39,6 +39,7 @@ import { REDUCE_CODE } from "./kernels/reduce.ts";
 import { DOT_CO, DOT_R, dotScratchBytes, MR, NR, packedBlockFloats, scratchFloats } from "./kernels/gemm.ts";
 import { convTables, directOffsets, type PaddedTables, paddedTables } from "./conv_tables.ts";
 import { smallScratchFloats } from "./kernels/conv_small.ts";
+import { ATTENTION_SCRATCH_BYTES } from "./kernels/attention.ts";
 import { PROFILE_SHAPES, profileDrain, profileStep, PROFILING } from "./profile.ts";
 
 type Step = { op: string; kernel: number; args: number[]; chunks: number; inline: boolean } | {
@@ -1108,9 +1109,10 @@ export class WasmBackend implements Backend {
   ) {
     this.#pool(kind, true, dy, dx, argmax, g);
   }
+  /** Rows per chunk: about 8 chunks per thread, in whole blocks of 4 (the kernels' row blocks). */
   #attentionRows(a: AttentionArgs, T: number): number {
     const rows = Math.max(1, Math.ceil((a.BH * T) / (this.threads * 8)));
-    return Math.min(T, rows);
+    return Math.min(T, Math.ceil(rows / 4) * 4);
   }
   attentionForward(
     q: DeviceBuffer,
@@ -1122,45 +1124,70 @@ export class WasmBackend implements Backend {
   ) {
     const rows = this.#attentionRows(a, a.Tq);
     const head = [ptr(q), ptr(k), ptr(v), a.Tq, a.Tk, a.d, a.dv, a.scale, rows, a.BH];
-    this.#step(
-      "attention",
-      "attentionForward",
-      [...head, ptr(o), ptr(lse)],
-      a.BH * Math.ceil(a.Tq / rows),
-      attentionWork(a),
-    );
+    this.#scratch(ATTENTION_SCRATCH_BYTES * this.threads, (sp) =>
+      this.#step(
+        "attention",
+        "attentionForward",
+        [...head, ptr(o), ptr(lse), sp],
+        a.BH * Math.ceil(a.Tq / rows),
+        attentionWork(a),
+      ));
   }
+  /**
+   * Head sizes that are multiples of 4: one pass over key rows makes dK, dV and a dQ partial per thread (dd and
+   * zeroed partials first, their sum last), so each block's scores are recomputed once. Others: dQ per query
+   * row, then dK/dV per key row.
+   */
   attentionBackward(b: AttentionBackwardArgs, a: AttentionArgs) {
     const rq = this.#attentionRows(a, a.Tq), rk = this.#attentionRows(a, a.Tk);
     const head = (rows: number) => [ptr(b.q), ptr(b.k), ptr(b.v), a.Tq, a.Tk, a.d, a.dv, a.scale, rows, a.BH];
-    this.#step(
-      "attention backward",
-      "attentionGradQ",
-      [
-        ...head(rq),
-        ptr(b.o),
-        ptr(b.lse),
-        ptr(b.dout),
-        ptr(b.dq),
-        ptr(b.dd),
-      ],
-      a.BH * Math.ceil(a.Tq / rq),
-      2 * attentionWork(a),
-    );
-    this.#step(
-      "attention backward",
-      "attentionGradKV",
-      [
-        ...head(rk),
-        ptr(b.lse),
-        ptr(b.dout),
-        ptr(b.dd),
-        ptr(b.dk),
-        ptr(b.dv),
-      ],
-      a.BH * Math.ceil(a.Tk / rk),
-      2 * attentionWork(a),
-    );
+    const qChunks = a.BH * Math.ceil(a.Tq / rq), kChunks = a.BH * Math.ceil(a.Tk / rk);
+    const kv = [ptr(b.lse), ptr(b.dout), ptr(b.dd), ptr(b.dk), ptr(b.dv)];
+    if (a.d % 4 || a.dv % 4) {
+      this.#scratch(ATTENTION_SCRATCH_BYTES * this.threads, (sp) => {
+        const q = [ptr(b.o), ptr(b.lse), ptr(b.dout), ptr(b.dq), ptr(b.dd)];
+        this.#step(
+          "attention backward",
+          "attentionGradQ",
+          [...head(rq), ...q],
+          qChunks,
+          2 * attentionWork(a),
+        );
+        this.#step(
+          "attention backward",
+          "attentionGradKV",
+          [...head(rk), ...kv, sp, 0, 0],
+          kChunks,
+          2 * attentionWork(a),
+        );
+      });
+      return;
+    }
+    const parts = this.threads, partBytes = a.BH * a.Tq * a.d * 4, rows = a.BH * a.Tq;
+    this.#scratch(ATTENTION_SCRATCH_BYTES * parts + partBytes * parts, (sp) => {
+      const part = sp + ATTENTION_SCRATCH_BYTES * parts;
+      this.#step(
+        "attention backward",
+        "attentionDelta",
+        [ptr(b.o), ptr(b.dout), ptr(b.dd), a.Tq, a.d, a.dv, rq, part, parts, partBytes],
+        qChunks,
+        rows * (a.dv + a.d * parts),
+      );
+      this.#step(
+        "attention backward",
+        "attentionGradKV",
+        [...head(rk), ...kv, sp, part, partBytes],
+        kChunks,
+        3 * attentionWork(a),
+      );
+      this.#step(
+        "attention backward",
+        "attentionSumDq",
+        [ptr(b.dq), a.Tq, a.d, rq, part, parts, partBytes],
+        qChunks,
+        rows * a.d * parts,
+      );
+    });
   }
   schedulerStep(a: SchedulerStepArgs) {
     if (a.spec.noise !== (a.noise !== null)) {

@@ -513,34 +513,52 @@ Deno.test("wasm nearest upsampling forward and backward match the TS reference a
   });
 });
 
+/** Fused vs composed attention (outputs and all three gradients) on the active backend. */
+async function assertFusedAttentionMatches(shape: number[], scale: number, seed: number, what: string) {
+  const [B, H, Tq, Tk, d, dv] = shape;
+  const shapes = [[B, H, Tq, d], [B, H, Tk, d], [B, H, Tk, dv]];
+  const vals = shapes.map((s, i) => randomArray(s.reduce((a, b) => a * b), seed + i));
+  const g = randomArray(B * H * Tq * dv, seed + 3);
+  const run = async () => {
+    const ts = shapes.map((s, i) => T.tensor(vals[i], s).requireGrad());
+    const o = T.attention(ts[0], ts[1], ts[2], scale);
+    T.sum(T.mul(o, T.tensor(g, [B, H, Tq, dv]))).backward();
+    return [await o.data(), ...(await Promise.all(ts.map((t) => t.grad!.data())))];
+  };
+  const fused = await run();
+  attentionLimits.fused = false;
+  try {
+    const composed = await run();
+    composed.forEach((w, i) => assertClose(fused[i], w, 1e-4, 1e-6, `${what}: fused vs composed ${i}`));
+  } finally {
+    attentionLimits.fused = true;
+  }
+}
+
 Deno.test("wasm fused attention (several chunks per head) matches the composed ops, forward and backward", async () => {
-  await onWasm(async () => {
-    // 2·2 heads of 300 queries × 301 keys, d 16, dv 12: chunks of a few rows, split over both threads.
-    const [B, H, Tq, Tk, d, dv] = [2, 2, 300, 301, 16, 12];
-    const sq = [B, H, Tq, d], sk = [B, H, Tk, d], sv = [B, H, Tk, dv];
-    const vals = [
-      randomArray(B * H * Tq * d, 41),
-      randomArray(B * H * Tk * d, 42),
-      randomArray(B * H * Tk * dv, 43),
-    ];
-    const g = randomArray(B * H * Tq * dv, 44);
-    const run = async () => {
-      const ts = [T.tensor(vals[0], sq), T.tensor(vals[1], sk), T.tensor(vals[2], sv)].map((t) =>
-        t.requireGrad()
-      );
-      const o = T.attention(ts[0], ts[1], ts[2], 0.3);
-      T.sum(T.mul(o, T.tensor(g, [B, H, Tq, dv]))).backward();
-      return [await o.data(), ...(await Promise.all(ts.map((t) => t.grad!.data())))];
-    };
-    const fused = await run();
-    attentionLimits.fused = false;
-    try {
-      const composed = await run();
-      composed.forEach((w, i) => assertClose(fused[i], w, 1e-4, 1e-6, `fused vs composed ${i}`));
-    } finally {
-      attentionLimits.fused = true;
-    }
-  });
+  // 2·2 heads of 300 queries × 301 keys, d 16, dv 12: chunks of a few rows, split over both threads.
+  await onWasm(() => assertFusedAttentionMatches([2, 2, 300, 301, 16, 12], 0.3, 41, "300 × 301"));
+});
+
+Deno.test("wasm fused attention blocks: row tails, key-block tails, head sizes 8-64, dv ≠ d, 1 and 3 threads", async () => {
+  // The kernels take 4 rows × 64 columns per step: T ≡ 1, 2, 3 (mod 4), one column past a block, a single
+  // odd block; d or dv 4 mod 8 takes the last-four passes; d 6 takes the row-at-a-time loops.
+  const cases: [number[], number][] = [
+    [[1, 3, 67, 129, 8, 16], 0.35],
+    [[2, 1, 130, 65, 16, 12], 0.25],
+    [[1, 2, 33, 199, 32, 20], 0.18],
+    [[1, 1, 45, 77, 64, 64], 0.125],
+    [[1, 2, 21, 19, 64, 8], 0.3],
+    [[2, 1, 37, 70, 12, 8], 0.3],
+    [[1, 2, 11, 13, 6, 10], 0.4],
+  ];
+  for (const threads of [1, 3]) {
+    await onWasm(async () => {
+      for (const [i, [shape, scale]] of cases.entries()) {
+        await assertFusedAttentionMatches(shape, scale, 100 + 5 * i, `${threads} threads [${shape}]`);
+      }
+    }, threads);
+  }
 });
 
 Deno.test("wasm small convolutions split over 1, 2 and 3 threads match the TS reference", async () => {

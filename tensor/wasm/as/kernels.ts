@@ -667,7 +667,7 @@ export function nearestBackward(
   }
 }
 
-// ---- fused attention (online softmax; no [T, T] matrix), per (batch·head, rows) --------------------------------
+// ---- fused attention one row at a time (head sizes not a multiple of 4; the blocked kernels below) ----------
 // Rows accumulate in float32 in their output row (SIMD over the head dimension); softmax terms in double.
 
 @inline function dot(a: usize, b: usize, n: i32): f32 {
@@ -695,7 +695,7 @@ export function nearestBackward(
 }
 
 /** Query rows [r0, r1) of head bh: o = softmax(q·kᵀ·scale)·v, lse = log-sum-exp of each row. */
-export function attnForward(
+function attnForwardRows(
   q: usize, k: usize, v: usize, o: usize, lse: usize,
   Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32,
 ): void {
@@ -722,7 +722,10 @@ export function attnForward(
   }
 }
 
-/** Query rows [r0, r1) of head bh: dd = Σ dout·o per row, dq = scale·Σ_j p_ij (dout·v_j − dd) k_j. */
+/**
+ * Query rows [r0, r1) of head bh: dd = Σ dout·o per row, dq = scale·Σ_j p_ij (dout·v_j − dd) k_j. Only for head
+ * sizes that are not multiples of 4: the blocked backward makes dq in attnGradKV's pass.
+ */
 export function attnGradQ(
   q: usize, k: usize, v: usize, o: usize, lse: usize, dout: usize, dq: usize, dd: usize,
   Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32,
@@ -747,7 +750,7 @@ export function attnGradQ(
 }
 
 /** Key rows [r0, r1) of head bh: dk = scale·Σ_i p_ij (dout_i·v_j − dd_i) q_i, dv = Σ_i p_ij dout_i. */
-export function attnGradKV(
+function attnGradKVRows(
   q: usize, k: usize, v: usize, lse: usize, dout: usize, dd: usize, dk: usize, dvOut: usize,
   Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32,
 ): void {
@@ -767,6 +770,311 @@ export function attnGradKV(
       axpy(dvj, <f32> p, gi, dv);
     }
     scaleRow(dkj, <f32> scale, d);
+  }
+}
+
+// ---- fused attention (online softmax; no [T, T] matrix), per (batch·head, rows) --------------------------------
+// Blocks of 4 rows (queries forward, keys backward) against ATT_BLOCK columns at a time: the block's
+// scores are computed once into a small per-thread scratch with the 4 rows in the 4 lanes, so the row max, exp and
+// the softmax terms are plain lane-wise SIMD, then reused for the value (or gradient) accumulation. Row tails
+// repeat the last row (same reads, same writes). V8 bounds-checks every wasm load here, so the inner loops load
+// each vector once for several multiply-adds (≤ 14 v128 live). The backward is one pass over key rows: dK and dV
+// accumulate in their rows, dQ (the same block's dS, transposed) in a per-thread partial that attnSumParts adds up.
+// Head sizes must be multiples of 4; others take the row-at-a-time loops above.
+
+/** Columns per block; the scratch of one thread is attnScratchBytes (JavaScript: ATTENTION_SCRATCH_BYTES). */
+const ATT_BLOCK = 64;
+// Scratch: scores [ATT_BLOCK] v128, second scores [ATT_BLOCK] v128, then two v128 of per-row values.
+const ATT_S2 = <usize> ATT_BLOCK << 4, ATT_ROW = <usize> ATT_BLOCK << 5;
+
+/** (Σa0, Σa1, Σa2, Σa3): the lanes of each vector summed, one vector per lane. */
+@inline function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const u = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+  const w = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(u, w, 0, 1, 4, 5), v128.shuffle<f32>(u, w, 2, 3, 6, 7));
+}
+
+/**
+ * out[j] (lane r: row a_r) = scale · a_r·b_j over len floats (len % 4 = 0) for j < n, b_j at b + j·stride bytes.
+ * Two columns per step (8 accumulators); an odd last column is computed twice and its copy lands in out[n].
+ */
+function attnScores(a0: usize, a1: usize, a2: usize, a3: usize, b: usize, stride: usize, n: i32, len: i32,
+  scale: f32, out: usize): void {
+  const sv = f32x4.splat(scale), bytes = <usize> len << 2;
+  for (let j = 0; j < n; j += 2) {
+    const b0 = b + <usize> j * stride, b1 = j + 1 < n ? b0 + stride : b0;
+    let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (let t: usize = 0; t < bytes; t += 16) {
+      const x0 = v128.load(b0 + t), x1 = v128.load(b1 + t);
+      let y = v128.load(a0 + t);
+      c00 = f32x4.relaxed_madd(y, x0, c00);
+      c01 = f32x4.relaxed_madd(y, x1, c01);
+      y = v128.load(a1 + t);
+      c10 = f32x4.relaxed_madd(y, x0, c10);
+      c11 = f32x4.relaxed_madd(y, x1, c11);
+      y = v128.load(a2 + t);
+      c20 = f32x4.relaxed_madd(y, x0, c20);
+      c21 = f32x4.relaxed_madd(y, x1, c21);
+      y = v128.load(a3 + t);
+      c30 = f32x4.relaxed_madd(y, x0, c30);
+      c31 = f32x4.relaxed_madd(y, x1, c31);
+    }
+    const o = out + (<usize> j << 4);
+    v128.store(o, f32x4.mul(hsum4(c00, c10, c20, c30), sv));
+    v128.store(o, f32x4.mul(hsum4(c01, c11, c21, c31), sv), 16);
+  }
+}
+
+/**
+ * x_r = x_r·f_r + Σ_{j<n} (lane r of p[j])·b_j over len floats (len % 4 = 0), b_j at b + j·stride bytes, for the
+ * 4 rows x_r (f: one factor per lane). Eight floats of the 4 rows per pass (8 accumulators), then a last four.
+ */
+function attnAccumulate(x0: usize, x1: usize, x2: usize, x3: usize, f: v128, p: usize, b: usize, stride: usize,
+  n: i32, len: i32): void {
+  const f0 = v128.shuffle<f32>(f, f, 0, 0, 0, 0), f1 = v128.shuffle<f32>(f, f, 1, 1, 1, 1);
+  const f2 = v128.shuffle<f32>(f, f, 2, 2, 2, 2), f3 = v128.shuffle<f32>(f, f, 3, 3, 3, 3);
+  const bytes = <usize> len << 2, pEnd = p + (<usize> n << 4);
+  let t: usize = 0;
+  for (; t + 32 <= bytes; t += 32) {
+    let c00 = f32x4.mul(v128.load(x0 + t), f0), c01 = f32x4.mul(v128.load(x0 + t, 16), f0);
+    let c10 = f32x4.mul(v128.load(x1 + t), f1), c11 = f32x4.mul(v128.load(x1 + t, 16), f1);
+    let c20 = f32x4.mul(v128.load(x2 + t), f2), c21 = f32x4.mul(v128.load(x2 + t, 16), f2);
+    let c30 = f32x4.mul(v128.load(x3 + t), f3), c31 = f32x4.mul(v128.load(x3 + t, 16), f3);
+    let bj = b + t;
+    for (let pj = p; pj < pEnd; pj += 16, bj += stride) {
+      const w = v128.load(pj), y0 = v128.load(bj), y1 = v128.load(bj, 16);
+      let s = v128.shuffle<f32>(w, w, 0, 0, 0, 0);
+      c00 = f32x4.relaxed_madd(s, y0, c00);
+      c01 = f32x4.relaxed_madd(s, y1, c01);
+      s = v128.shuffle<f32>(w, w, 1, 1, 1, 1);
+      c10 = f32x4.relaxed_madd(s, y0, c10);
+      c11 = f32x4.relaxed_madd(s, y1, c11);
+      s = v128.shuffle<f32>(w, w, 2, 2, 2, 2);
+      c20 = f32x4.relaxed_madd(s, y0, c20);
+      c21 = f32x4.relaxed_madd(s, y1, c21);
+      s = v128.shuffle<f32>(w, w, 3, 3, 3, 3);
+      c30 = f32x4.relaxed_madd(s, y0, c30);
+      c31 = f32x4.relaxed_madd(s, y1, c31);
+    }
+    v128.store(x0 + t, c00);
+    v128.store(x0 + t, c01, 16);
+    v128.store(x1 + t, c10);
+    v128.store(x1 + t, c11, 16);
+    v128.store(x2 + t, c20);
+    v128.store(x2 + t, c21, 16);
+    v128.store(x3 + t, c30);
+    v128.store(x3 + t, c31, 16);
+  }
+  if (t < bytes) {
+    let c0 = f32x4.mul(v128.load(x0 + t), f0), c1 = f32x4.mul(v128.load(x1 + t), f1);
+    let c2 = f32x4.mul(v128.load(x2 + t), f2), c3 = f32x4.mul(v128.load(x3 + t), f3);
+    let bj = b + t;
+    for (let pj = p; pj < pEnd; pj += 16, bj += stride) {
+      const w = v128.load(pj), y = v128.load(bj);
+      c0 = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 0, 0, 0, 0), y, c0);
+      c1 = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 1, 1, 1, 1), y, c1);
+      c2 = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 2, 2, 2, 2), y, c2);
+      c3 = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 3, 3, 3, 3), y, c3);
+    }
+    v128.store(x0 + t, c0);
+    v128.store(x1 + t, c1);
+    v128.store(x2 + t, c2);
+    v128.store(x3 + t, c3);
+  }
+}
+
+/**
+ * y_i += Σ_r (lane r of p[i] ∧ mask)·x_r over len floats (len % 4 = 0) for columns i < n, y_i at y + i·stride:
+ * the transpose of attnAccumulate, for a gradient that belongs to the columns. mask drops repeated tail rows.
+ * Eight floats of the 4 rows x_r stay in registers while the columns stream past.
+ */
+function attnScatter(x0: usize, x1: usize, x2: usize, x3: usize, mask: v128, p: usize, y: usize, stride: usize,
+  n: i32, len: i32): void {
+  const bytes = <usize> len << 2, pEnd = p + (<usize> n << 4);
+  let t: usize = 0;
+  for (; t + 32 <= bytes; t += 32) {
+    const a0 = v128.load(x0 + t), b0 = v128.load(x0 + t, 16), a1 = v128.load(x1 + t), b1 = v128.load(x1 + t, 16);
+    const a2 = v128.load(x2 + t), b2 = v128.load(x2 + t, 16), a3 = v128.load(x3 + t), b3 = v128.load(x3 + t, 16);
+    let yi = y + t;
+    for (let pi = p; pi < pEnd; pi += 16, yi += stride) {
+      const w = v128.and(v128.load(pi), mask);
+      let s = v128.shuffle<f32>(w, w, 0, 0, 0, 0);
+      let c0 = f32x4.relaxed_madd(s, a0, v128.load(yi)), c1 = f32x4.relaxed_madd(s, b0, v128.load(yi, 16));
+      s = v128.shuffle<f32>(w, w, 1, 1, 1, 1);
+      c0 = f32x4.relaxed_madd(s, a1, c0);
+      c1 = f32x4.relaxed_madd(s, b1, c1);
+      s = v128.shuffle<f32>(w, w, 2, 2, 2, 2);
+      c0 = f32x4.relaxed_madd(s, a2, c0);
+      c1 = f32x4.relaxed_madd(s, b2, c1);
+      s = v128.shuffle<f32>(w, w, 3, 3, 3, 3);
+      c0 = f32x4.relaxed_madd(s, a3, c0);
+      c1 = f32x4.relaxed_madd(s, b3, c1);
+      v128.store(yi, c0);
+      v128.store(yi, c1, 16);
+    }
+  }
+  if (t < bytes) {
+    const a0 = v128.load(x0 + t), a1 = v128.load(x1 + t), a2 = v128.load(x2 + t), a3 = v128.load(x3 + t);
+    let yi = y + t;
+    for (let pi = p; pi < pEnd; pi += 16, yi += stride) {
+      const w = v128.and(v128.load(pi), mask);
+      let c = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 0, 0, 0, 0), a0, v128.load(yi));
+      c = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 1, 1, 1, 1), a1, c);
+      c = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 2, 2, 2, 2), a2, c);
+      c = f32x4.relaxed_madd(v128.shuffle<f32>(w, w, 3, 3, 3, 3), a3, c);
+      v128.store(yi, c);
+    }
+  }
+}
+
+/** exp over 4 lanes with the constants of EXP_K. */
+@inline function expk(x: v128): v128 {
+  return expv(x, k(0), k(1), k(2), k(3), k(4), k(5), k(6), k(7), k(8), k(9), k(10), k(11), k(12), k(13));
+}
+
+/** s[j] = exp(s[j] − m) for j < n; returns Σ_j s[j]. The constants are loaded once, outside the loop. */
+function attnExpBlock(s: usize, n: i32, m: v128): v128 {
+  const hi = k(0), lo = k(1), log2e = k(2), half = k(3), ln2hi = k(4), ln2lo = k(5), p0 = k(6), p1 = k(7);
+  const p2 = k(8), p3 = k(9), p4 = k(10), p5 = k(11), one = k(12), magic = k(13);
+  let sum = f32x4.splat(0);
+  const end = s + (<usize> n << 4);
+  for (let at = s; at < end; at += 16) {
+    const e = expv(f32x4.sub(v128.load(at), m), hi, lo, log2e, half, ln2hi, ln2lo, p0, p1, p2, p3, p4, p5, one,
+      magic);
+    v128.store(at, e);
+    sum = f32x4.add(sum, e);
+  }
+  return sum;
+}
+
+/**
+ * Backward probabilities of one block: s[j] = p = exp(s[j] − L), g[j] = scale · p ⊙ (g[j] − D). Per row (rows in
+ * lanes): L, D are the vectors at rowL, rowD. Per column (columns are rows): L, D splat from rowL[j], rowD[j].
+ */
+@inline function attnGradBlock(perColumn: bool, s: usize, g: usize, n: i32, rowL: usize, rowD: usize,
+  scale: f32): void {
+  const hi = k(0), lo = k(1), log2e = k(2), half = k(3), ln2hi = k(4), ln2lo = k(5), p0 = k(6), p1 = k(7);
+  const p2 = k(8), p3 = k(9), p4 = k(10), p5 = k(11), one = k(12), magic = k(13);
+  const sv = f32x4.splat(scale);
+  let L = perColumn ? f32x4.splat(0) : v128.load(rowL), D = perColumn ? f32x4.splat(0) : v128.load(rowD);
+  for (let j = 0; j < n; j++) {
+    const o = <usize> j << 4;
+    if (perColumn) {
+      L = v128.load32_splat(rowL + (<usize> j << 2));
+      D = v128.load32_splat(rowD + (<usize> j << 2));
+    }
+    const p = expv(f32x4.sub(v128.load(s + o), L), hi, lo, log2e, half, ln2hi, ln2lo, p0, p1, p2, p3, p4, p5, one,
+      magic);
+    v128.store(s + o, p);
+    v128.store(g + o, f32x4.mul(f32x4.mul(p, f32x4.sub(v128.load(g + o), D)), sv));
+  }
+}
+
+/** Row r0 + r of a block, clamped to the last row r1 − 1 (tail blocks repeat it). */
+@inline function rowOf(r0: i32, r: i32, r1: i32): usize {
+  return <usize> min(r0 + r, r1 - 1);
+}
+
+/** Query rows [r0, r1) of head bh: o = softmax(q·kᵀ·scale)·v, lse = log-sum-exp of each row. */
+export function attnForward(
+  q: usize, k: usize, v: usize, o: usize, lse: usize,
+  Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32, scratch: usize,
+): void {
+  if (((d | dv) & 3) != 0) {
+    attnForwardRows(q, k, v, o, lse, Tq, Tk, d, dv, scale, bh, r0, r1);
+    return;
+  }
+  const kb = k + ((<usize> bh * Tk * d) << 2), vb = v + ((<usize> bh * Tk * dv) << 2);
+  const ks = <usize> d << 2, vs = <usize> dv << 2, base = <usize> bh * Tq, sc = <f32> scale;
+  for (let i0 = r0; i0 < r1; i0 += 4) {
+    const w0 = base + rowOf(i0, 0, r1), w1 = base + rowOf(i0, 1, r1);
+    const w2 = base + rowOf(i0, 2, r1), w3 = base + rowOf(i0, 3, r1);
+    const q0 = q + w0 * ks, q1 = q + w1 * ks, q2 = q + w2 * ks, q3 = q + w3 * ks;
+    const o0 = o + w0 * vs, o1 = o + w1 * vs, o2 = o + w2 * vs, o3 = o + w3 * vs;
+    const rows = min(4, r1 - i0);
+    memory.fill(o0, 0, <usize> rows * vs); // the block's rows are consecutive
+    let m = f32x4.splat(-Infinity), l = f32x4.splat(0);
+    for (let j0 = 0; j0 < Tk; j0 += ATT_BLOCK) {
+      const n = min(ATT_BLOCK, Tk - j0);
+      attnScores(q0, q1, q2, q3, kb + <usize> j0 * ks, ks, n, d, sc, scratch);
+      let mb = m;
+      for (let j = 0; j < n; j++) mb = f32x4.pmax(mb, v128.load(scratch + (<usize> j << 4)));
+      // Rescales what the earlier blocks summed (exp(−∞) = 0 on the first block, where both are 0).
+      const alpha = expk(f32x4.sub(m, mb));
+      m = mb;
+      l = f32x4.add(f32x4.mul(l, alpha), attnExpBlock(scratch, n, m));
+      attnAccumulate(o0, o1, o2, o3, alpha, scratch, vb + <usize> j0 * vs, vs, n, dv);
+    }
+    const row = scratch + ATT_ROW;
+    v128.store(row, l);
+    v128.store(row, m, 16);
+    for (let r = 0; r < rows; r++) {
+      const lr = <f64> load<f32>(row + (<usize> r << 2)), mr = <f64> load<f32>(row + (<usize> r << 2), 16);
+      scaleRow(o0 + <usize> r * vs, <f32> (1.0 / lr), dv);
+      store<f32>(lse + ((w0 + r) << 2), <f32> (mr + Math.log(lr)));
+    }
+  }
+}
+
+/** Key rows [r0, r1) of head bh: dk = scale·Σ_i p_ij (dout_i·v_j − dd_i) q_i, dv = Σ_i p_ij dout_i. */
+export function attnGradKV(
+  q: usize, k: usize, v: usize, lse: usize, dout: usize, dd: usize, dk: usize, dvOut: usize,
+  Tq: i32, Tk: i32, d: i32, dv: i32, scale: f64, bh: i32, r0: i32, r1: i32, scratch: usize, dqPart: usize,
+): void {
+  if (((d | dv) & 3) != 0) {
+    attnGradKVRows(q, k, v, lse, dout, dd, dk, dvOut, Tq, Tk, d, dv, scale, bh, r0, r1);
+    return;
+  }
+  const qb = q + ((<usize> bh * Tq * d) << 2), gb = dout + ((<usize> bh * Tq * dv) << 2);
+  const lb = lse + ((<usize> bh * Tq) << 2), db = dd + ((<usize> bh * Tq) << 2);
+  const ks = <usize> d << 2, vs = <usize> dv << 2, base = <usize> bh * Tk;
+  const s = scratch, g = scratch + ATT_S2, one = f32x4.splat(1);
+  for (let j0 = r0; j0 < r1; j0 += 4) {
+    const w0 = base + rowOf(j0, 0, r1), w1 = base + rowOf(j0, 1, r1);
+    const w2 = base + rowOf(j0, 2, r1), w3 = base + rowOf(j0, 3, r1);
+    const rows = <usize> min(4, r1 - j0);
+    memory.fill(dk + w0 * ks, 0, rows * ks);
+    memory.fill(dvOut + w0 * vs, 0, rows * vs);
+    const mask = i32x4(-1, rows > 1 ? -1 : 0, rows > 2 ? -1 : 0, rows > 3 ? -1 : 0);
+    const k0 = k + w0 * ks, k1 = k + w1 * ks, k2 = k + w2 * ks, k3 = k + w3 * ks;
+    for (let i0 = 0; i0 < Tq; i0 += ATT_BLOCK) {
+      const n = min(ATT_BLOCK, Tq - i0);
+      const qi = qb + <usize> i0 * ks, gi = gb + <usize> i0 * vs;
+      attnScores(k0, k1, k2, k3, qi, ks, n, d, <f32> scale, s);
+      attnScores(v + w0 * vs, v + w1 * vs, v + w2 * vs, v + w3 * vs, gi, vs, n, dv, 1, g);
+      attnGradBlock(true, s, g, n, lb + (<usize> i0 << 2), db + (<usize> i0 << 2), <f32> scale);
+      attnAccumulate(dvOut + w0 * vs, dvOut + w1 * vs, dvOut + w2 * vs, dvOut + w3 * vs, one, s, gi, vs, n, dv);
+      attnAccumulate(dk + w0 * ks, dk + w1 * ks, dk + w2 * ks, dk + w3 * ks, one, g, qi, ks, n, d);
+      if (dqPart) attnScatter(k0, k1, k2, k3, mask, g, dqPart + ((<usize> bh * Tq + i0) * ks), ks, n, d);
+    }
+  }
+}
+
+/**
+ * The single-pass backward's first and last steps over query rows [r0, r1) of head bh: dd = Σ dout·o per row and
+ * zeroed rows in each of `parts` dQ partials (partBytes apart); then dq = the sum of the partials.
+ */
+export function attnDelta(
+  o: usize, dout: usize, dd: usize, Tq: i32, d: i32, dv: i32, bh: i32, r0: i32, r1: i32, part: usize, parts: i32,
+  partBytes: usize,
+): void {
+  const vs = <usize> dv << 2, first = <usize> bh * Tq + r0;
+  for (let i = r0; i < r1; i++) {
+    const row = <usize> bh * Tq + i;
+    store<f32>(dd + (row << 2), dot(dout + row * vs, o + row * vs, dv));
+  }
+  const at = part + first * (<usize> d << 2), bytes = <usize> (r1 - r0) * (<usize> d << 2);
+  for (let p = 0; p < parts; p++) memory.fill(at + <usize> p * partBytes, 0, bytes);
+}
+
+export function attnSumParts(
+  dq: usize, Tq: i32, d: i32, bh: i32, r0: i32, r1: i32, part: usize, parts: i32, partBytes: usize,
+): void {
+  const off = (<usize> bh * Tq + r0) * (<usize> d << 2), bytes = <usize> (r1 - r0) * (<usize> d << 2);
+  for (let t: usize = 0; t < bytes; t += 16) {
+    let acc = v128.load(part + off + t);
+    for (let p = 1; p < parts; p++) acc = f32x4.add(acc, v128.load(part + <usize> p * partBytes + off + t));
+    v128.store(dq + off + t, acc);
   }
 }
 

@@ -14,7 +14,13 @@ import {
 } from "./norm.ts";
 import { resampleKernel } from "./resample.ts";
 import { poolKernel } from "./pool.ts";
-import { attentionForwardKernel, attentionGradKVKernel, attentionGradQKernel } from "./attention.ts";
+import {
+  attentionDeltaKernel,
+  attentionForwardKernel,
+  attentionGradKVKernel,
+  attentionGradQKernel,
+  attentionSumDqKernel,
+} from "./attention.ts";
 import {
   convDirectKernel,
   convInputGradScatterKernel,
@@ -55,6 +61,8 @@ const TABLE = {
   attentionForward: attentionForwardKernel,
   attentionGradQ: attentionGradQKernel,
   attentionGradKV: attentionGradKVKernel,
+  attentionDelta: attentionDeltaKernel,
+  attentionSumDq: attentionSumDqKernel,
   matmul: matmulKernel,
   conv: convKernel,
   convWeightGrad: convWeightGradKernel,

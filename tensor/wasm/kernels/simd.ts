@@ -149,6 +149,7 @@ export interface SimdExports {
     bh: number,
     r0: number,
     r1: number,
+    scratch: number,
   ): void;
   attnGradQ(
     q: number,
@@ -185,6 +186,33 @@ export interface SimdExports {
     bh: number,
     r0: number,
     r1: number,
+    scratch: number,
+    dqPart: number,
+  ): void;
+  attnDelta(
+    o: number,
+    dout: number,
+    dd: number,
+    Tq: number,
+    d: number,
+    dv: number,
+    bh: number,
+    r0: number,
+    r1: number,
+    part: number,
+    parts: number,
+    partBytes: number,
+  ): void;
+  attnSumParts(
+    dq: number,
+    Tq: number,
+    d: number,
+    bh: number,
+    r0: number,
+    r1: number,
+    part: number,
+    parts: number,
+    partBytes: number,
   ): void;
   padPlanes5(
     dst: number,

@@ -39,19 +39,19 @@ function refAttention(
   return o;
 }
 
+// [B, H, Tq, Tk, d, dv, scale]: odd T, cross-attention lengths, keys past one 64-column block, large logits.
+const REF_CASES = [
+  [1, 2, 7, 7, 5, 5, 5 ** -0.5],
+  [2, 3, 5, 9, 4, 6, 0.5],
+  [2, 2, 9, 70, 8, 12, 0.4],
+  [1, 1, 6, 6, 3, 3, 40],
+];
+
 for (const fused of [true, false]) {
   Deno.test(`attention (${fused ? "fused kernels" : "composed, chunked"}) matches the TS reference (odd T, cross-attention lengths, large logits)`, async () => {
     attentionLimits.fused = fused;
     for (
-      const [B, H, Tq, Tk, d, dv, scale] of [[1, 2, 7, 7, 5, 5, 5 ** -0.5], [2, 3, 5, 9, 4, 6, 0.5], [
-        1,
-        1,
-        6,
-        6,
-        3,
-        3,
-        40,
-      ]]
+      const [B, H, Tq, Tk, d, dv, scale] of REF_CASES
     ) {
       const q = randomArray(B * H * Tq * d, 1),
         k = randomArray(B * H * Tk * d, 2),
@@ -80,14 +80,19 @@ for (const fused of [true, false]) {
 Deno.test("attention gradcheck (fused and composed); chunked composed heads and fused kernels agree", async () => {
   const shape = [2, 2, 5, 3];
   const vals = [randomArray(60, 4), randomArray(60, 5), randomArray(60, 6)];
-  for (const fused of [true, false]) {
-    attentionLimits.fused = fused;
-    const r = await T.gradcheck((q, k, v) => T.attention(q, k, v, 0.7), vals, [shape, shape, shape], {
-      eps: 1e-2,
-      maxProbes: 16,
-    });
-    attentionLimits.fused = true;
-    assert.ok(r.maxRelError < 3e-3, `attention gradcheck (fused ${fused}) ${r.maxRelError}`);
+  // Head size 3 and 4: the WASM backend's row-at-a-time and blocked fused kernels.
+  const shape4 = [1, 2, 5, 4];
+  const vals4 = [randomArray(40, 8), randomArray(40, 9), randomArray(40, 10)];
+  for (const [s, v] of [[shape, vals], [shape4, vals4]] as const) {
+    for (const fused of [true, false]) {
+      attentionLimits.fused = fused;
+      const r = await T.gradcheck((q, k, v) => T.attention(q, k, v, 0.7), [...v], [s, s, s], {
+        eps: 1e-2,
+        maxProbes: 16,
+      });
+      attentionLimits.fused = true;
+      assert.ok(r.maxRelError < 3e-3, `attention gradcheck [${s}] (fused ${fused}) ${r.maxRelError}`);
+    }
   }
   const run = async () => {
     const ts = vals.map((v) => T.tensor(v, shape).requireGrad());

@@ -2,69 +2,90 @@
 // The register-blocked micro-kernels of gemm.ts: 6×8 GEMM tiles, the direct-convolution tiles and the
 // weight-gradient dot tiles.
 
-/** C (+)= packed A (MR-row panel) · packed B (NR-column panel), kc steps. */
+/** C (+)= packed A (MR-row panel) · packed B (NR-column panel), kc steps: see gen_microkernels.ts gemmKernel. */
 // @ts-ignore: decorator
 @inline export function kernel6x8(a: usize, b: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0),
-    c10 = f32x4.splat(0), c11 = f32x4.splat(0),
-    c20 = f32x4.splat(0), c21 = f32x4.splat(0),
-    c30 = f32x4.splat(0), c31 = f32x4.splat(0),
-    c40 = f32x4.splat(0), c41 = f32x4.splat(0),
-    c50 = f32x4.splat(0), c51 = f32x4.splat(0);
-  for (let k = 0; k < kc; k++) {
+  let d00 = f32x4.splat(0), d01 = f32x4.splat(0),
+    d10 = f32x4.splat(0), d11 = f32x4.splat(0),
+    d20 = f32x4.splat(0), d21 = f32x4.splat(0),
+    d30 = f32x4.splat(0), d31 = f32x4.splat(0),
+    e40 = f32x4.splat(0), e41 = f32x4.splat(0),
+    e50 = f32x4.splat(0), e51 = f32x4.splat(0);
+  for (let k = kc >> 1; k > 0; k--) {
+    for (let u = 0; u < 2; u++) {
+      const b0 = v128.load(b), b1 = v128.load(b, 16);
+      let as = v128.load32_splat(a, 16);
+      e40 = f32x4.relaxed_madd(as, b0, e40);
+      e41 = f32x4.relaxed_madd(as, b1, e41);
+      as = v128.load32_splat(a, 20);
+      e50 = f32x4.relaxed_madd(as, b0, e50);
+      e51 = f32x4.relaxed_madd(as, b1, e51);
+      let av = v128.load(a);
+      d00 = f32x4.relaxed_madd(av, b0, d00);
+      d01 = f32x4.relaxed_madd(av, b1, d01);
+      av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+      d10 = f32x4.relaxed_madd(av, b0, d10);
+      d11 = f32x4.relaxed_madd(av, b1, d11);
+      av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+      d20 = f32x4.relaxed_madd(av, b0, d20);
+      d21 = f32x4.relaxed_madd(av, b1, d21);
+      av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+      d30 = f32x4.relaxed_madd(av, b0, d30);
+      d31 = f32x4.relaxed_madd(av, b1, d31);
+      a += 24;
+      b += 32;
+    }
+  }
+  if (kc & 1) {
     const b0 = v128.load(b), b1 = v128.load(b, 16);
-    let av = v128.load32_splat(a);
-    c00 = f32x4.relaxed_madd(av, b0, c00);
-    c01 = f32x4.relaxed_madd(av, b1, c01);
-    av = v128.load32_splat(a, 4);
-    c10 = f32x4.relaxed_madd(av, b0, c10);
-    c11 = f32x4.relaxed_madd(av, b1, c11);
-    av = v128.load32_splat(a, 8);
-    c20 = f32x4.relaxed_madd(av, b0, c20);
-    c21 = f32x4.relaxed_madd(av, b1, c21);
-    av = v128.load32_splat(a, 12);
-    c30 = f32x4.relaxed_madd(av, b0, c30);
-    c31 = f32x4.relaxed_madd(av, b1, c31);
-    av = v128.load32_splat(a, 16);
-    c40 = f32x4.relaxed_madd(av, b0, c40);
-    c41 = f32x4.relaxed_madd(av, b1, c41);
-    av = v128.load32_splat(a, 20);
-    c50 = f32x4.relaxed_madd(av, b0, c50);
-    c51 = f32x4.relaxed_madd(av, b1, c51);
+    let as = v128.load32_splat(a, 16);
+    e40 = f32x4.relaxed_madd(as, b0, e40);
+    e41 = f32x4.relaxed_madd(as, b1, e41);
+    as = v128.load32_splat(a, 20);
+    e50 = f32x4.relaxed_madd(as, b0, e50);
+    e51 = f32x4.relaxed_madd(as, b1, e51);
+    let av = v128.load(a);
+    d00 = f32x4.relaxed_madd(av, b0, d00);
+    d01 = f32x4.relaxed_madd(av, b1, d01);
+    av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+    d10 = f32x4.relaxed_madd(av, b0, d10);
+    d11 = f32x4.relaxed_madd(av, b1, d11);
+    av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+    d20 = f32x4.relaxed_madd(av, b0, d20);
+    d21 = f32x4.relaxed_madd(av, b1, d21);
+    av = v128.shuffle<f32>(av, av, 1, 2, 3, 0);
+    d30 = f32x4.relaxed_madd(av, b0, d30);
+    d31 = f32x4.relaxed_madd(av, b1, d31);
     a += 24;
     b += 32;
   }
   if (acc) {
-    c00 = f32x4.add(c00, v128.load(c));
-    c01 = f32x4.add(c01, v128.load(c, 16));
-    c10 = f32x4.add(c10, v128.load(c + 1 * ldc));
-    c11 = f32x4.add(c11, v128.load(c + 1 * ldc, 16));
-    c20 = f32x4.add(c20, v128.load(c + 2 * ldc));
-    c21 = f32x4.add(c21, v128.load(c + 2 * ldc, 16));
-    c30 = f32x4.add(c30, v128.load(c + 3 * ldc));
-    c31 = f32x4.add(c31, v128.load(c + 3 * ldc, 16));
-    c40 = f32x4.add(c40, v128.load(c + 4 * ldc));
-    c41 = f32x4.add(c41, v128.load(c + 4 * ldc, 16));
-    c50 = f32x4.add(c50, v128.load(c + 5 * ldc));
-    c51 = f32x4.add(c51, v128.load(c + 5 * ldc, 16));
+    v128.store(c, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d00, d20, 0, 0, 6, 6), v128.shuffle<f32>(d30, d10, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c)));
+    v128.store(c, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d01, d21, 0, 0, 6, 6), v128.shuffle<f32>(d31, d11, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c, 16)), 16);
+    v128.store(c + 1 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d10, d30, 0, 0, 6, 6), v128.shuffle<f32>(d00, d20, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 1 * ldc)));
+    v128.store(c + 1 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d11, d31, 0, 0, 6, 6), v128.shuffle<f32>(d01, d21, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 1 * ldc, 16)), 16);
+    v128.store(c + 2 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d20, d00, 0, 0, 6, 6), v128.shuffle<f32>(d10, d30, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 2 * ldc)));
+    v128.store(c + 2 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d21, d01, 0, 0, 6, 6), v128.shuffle<f32>(d11, d31, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 2 * ldc, 16)), 16);
+    v128.store(c + 3 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d30, d10, 0, 0, 6, 6), v128.shuffle<f32>(d20, d00, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 3 * ldc)));
+    v128.store(c + 3 * ldc, f32x4.add(v128.shuffle<f32>(v128.shuffle<f32>(d31, d11, 0, 0, 6, 6), v128.shuffle<f32>(d21, d01, 1, 1, 7, 7), 0, 5, 2, 7), v128.load(c + 3 * ldc, 16)), 16);
+    v128.store(c + 4 * ldc, f32x4.add(e40, v128.load(c + 4 * ldc)));
+    v128.store(c + 4 * ldc, f32x4.add(e41, v128.load(c + 4 * ldc, 16)), 16);
+    v128.store(c + 5 * ldc, f32x4.add(e50, v128.load(c + 5 * ldc)));
+    v128.store(c + 5 * ldc, f32x4.add(e51, v128.load(c + 5 * ldc, 16)), 16);
+  } else {
+    v128.store(c, v128.shuffle<f32>(v128.shuffle<f32>(d00, d20, 0, 0, 6, 6), v128.shuffle<f32>(d30, d10, 1, 1, 7, 7), 0, 5, 2, 7));
+    v128.store(c, v128.shuffle<f32>(v128.shuffle<f32>(d01, d21, 0, 0, 6, 6), v128.shuffle<f32>(d31, d11, 1, 1, 7, 7), 0, 5, 2, 7), 16);
+    v128.store(c + 1 * ldc, v128.shuffle<f32>(v128.shuffle<f32>(d10, d30, 0, 0, 6, 6), v128.shuffle<f32>(d00, d20, 1, 1, 7, 7), 0, 5, 2, 7));
+    v128.store(c + 1 * ldc, v128.shuffle<f32>(v128.shuffle<f32>(d11, d31, 0, 0, 6, 6), v128.shuffle<f32>(d01, d21, 1, 1, 7, 7), 0, 5, 2, 7), 16);
+    v128.store(c + 2 * ldc, v128.shuffle<f32>(v128.shuffle<f32>(d20, d00, 0, 0, 6, 6), v128.shuffle<f32>(d10, d30, 1, 1, 7, 7), 0, 5, 2, 7));
+    v128.store(c + 2 * ldc, v128.shuffle<f32>(v128.shuffle<f32>(d21, d01, 0, 0, 6, 6), v128.shuffle<f32>(d11, d31, 1, 1, 7, 7), 0, 5, 2, 7), 16);
+    v128.store(c + 3 * ldc, v128.shuffle<f32>(v128.shuffle<f32>(d30, d10, 0, 0, 6, 6), v128.shuffle<f32>(d20, d00, 1, 1, 7, 7), 0, 5, 2, 7));
+    v128.store(c + 3 * ldc, v128.shuffle<f32>(v128.shuffle<f32>(d31, d11, 0, 0, 6, 6), v128.shuffle<f32>(d21, d01, 1, 1, 7, 7), 0, 5, 2, 7), 16);
+    v128.store(c + 4 * ldc, e40);
+    v128.store(c + 4 * ldc, e41, 16);
+    v128.store(c + 5 * ldc, e50);
+    v128.store(c + 5 * ldc, e51, 16);
   }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  c += ldc;
-  v128.store(c, c10);
-  v128.store(c, c11, 16);
-  c += ldc;
-  v128.store(c, c20);
-  v128.store(c, c21, 16);
-  c += ldc;
-  v128.store(c, c30);
-  v128.store(c, c31, 16);
-  c += ldc;
-  v128.store(c, c40);
-  v128.store(c, c41, 16);
-  c += ldc;
-  v128.store(c, c50);
-  v128.store(c, c51, 16);
 }
 
 /** C += packed A (6-row panel, its first 6 rows) · direct B, taps in runs of 3: see directKernel. */

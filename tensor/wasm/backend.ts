@@ -1134,7 +1134,7 @@ export class WasmBackend implements Backend {
       ));
   }
   /**
-   * Head sizes that are multiples of 4: one pass over key rows makes dK, dV and a dQ partial per thread (dd and
+   * Head sizes that are multiples of 4: one pass over key rows makes dK, dV and a dQ partial per key block (dd and
    * zeroed partials first, their sum last), so each block's scores are recomputed once. Others: dQ per query
    * row, then dK/dV per key row.
    */
@@ -1163,9 +1163,12 @@ export class WasmBackend implements Backend {
       });
       return;
     }
-    const parts = this.threads, partBytes = a.BH * a.Tq * a.d * 4, rows = a.BH * a.Tq;
-    this.#scratch(ATTENTION_SCRATCH_BYTES * parts + partBytes * parts, (sp) => {
-      const part = sp + ATTENTION_SCRATCH_BYTES * parts;
+    // One dQ partial per key block of a head (not per thread: which thread takes a chunk varies from run to run,
+    // and sums in that order would too); at most 2 per thread, summed in block order.
+    const rkb = Math.min(a.Tk, Math.ceil(Math.max(rk, Math.ceil(a.Tk / (2 * this.threads))) / 4) * 4);
+    const parts = Math.ceil(a.Tk / rkb), partBytes = a.BH * a.Tq * a.d * 4, rows = a.BH * a.Tq;
+    this.#scratch(ATTENTION_SCRATCH_BYTES * this.threads + partBytes * parts, (sp) => {
+      const part = sp + ATTENTION_SCRATCH_BYTES * this.threads;
       this.#step(
         "attention backward",
         "attentionDelta",
@@ -1176,8 +1179,8 @@ export class WasmBackend implements Backend {
       this.#step(
         "attention backward",
         "attentionGradKV",
-        [...head(rk), ...kv, sp, part, partBytes],
-        kChunks,
+        [...head(rkb), ...kv, sp, part, partBytes],
+        a.BH * parts,
         3 * attentionWork(a),
       );
       this.#step(

@@ -1,9 +1,10 @@
 /**
  * Fused attention (no [T, T] matrix in memory), in kernels.wasm: blocks of 4 query rows stream the keys in blocks
  * through an online softmax; backward recomputes probabilities blockwise from the saved log-sum-exp in one pass
- * over blocks of 4 key rows (dK, dV, and dQ into a partial per thread, summed after). Head sizes that are not
- * multiples of 4 take row-at-a-time loops (dQ per query row, then dK/dV per key row). A chunk is `rows` rows of
- * one (batch, head); each thread gets ATTENTION_SCRATCH_BYTES of scratch for a block's scores.
+ * over blocks of 4 key rows (dK, dV, and dQ into a partial per key block, summed after in block order, so the
+ * result does not depend on which thread ran what). Head sizes that are not multiples of 4 take row-at-a-time
+ * loops (dQ per query row, then dK/dV per key row). A chunk is `rows` rows of one (batch, head); each thread
+ * gets ATTENTION_SCRATCH_BYTES of scratch for a block's scores.
  */
 import type { KernelContext } from "./context.ts";
 import type { SimdExports } from "./simd.ts";
@@ -58,11 +59,12 @@ export function attentionGradQKernel(ctx: KernelContext, a: ArrayLike<number>, c
 
 /**
  * Args: [q, k, v, Tq, Tk, d, dv, scale, rows, BH, lse, dout, dd, dk, dv, scratch, part, partBytes]. Key rows: dk
- * and dv; with `part` (0: none) also this thread's dQ partial, so one pass serves all three gradients.
+ * and dv; with `part` (0: none) also the dQ partial of this chunk's key block, so one pass serves all three.
  */
 export function attentionGradKVKernel(ctx: KernelContext, a: ArrayLike<number>, c: number): void {
   const [bh, r0, r1] = rowsOf(a[4], a[8], c);
-  const part = a[16] ? a[16] + ctx.thread * a[17] : 0;
+  // The dQ partial of this key block (the same for every run, whichever thread takes the chunk).
+  const part = a[16] ? a[16] + Math.floor(r0 / a[8]) * a[17] : 0;
   ctx.simd.attnGradKV(...gradArgs(a), bh, r0, r1, scratchOf(ctx, a, 15), part);
 }
 

@@ -82,6 +82,25 @@ function directBlockRows(g: ConvGeometry): number {
   return Math.min(120, Math.ceil(g.Co / 6) * 6, Math.floor((4 << 20) / (R * 4 * 6)) * 6);
 }
 
+/**
+ * The tables of a conv geometry laid end to end, as uploaded into scratch per call: built once per (memoized)
+ * tables object instead of concatenated on every call.
+ */
+const joined = new WeakMap<object, Int32Array>();
+function joinedTables(owner: object, parts: ArrayLike<number>[]): Int32Array {
+  let all = joined.get(owner);
+  if (!all) {
+    all = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    joined.set(owner, all);
+  }
+  return all;
+}
+
 /** Options of the WASM backend. */
 export interface WasmBackendOptions {
   /** Threads computing, the main thread included (default: LDM_THREADS or navigator.hardwareConcurrency). */
@@ -516,12 +535,7 @@ export class WasmBackend implements Backend {
     this.#scratch(words * 4 + per * 4 * this.threads, (base) => {
       const at = [base];
       for (const arr of [t.rowTab, t.tabD, t.tabH]) at.push(at.at(-1)! + arr.length * 4);
-      const data = new Int32Array(words);
-      data.set(t.rowTab, 0);
-      data.set(t.tabD, t.rowTab.length);
-      data.set(t.tabH, t.rowTab.length + t.tabD.length);
-      data.set(t.tabW, t.rowTab.length + t.tabD.length + t.tabH.length);
-      this.upload(new WasmBuffer(base, words * 4), data);
+      this.upload(new WasmBuffer(base, words * 4), joinedTables(t, [t.rowTab, t.tabD, t.tabH, t.tabW]));
       run([...at, ...t.cols], base + words * 4, per);
     });
     void op;
@@ -607,10 +621,7 @@ export class WasmBackend implements Backend {
   #smallStep(t: PaddedTables, per: number, record: (offs: number, cols: number, sp: number) => void): void {
     const words = t.offs.length + t.cols.length;
     this.#scratch(words * 4 + per * 4 * this.threads, (base) => {
-      const data = new Int32Array(words);
-      data.set(t.offs, 0);
-      data.set(t.cols, t.offs.length);
-      this.upload(new WasmBuffer(base, words * 4), data);
+      this.upload(new WasmBuffer(base, words * 4), joinedTables(t, [t.offs, t.cols]));
       record(base, base + t.offs.length * 4, base + words * 4);
     });
   }
